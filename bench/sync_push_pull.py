@@ -1,0 +1,274 @@
+"""Benchmark: push N task changes in batches and pull them back, on PostgreSQL.
+
+Each figure sits beside a baseline measured in the same run on the same
+database server:
+
+- push vs asyncpg `copy_records_to_table` of the same rows (the raw ceiling),
+  and vs an idempotent `INSERT ... SELECT unnest(...) ON CONFLICT DO NOTHING`
+  (what an idempotent bulk write costs without any sync logic);
+- a resent batch (answered from the stored first answer) vs its first send;
+- pull vs a raw keyset query over a table of the same shape.
+
+Run: `python bench/sync_push_pull.py [--changes 10000] [--batch 500]
+[--dsn postgresql://postgres@127.0.0.1:5432/postgres] [--json out.json]`.
+It creates and drops its own database. Prints a table, writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiohttp.test_utils import TestClient, TestServer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from storage.database import create_engine, session_factory  # noqa: E402
+from storage.models import Tenant, TenantVersion, User  # noqa: E402
+from storage.unit_of_work import PlatformUnitOfWork  # noqa: E402
+from syncd.app import create_app  # noqa: E402
+from syncd.migrate import upgrade  # noqa: E402
+from syncd.passwords import hash_password  # noqa: E402
+from syncd.settings import load_settings  # noqa: E402
+from syncd.sync.cursor import Cursor  # noqa: E402
+
+PASSWORD = "bench-password-123"  # noqa: S105  (a throwaway benchmark account)
+
+
+def changes_for(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "entity": "task",
+            "id": str(uuid.uuid4()),
+            "op": "upsert",
+            "fields": {"title": f"Task {n}", "description": "x" * 120, "priority": "normal"},
+            "hlc": f"{1764000000000 + n:013d}:0000:bench",
+            "base_version": 0,
+        }
+        for n in range(count)
+    ]
+
+
+async def setup_database(dsn: str) -> tuple[str, str]:
+    name = f"syncd_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    base = dsn.rsplit("/", 1)[0]
+    return name, f"{base}/{name}"
+
+
+async def drop_database(dsn: str, name: str) -> None:
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+async def seed(url: str) -> None:
+    engine = create_engine(url)
+    await upgrade(engine)
+    async with PlatformUnitOfWork(session_factory(engine)) as uow:
+        tenant = Tenant(slug="bench", name="Bench")
+        uow.session.add(tenant)
+        await uow.flush()
+        uow.session.add_all(
+            [
+                TenantVersion(tenant_id=tenant.id, version=0),
+                User(
+                    tenant_id=tenant.id,
+                    email="bench@example.com",
+                    role="staff",
+                    password_hash=hash_password(PASSWORD, rounds=4),
+                ),
+            ]
+        )
+        await uow.commit()
+    await engine.dispose()
+
+
+async def measure_syncd(url: str, changes: list[dict[str, Any]], batch: int) -> dict[str, float]:
+    settings = load_settings(
+        {
+            "SYNCD_ENV": "test",
+            "DATABASE_URL": url.replace("postgresql://", "postgresql+asyncpg://"),
+            "JWT_ACCESS_SECRET": "bench-access-" + "a" * 32,
+            "JWT_REFRESH_SECRET": "bench-refresh-" + "b" * 32,
+            "LOG_LEVEL": "warning",
+            "MAX_BODY_BYTES": str(16 * 1024 * 1024),
+            "MAX_BATCH_CHANGES": str(max(batch, 500)),
+            "SYNCD_VAR_DIR": tempfile.mkdtemp(prefix="syncd-bench-"),
+        }
+    )
+    async with TestClient(TestServer(create_app(settings))) as client:
+        login = await client.post(
+            "/auth/login",
+            json={"email": "bench@example.com", "password": PASSWORD},
+            headers={"X-Tenant": "bench"},
+        )
+        headers = {"Authorization": f"Bearer {(await login.json())['access_token']}"}
+        batches = [changes[i : i + batch] for i in range(0, len(changes), batch)]
+        started = time.perf_counter()
+        for n, part in enumerate(batches):
+            body = {"client_id": "bench", "batch_id": f"b{n}", "changes": part}
+            response = await client.post("/sync/push", json=body, headers=headers)
+            assert response.status == 200, await response.text()
+        push_s = time.perf_counter() - started
+        body = {"client_id": "bench", "batch_id": "b0", "changes": batches[0]}
+        started = time.perf_counter()
+        resent = await client.post("/sync/push", json=body, headers=headers)
+        assert resent.status == 200
+        await resent.read()
+        resend_s = time.perf_counter() - started
+        first_s = push_s / len(batches)
+        cursor = Cursor.at(0).encode()  # the log from the start, not a snapshot
+        pulled = 0
+        started = time.perf_counter()
+        while True:
+            response = await client.get(
+                "/sync/pull", params={"since": cursor, "limit": "5000"}, headers=headers
+            )
+            page = await response.json()
+            pulled += len(page["changes"])
+            cursor = page["cursor"]
+            if not page["has_more"]:
+                break
+        pull_s = time.perf_counter() - started
+        assert pulled == len(changes), pulled
+    return {
+        "push_per_s": len(changes) / push_s,
+        "pull_per_s": pulled / pull_s,
+        "first_batch_s": first_s,
+        "resent_batch_s": resend_s,
+    }
+
+
+async def measure_baselines(url: str, changes: list[dict[str, Any]]) -> dict[str, float]:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "CREATE TABLE bench_rows (tenant_id uuid, id uuid, title text, description text,"
+            " priority text, field_clocks jsonb, version bigint, PRIMARY KEY (tenant_id, id))"
+        )
+        tenant = uuid.uuid4()
+        rows = [
+            (
+                tenant,
+                uuid.UUID(c["id"]),
+                c["fields"]["title"],
+                c["fields"]["description"],
+                "normal",
+                json.dumps({"title": {"hlc": c["hlc"], "v": n, "by": "bench"}}),
+                n,
+            )
+            for n, c in enumerate(changes, 1)
+        ]
+        columns = ["tenant_id", "id", "title", "description", "priority", "field_clocks", "version"]
+        started = time.perf_counter()
+        await conn.copy_records_to_table("bench_rows", records=rows, columns=columns)
+        copy_s = time.perf_counter() - started
+        await conn.execute("TRUNCATE bench_rows")
+        started = time.perf_counter()
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO bench_rows SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[],"
+                " $4::text[], $5::text[], $6::jsonb[], $7::bigint[]) ON CONFLICT DO NOTHING",
+                *[list(col) for col in zip(*rows, strict=True)],
+            )
+        unnest_s = time.perf_counter() - started
+        started = time.perf_counter()
+        last, read = 0, 0
+        while True:
+            page = await conn.fetch(
+                "SELECT * FROM bench_rows WHERE tenant_id = $1 AND version > $2"
+                " ORDER BY version LIMIT 5000",
+                tenant,
+                last,
+            )
+            if not page:
+                break
+            read += len(page)
+            last = page[-1]["version"]
+        keyset_s = time.perf_counter() - started
+    finally:
+        await conn.close()
+    return {
+        "copy_per_s": len(rows) / copy_s,
+        "unnest_per_s": len(rows) / unnest_s,
+        "keyset_per_s": read / keyset_s,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "sync.json")
+    args = parser.parse_args()
+    name, url = await setup_database(args.dsn)
+    try:
+        await seed(url.replace("postgresql://", "postgresql+asyncpg://"))
+        changes = changes_for(args.changes)
+        ours = await measure_syncd(url, changes, args.batch)
+        base = await measure_baselines(url, changes)
+    finally:
+        await drop_database(args.dsn, name)
+    rows = [
+        ("push (changes/s)", ours["push_per_s"], "COPY", base["copy_per_s"]),
+        ("push (changes/s)", ours["push_per_s"], "INSERT unnest ON CONFLICT", base["unnest_per_s"]),
+        ("pull (changes/s)", ours["pull_per_s"], "raw keyset query", base["keyset_per_s"]),
+        (
+            "resent batch (batches/s)",
+            1 / ours["resent_batch_s"],
+            "first send (batches/s)",
+            1 / ours["first_batch_s"],
+        ),
+    ]
+    print(
+        f"\nsyncd sync push/pull: {args.changes} task changes, batches of {args.batch}, "
+        f"PostgreSQL, {platform.machine()} {platform.python_version()}"
+    )
+    print(f"{'measure':28} {'syncd':>12} {'baseline':30} {'value':>12} {'ratio':>7}")
+    for label, value, base_label, base_value in rows:
+        print(
+            f"{label:28} {value:12,.0f} {base_label:30} {base_value:12,.0f} "
+            f"{value / base_value:7.2f}"
+        )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "benchmark": "sync_push_pull",
+                "changes": args.changes,
+                "batch": args.batch,
+                "syncd": ours,
+                "baselines": base,
+                "rows": [
+                    {
+                        "measure": r[0],
+                        "value": r[1],
+                        "baseline": r[2],
+                        "baseline_value": r[3],
+                        "ratio": r[1] / r[3],
+                    }
+                    for r in rows
+                ],
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""alembic migrations for syncd (SQLite and PostgreSQL); run with `syncd migrate`."""

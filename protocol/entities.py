@@ -1,0 +1,191 @@
+"""What devices may sync, entity by entity: fields, their rules, conflict policy.
+
+`ENTITIES` is the one table the sync service consults: which fields a change
+may write, which of them open a conflict when edited concurrently (status,
+assignee, amounts) and which resolve silently (cosmetic text), whether the
+entity is append-only (the timeline), and which field names its task (for
+partial replication to technicians).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CURRENCY = r"^[A-Z]{3}$"
+
+
+class Geo(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lat: float = Field(ge=-90, le=90)
+    lng: float = Field(ge=-180, le=180)
+    accuracy_m: float | None = Field(None, ge=0)
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = Field("", max_length=500)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+
+
+class LineItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1, max_length=300)
+    quantity: float = Field(gt=0, le=1_000_000)
+    unit_price_minor: int = Field(ge=0, le=10**12)
+
+
+class _Fields(BaseModel):
+    """Every field optional: a change carries only the fields it sets."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TaskFields(_Fields):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=20_000)
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    due_at: datetime | None = None
+    location: Location | None = None
+
+
+class AssignmentFields(_Fields):
+    task_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    active: bool | None = None
+
+
+class EventFields(_Fields):
+    task_id: uuid.UUID | None = None
+    kind: Literal["note", "photo", "arrived", "left", "signature", "custom"] | None = None
+    client_time: datetime | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+    accuracy_m: float | None = Field(None, ge=0)
+    payload: dict[str, Any] | None = None
+
+
+class PurchaseFields(_Fields):
+    task_id: uuid.UUID | None = None
+    vendor: str | None = Field(None, min_length=1, max_length=200)
+    line_items: list[LineItem] | None = Field(None, max_length=200)
+    amount_minor: int | None = Field(None, ge=0, le=10**13)
+    currency: str | None = Field(None, pattern=CURRENCY)
+    purchased_at: datetime | None = None
+    notes: str | None = Field(None, max_length=5_000)
+    media_ids: list[uuid.UUID] | None = Field(None, max_length=50)
+
+
+class ReceiptFields(_Fields):
+    purchase_id: uuid.UUID | None = None
+    task_id: uuid.UUID | None = None
+    total_minor: int | None = Field(None, ge=0, le=10**13)
+    currency: str | None = Field(None, pattern=CURRENCY)
+    issued_at: datetime | None = None
+    media_ids: list[uuid.UUID] | None = Field(None, max_length=50)
+
+
+@dataclass(frozen=True, slots=True)
+class EntitySpec:
+    name: str
+    fields: type[_Fields]
+    required_on_create: frozenset[str]
+    guarded: frozenset[str]
+    task_field: str | None
+    append_only: bool = False
+    device_writable: bool = True
+
+    def validate(self, values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+        """Validated, JSON-ready values; raises FieldErrors listing every bad field."""
+        try:
+            parsed = self.fields.model_validate(values)
+        except ValidationError as exc:
+            raise FieldErrors(
+                [
+                    {
+                        "field": ".".join(str(p) for p in e["loc"]) or "fields",
+                        "code": e["type"],
+                        "message": e["msg"],
+                    }
+                    for e in exc.errors(include_url=False, include_input=False)
+                ]
+            ) from None
+        clean = parsed.model_dump(mode="json", include=set(values))
+        if creating:
+            missing = sorted(
+                self.required_on_create - {k for k, v in clean.items() if v is not None}
+            )
+            if missing:
+                raise FieldErrors(
+                    [
+                        {"field": m, "code": "missing", "message": "required to create"}
+                        for m in missing
+                    ]
+                )
+        return clean
+
+
+class FieldErrors(ValueError):
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+ENTITIES: dict[str, EntitySpec] = {
+    spec.name: spec
+    for spec in (
+        EntitySpec(
+            "task",
+            TaskFields,
+            required_on_create=frozenset({"title"}),
+            guarded=frozenset({"due_at", "priority"}),
+            task_field="id",
+        ),
+        EntitySpec(
+            "task_assignment",
+            AssignmentFields,
+            required_on_create=frozenset({"task_id", "user_id"}),
+            guarded=frozenset({"user_id", "active"}),
+            task_field="task_id",
+            device_writable=False,  # changed through the task's assign/unassign actions
+        ),
+        EntitySpec(
+            "task_event",
+            EventFields,
+            required_on_create=frozenset({"task_id", "kind"}),
+            guarded=frozenset(),
+            task_field="task_id",
+            append_only=True,
+        ),
+        EntitySpec(
+            "purchase",
+            PurchaseFields,
+            required_on_create=frozenset({"vendor", "amount_minor", "currency", "purchased_at"}),
+            guarded=frozenset({"amount_minor", "currency", "line_items"}),
+            task_field="task_id",
+        ),
+        EntitySpec(
+            "receipt",
+            ReceiptFields,
+            required_on_create=frozenset({"purchase_id", "total_minor", "currency", "issued_at"}),
+            guarded=frozenset({"total_minor", "currency"}),
+            task_field="task_id",
+        ),
+        EntitySpec(
+            "media_asset",
+            _Fields,
+            required_on_create=frozenset(),
+            guarded=frozenset(),
+            task_field=None,
+            device_writable=False,
+        ),
+    )
+}

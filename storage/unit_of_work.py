@@ -1,0 +1,103 @@
+"""Units of work: one transaction, bound to one tenant or explicitly unscoped.
+
+`TenantUnitOfWork` is the only way application code reaches tenant data: its
+session filters and stamps by tenant (storage.tenancy) and, on PostgreSQL,
+switches to the `syncd_tenant` role with `app.tenant_id` set for the
+transaction, so row-level security holds even if wall 1 had a bug.
+`PlatformUnitOfWork` is the separately named, cross-tenant path for platform
+operations (tenant admin, seeding). Both roll back unless `commit()` ran.
+"""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import storage.tenancy  # noqa: F401  (registers the session events)
+
+TENANT_ROLE = "syncd_tenant"
+
+
+class _UnitOfWork:
+    _scope = ""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+        self._committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open; use it with 'async with'")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        if self._session is not None:
+            raise RuntimeError("cannot reopen a unit of work")
+        self._session = self._sessions(info=self._info())
+        await self._session.begin()
+        if self._session.get_bind().dialect.name == "postgresql":
+            await self._bind_postgres(self._session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if not self._committed:
+                await session.rollback()
+        finally:
+            await session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        self._committed = True
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    def _info(self) -> dict[str, object]:
+        return {"scope": self._scope}
+
+    async def _bind_postgres(self, session: AsyncSession) -> None:
+        raise NotImplementedError
+
+
+class TenantUnitOfWork(_UnitOfWork):
+    """A transaction that can see and write one tenant's rows, and nothing else."""
+
+    _scope = "tenant"
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID) -> None:
+        if not isinstance(tenant_id, uuid.UUID):
+            raise TypeError("tenant_id must be a UUID")
+        super().__init__(sessions)
+        self.tenant_id = tenant_id
+
+    def _info(self) -> dict[str, object]:
+        return {"scope": self._scope, "tenant_id": self.tenant_id}
+
+    async def _bind_postgres(self, session: AsyncSession) -> None:
+        await session.execute(text(f"SET LOCAL ROLE {TENANT_ROLE}"))
+        await session.execute(
+            text("SELECT set_config('app.tenant_id', :tenant, true)"),
+            {"tenant": str(self.tenant_id)},
+        )
+
+
+class PlatformUnitOfWork(_UnitOfWork):
+    """A cross-tenant transaction for platform operations. Use sparingly."""
+
+    _scope = "platform"
+
+    async def _bind_postgres(self, session: AsyncSession) -> None:
+        await session.execute(text("SELECT set_config('app.platform', 'on', true)"))

@@ -1,0 +1,115 @@
+"""The Yjs document store: an append-only log of updates folded into snapshots.
+
+Every function takes the session of a `TenantUnitOfWork` (the tenant comes from
+there, never from an argument). A document is its `ydocs` row (the compacted
+snapshot, absent until the first compaction) plus the `ydoc_updates` rows not
+yet folded into it. Row ids are not commit order (a row with a smaller id may
+commit after a compaction read a larger one), so loading applies every row
+still present, and compaction deletes exactly the rows it folded; applying an
+update twice is harmless in a CRDT.
+
+Server-side documents get 32-bit client ids, like JavaScript Yjs
+(FIELD-NOTES.md: pycrdt's default ids are wider).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from pycrdt import Doc
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import YDoc, YDocUpdate
+
+
+def new_doc() -> Doc[Any]:
+    """An empty pycrdt document with a 32-bit client id."""
+    return Doc(client_id=random.getrandbits(32))
+
+
+def validate(update: bytes) -> None:
+    """Raise ValueError unless `update` decodes and applies to a scratch document."""
+    if not update:
+        raise ValueError("empty update")
+    new_doc().apply_update(update)
+
+
+async def append(session: AsyncSession, name: str, update: bytes) -> int:
+    """Validate and store one update; answers its row id."""
+    validate(update)
+    row = YDocUpdate(name=name, data=update)
+    session.add(row)
+    await session.flush()
+    return row.id
+
+
+async def load(session: AsyncSession, name: str) -> Doc[Any]:
+    """The document: its snapshot with every unfolded update applied."""
+    doc = new_doc()
+    for update in await _parts(session, name):
+        doc.apply_update(update)
+    return doc
+
+
+async def _parts(session: AsyncSession, name: str) -> list[bytes]:
+    snapshot = await session.scalar(select(YDoc.snapshot).where(YDoc.name == name))
+    updates = await session.scalars(
+        select(YDocUpdate.data).where(YDocUpdate.name == name).order_by(YDocUpdate.id)
+    )
+    return [part for part in (snapshot or b"", *updates) if part]
+
+
+@dataclass(frozen=True)
+class Backlog:
+    updates: int
+    size: int
+
+
+async def backlog(session: AsyncSession, name: str) -> Backlog:
+    """How many unfolded updates the document has, and their total size."""
+    count, size = (
+        await session.execute(
+            select(
+                func.count(YDocUpdate.id), func.coalesce(func.sum(func.length(YDocUpdate.data)), 0)
+            ).where(YDocUpdate.name == name)
+        )
+    ).one()
+    return Backlog(int(count), int(size))
+
+
+async def compact(
+    session: AsyncSession, name: str, *, min_updates: int = 1, min_bytes: int | None = None
+) -> int:
+    """Fold the updates into the snapshot once there are `min_updates` (or `min_bytes`).
+
+    Locks the document row first (PostgreSQL), so two processes compacting the
+    same document take turns; answers how many updates were folded.
+    """
+    row = await session.scalar(select(YDoc).where(YDoc.name == name).with_for_update())
+    result = await session.execute(
+        select(YDocUpdate.id, YDocUpdate.data)
+        .where(YDocUpdate.name == name)
+        .order_by(YDocUpdate.id)
+    )
+    rows = result.all()
+    size = sum(len(data) for _, data in rows)
+    if not rows or (len(rows) < min_updates and (min_bytes is None or size < min_bytes)):
+        return 0
+    doc = new_doc()
+    if row is not None and row.snapshot:
+        doc.apply_update(row.snapshot)
+    for _, data in rows:
+        doc.apply_update(data)
+    folded = [row_id for row_id, _ in rows]
+    if row is None:
+        row = YDoc(name=name, snapshot=b"", snapshot_seq=0, update_count=0)
+        session.add(row)
+    row.snapshot = doc.get_update()
+    row.snapshot_seq = max(row.snapshot_seq, *folded)
+    row.update_count += len(folded)
+    await session.execute(delete(YDocUpdate).where(YDocUpdate.id.in_(folded)))
+    await session.flush()
+    return len(folded)

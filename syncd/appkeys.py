@@ -1,0 +1,49 @@
+"""Every value kept on the aiohttp application, under a typed AppKey."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage.blobs import BlobStore
+from syncd.settings import Settings
+
+if TYPE_CHECKING:
+    from jobs.queue import JobQueue
+    from syncd.auth.service import AuthService
+    from syncd.hub import InProcessHub
+    from syncd.mail import Mailer
+    from syncd.media_service import MediaService
+    from syncd.metrics import Metrics
+    from syncd.openapi.routes import DocumentCache
+    from syncd.sync.admin import SyncAdmin
+    from syncd.sync.inbox import ConflictInbox
+    from syncd.sync.live import LiveSessions
+    from syncd.sync.service import SyncService
+    from syncd.yjs.rooms import Rooms
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+REDIS = web.AppKey("redis", Redis)
+AUTH: web.AppKey[AuthService] = web.AppKey("auth")
+MAILER: web.AppKey[Mailer] = web.AppKey("mailer")
+BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
+SYNC: web.AppKey[SyncService] = web.AppKey("sync")
+JOBS: web.AppKey[JobQueue] = web.AppKey("jobs")
+MEDIA: web.AppKey[MediaService] = web.AppKey("media")
+HUB: web.AppKey[InProcessHub] = web.AppKey("hub")
+LIVE: web.AppKey[LiveSessions] = web.AppKey("live")
+INBOX: web.AppKey[ConflictInbox] = web.AppKey("inbox")
+SYNC_ADMIN: web.AppKey[SyncAdmin] = web.AppKey("sync_admin")
+OPENAPI: web.AppKey[DocumentCache] = web.AppKey("openapi")
+YJS: web.AppKey[Rooms] = web.AppKey("yjs")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+
+# Per-request values.
+REQUEST_ID = web.RequestKey("request_id", str)
+TOKEN_TENANT = web.RequestKey("token_tenant_id", uuid.UUID)  # set by the auth layer

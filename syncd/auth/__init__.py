@@ -1,0 +1,1 @@
+"""Authentication (JWT access + rotating refresh tokens) and authorisation (policies)."""

@@ -1,0 +1,65 @@
+"""The policy layer: authenticate the bearer token, then enforce the route's permission."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from syncd import appkeys
+from syncd.auth import tokens
+from syncd.auth.errors import PermissionDenied, TokenExpired, TokenInvalid, TokenMissing
+from syncd.auth.permissions import Permission, permission_of, role_allows
+from syncd.auth.principal import PRINCIPAL, Principal
+from syncd.middlewares import Handler
+from syncd.tenancy import current_tenant
+
+log = structlog.get_logger("syncd.auth")
+
+
+def bearer_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TokenMissing("send 'Authorization: Bearer <access token>'")
+    return token.strip()
+
+
+async def authenticate(request: web.Request) -> Principal:
+    """Check the access token and load the live user behind it."""
+    settings = request.app[appkeys.SETTINGS]
+    try:
+        claims = tokens.decode_access(
+            bearer_token(request), settings.jwt_access_secret, settings.jwt_issuer
+        )
+    except tokens.TokenError as exc:
+        if exc.expired:
+            raise TokenExpired("the access token has expired; refresh it") from None
+        raise TokenInvalid(str(exc)) from None
+    request[appkeys.TOKEN_TENANT] = claims.tenant_id
+    tenant = await current_tenant(request)
+    who = await request.app[appkeys.AUTH].principal_for(claims, tenant)
+    request[PRINCIPAL] = who
+    structlog.contextvars.bind_contextvars(tenant=tenant.slug, user=str(who.user_id))
+    return who
+
+
+def authorise(who: Principal, permission: Permission) -> None:
+    if permission is Permission.PLATFORM:
+        if not who.is_platform_operator:
+            raise PermissionDenied("only a platform operator may do this")
+    elif not role_allows(who.role, permission):
+        raise PermissionDenied(f"the {who.role.value} role lacks '{permission.value}'")
+
+
+@web.middleware
+async def policy(request: web.Request, handler: Handler) -> web.StreamResponse:
+    match = request.match_info
+    if match.http_exception is not None:  # 404/405: let the router answer
+        return await handler(request)
+    permission = permission_of(match.handler)
+    if permission is None:
+        log.error("route declares no permission", path=request.path)
+        raise PermissionDenied("this route declares no permission; refused")
+    if permission is not Permission.PUBLIC:
+        authorise(await authenticate(request), permission)
+    return await handler(request)

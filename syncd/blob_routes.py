@@ -1,0 +1,161 @@
+"""The local blob store's signed URLs, served by syncd (the embedded S3 stand-in).
+
+    PUT /blobs/upload?key=&exp=&ct=&size=&sig=    public: the signature is the authority
+        200 stored; 403 signature_invalid (bad signature or key, or a body of another
+        Content-Type than signed), 403 url_expired, 413 upload_too_large (longer than
+        signed), 400 upload_incomplete (shorter); nothing is stored unless it all holds.
+    GET /blobs/download?key=&exp=[&ct=]&sig=      public: the blob, streamed
+        403 as above, 404 blob_not_found
+
+The body streams to disk chunk by chunk (never held in memory) and is exempt
+from MAX_BODY_BYTES: its signed size is its limit. When blobs live in S3 these
+routes answer 404: the URLs handed out are S3's.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from storage.blob_urls import BlobUrlError
+from storage.blobs import (
+    CHUNK_BYTES,
+    BlobNotFound,
+    BlobSizeMismatch,
+    BlobTooLarge,
+    InvalidBlobKey,
+    LocalBlobStore,
+)
+from syncd import appkeys
+from syncd.auth.permissions import public
+from syncd.media_service import CONTENT_TYPES
+from syncd.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS, own_body_limit
+from syncd.openapi import Binary, describe
+from syncd.problems import BadRequest, Forbidden, NotFound, PayloadTooLarge
+
+routes = web.RouteTableDef()
+
+
+class SignatureInvalid(Forbidden):
+    code = "signature_invalid"
+    title = "The URL's signature is not valid"
+
+
+class UrlExpired(Forbidden):
+    code = "url_expired"
+    title = "The URL has expired"
+
+
+class BlobUploadTooLarge(PayloadTooLarge):
+    code = "upload_too_large"
+    title = "The upload is too large"
+
+
+class UploadIncomplete(BadRequest):
+    code = "upload_incomplete"
+    title = "The upload ended before its signed size"
+
+
+class BlobMissing(NotFound):
+    code = "blob_not_found"
+    title = "No such blob"
+
+
+class BlobUploadQuery(BaseModel):
+    key: str = Field(description="the blob's key")
+    exp: str = Field(description="expiry, seconds since the epoch")
+    ct: str = Field(description="the Content-Type the body must be sent as")
+    size: str = Field(description="the body's exact length in bytes")
+    sig: str = Field(description="HMAC-SHA256 over the other terms")
+
+
+class BlobDownloadQuery(BaseModel):
+    key: str = Field(description="the blob's key")
+    exp: str = Field(description="expiry, seconds since the epoch")
+    ct: str | None = Field(None, description="the Content-Type the blob is served as")
+    sig: str = Field(description="HMAC-SHA256 over the other terms")
+
+
+class BlobStored(BaseModel):
+    """Stored."""
+
+    size: int
+
+
+BLOB = Binary(("application/octet-stream", *CONTENT_TYPES), "The blob's bytes")
+
+
+def _local_store(request: web.Request) -> LocalBlobStore:
+    store = request.app[appkeys.BLOBS]
+    if not isinstance(store, LocalBlobStore) or store.signer is None:
+        raise NotFound("this server hands out its blob store's own URLs")
+    return store
+
+
+def _refused(exc: BlobUrlError | InvalidBlobKey) -> Forbidden:
+    if isinstance(exc, BlobUrlError) and exc.code == UrlExpired.code:
+        return UrlExpired(str(exc))
+    return SignatureInvalid(str(exc))
+
+
+@routes.put("/blobs/upload")
+@public
+@own_body_limit
+@describe(
+    summary="Upload to a signed URL of the local blob store",
+    query=BlobUploadQuery,
+    body=BLOB,
+    responses={200: BlobStored},
+    problems=[SignatureInvalid, UrlExpired, BlobUploadTooLarge, UploadIncomplete, NotFound],
+)
+async def upload_blob(request: web.Request) -> web.Response:
+    store = _local_store(request)
+    try:
+        size = await store.accept_upload(
+            request.query,
+            request.headers.get("Content-Type", ""),
+            request.content_length,
+            request.content.iter_chunked(CHUNK_BYTES),
+        )
+    except (BlobUrlError, InvalidBlobKey) as exc:
+        raise _refused(exc) from None
+    except BlobTooLarge as exc:
+        raise BlobUploadTooLarge(f"the URL was signed for {exc.limit} bytes") from None
+    except BlobSizeMismatch as exc:
+        raise UploadIncomplete(str(exc)) from None
+    return web.json_response({"size": size})
+
+
+@routes.get("/blobs/download")
+@public
+@describe(
+    summary="Download from a signed URL of the local blob store",
+    query=BlobDownloadQuery,
+    responses={200: BLOB},
+    problems=[SignatureInvalid, UrlExpired, BlobMissing, NotFound],
+)
+async def download_blob(request: web.Request) -> web.StreamResponse:
+    store = _local_store(request)
+    try:
+        signed = store.verify_download(request.query)
+        size = await store.size(signed.key)
+        async with store.open(signed.key) as chunks:
+            response = web.StreamResponse(
+                headers={
+                    **SECURITY_HEADERS,
+                    REQUEST_ID_HEADER: request[appkeys.REQUEST_ID],
+                    "Cache-Control": "private, max-age=300",
+                }
+            )
+            response.content_type = signed.content_type or "application/octet-stream"
+            response.content_length = size
+            await response.prepare(request)
+            if request.method != "HEAD":  # aiohttp would send a HEAD's body
+                async for chunk in chunks:
+                    await response.write(chunk)
+    except (BlobUrlError, InvalidBlobKey) as exc:
+        raise _refused(exc) from None
+    except BlobNotFound:
+        raise BlobMissing("nothing is stored under this URL's key") from None
+    await response.write_eof()
+    return response

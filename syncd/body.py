@@ -1,0 +1,83 @@
+"""Request bodies: JSON only, strict models (unknown fields refused), clear 4xx."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+
+from syncd.problems import MalformedJSON, Problem, UnsupportedMediaType, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+
+# Passwords are taken byte for byte: never trimmed like other strings.
+Password = Annotated[str, StringConstraints(strip_whitespace=False, max_length=1024)]
+
+
+class Body(BaseModel):
+    """Base of every request model: unknown fields are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"send 'Content-Type: application/json', not {request.content_type!r}"
+        )
+    raw = await request.read()
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
+    return validate(model, data)
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            f"{exc.error_count()} field(s) did not validate", errors=field_errors(exc)
+        ) from None
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or "(body)",
+            "code": error["type"],
+            "message": error["msg"],
+        }
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def parse_uuid(value: str, name: str) -> uuid.UUID:
+    """`value` as a UUID, or a 422 problem naming the parameter."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationFailed(
+            f"{name} must be a UUID",
+            errors=[{"field": name, "code": "uuid_parsing", "message": "not a UUID"}],
+        ) from None
+
+
+def path_uuid(
+    request: web.Request, name: str, missing: Callable[[str], Problem] | None = None
+) -> uuid.UUID:
+    """A UUID path parameter. Not a UUID: `missing(raw)` (a 404 for ids of rows:
+    such an id names nothing) or, without it, a 422 problem."""
+    raw = request.match_info[name]
+    if missing is None:
+        return parse_uuid(raw, name)
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise missing(raw) from None

@@ -1,0 +1,230 @@
+"""The one error tree of the HTTP layer, rendered as RFC 9457 problem details.
+
+    Problem (status, code, title)
+    ├── BadRequest 400            ├── PayloadTooLarge 413
+    ├── Unauthorized 401          ├── UnsupportedMediaType 415
+    ├── Forbidden 403             ├── ValidationFailed 422 / MalformedJSON 422
+    ├── NotFound 404              ├── TooManyRequests 429
+    ├── MethodNotAllowed 405      ├── InternalError 500
+    ├── Conflict 409              └── ServiceUnavailable 503
+    └── PreconditionFailed 412
+
+Handlers and services raise these (or subclasses with a more precise `code`);
+the problem middleware renders them. `code` is stable: clients branch on it,
+and `PROBLEM_CODES` lists every one of them with its English title.
+
+Rendering speaks the locale the middleware chose for the request (`syncd.i18n`):
+the title always, the detail when it is the title or a generic sentence of the
+catalog; a case-specific detail stays English. `Content-Language` names the
+title's language.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from syncd.appkeys import REQUEST_ID
+from syncd.i18n import DEFAULT_LOCALE, translate
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:syncd:problem:"
+
+PROBLEM_CODES: dict[str, str] = {}
+
+
+class Problem(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        PROBLEM_CODES.setdefault(cls.code, cls.title)
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+    def body(
+        self, instance: str, request_id: str | None, locale: str = DEFAULT_LOCALE
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": TYPE_PREFIX + self.code,
+            "title": translate(self.title, locale),
+            "status": self.status,
+            "detail": translate(self.detail or self.title, locale),
+            "instance": instance,
+            "code": self.code,
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        if request_id is not None:
+            body["request_id"] = request_id
+        body.update(self.extra)
+        return body
+
+
+PROBLEM_CODES[Problem.code] = Problem.title
+
+
+def problem_response(
+    problem: Problem, request: web.Request, locale: str = DEFAULT_LOCALE
+) -> web.Response:
+    """The problem+json answer, in `locale` (see `syncd.i18n.choose_locale`)."""
+    body = problem.body(request.path, request.get(REQUEST_ID), locale)
+    response = web.Response(
+        status=problem.status,
+        text=json.dumps(body, ensure_ascii=False),
+        content_type=PROBLEM_CONTENT_TYPE,
+        charset="utf-8",
+        headers=problem.headers,
+    )
+    response.headers["Content-Language"] = locale
+    response.headers.add("Vary", "Accept-Language")
+    return response
+
+
+class InternalError(Problem):
+    status = 500
+    code = "internal_error"
+    title = "Internal server error"
+
+
+class BadRequest(Problem):
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+
+class Unauthorized(Problem):
+    status = 401
+    code = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="syncd"'})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(Problem):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(Problem):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class MethodNotAllowed(Problem):
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"
+
+
+class Conflict(Problem):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(Problem):
+    status = 412
+    code = "precondition_failed"
+    title = "Precondition failed"
+
+
+class PayloadTooLarge(Problem):
+    status = 413
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(Problem):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class ValidationFailed(Problem):
+    status = 422
+    code = "validation_failed"
+    title = "The request did not validate"
+
+
+class MalformedJSON(Problem):
+    status = 422
+    code = "malformed_json"
+    title = "The request body is not valid JSON"
+
+
+class TooManyRequests(Problem):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+
+class ServiceUnavailable(Problem):
+    status = 503
+    code = "not_ready"
+    title = "Service not ready"
+
+
+class TenantRequired(BadRequest):
+    code = "tenant_required"
+    title = "No tenant named"
+
+
+class TenantNotFound(NotFound):
+    code = "tenant_not_found"
+    title = "Unknown tenant"
+
+
+class TenantMismatch(Forbidden):
+    code = "tenant_mismatch"
+    title = "The request names another tenant than its token"
+
+
+_BY_STATUS: dict[int, type[Problem]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    409: Conflict,
+    412: PreconditionFailed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: ValidationFailed,
+    429: TooManyRequests,
+    503: ServiceUnavailable,
+}
+
+
+def from_http_exception(exc: web.HTTPException) -> Problem:
+    """The problem for an aiohttp HTTP exception (router 404/405, body 413, ...)."""
+    cls = _BY_STATUS.get(exc.status, InternalError if exc.status >= 500 else BadRequest)
+    detail = None
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        detail = (
+            f"{exc.method} is not allowed here; allowed: {', '.join(sorted(exc.allowed_methods))}"
+        )
+        return cls(detail, headers={"Allow": ",".join(sorted(exc.allowed_methods))})
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        detail = exc.text
+    return cls(detail)

@@ -1,0 +1,201 @@
+"""Sync health for admins: devices and their lag, rejected changes and their replay.
+
+Nothing stalls a device's queue: a rejected change is answered at once and
+kept here with its problem. Once the cause is fixed (a user reactivated, a
+task created), an admin replays it through the one write path, on behalf of
+the user who pushed it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from protocol.changes import PushRequest
+from protocol.roles import Role
+from storage import sync_store as store
+from storage.models import Device, SyncRejection, User
+from storage.types import utcnow
+from storage.unit_of_work import TenantUnitOfWork
+from syncd import audit
+from syncd.auth.principal import Principal
+from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.problems import Conflict, NotFound
+from syncd.sync.service import SyncService
+
+
+class RejectionNotFound(NotFound):
+    code = "rejection_not_found"
+    title = "No such rejected change"
+
+
+class RejectionClosed(Conflict):
+    code = "rejection_closed"
+    title = "The rejected change was already replayed or dismissed"
+
+
+class ReplayImpossible(Conflict):
+    code = "replay_impossible"
+    title = "The change cannot be replayed now"
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+class SyncAdmin:
+    def __init__(self, sync: SyncService) -> None:
+        self.sync = sync
+
+    async def devices(self, who: Principal) -> dict[str, Any]:
+        async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
+            version = await store.current_version(uow.session)
+            rows = await uow.session.execute(
+                select(Device, User.email, User.role)
+                .join(User, (User.id == Device.user_id) & (User.tenant_id == Device.tenant_id))
+                .order_by(Device.last_seen_at.desc())
+            )
+            items = [
+                {
+                    "client_id": device.client_id,
+                    "user_id": str(device.user_id),
+                    "email": email,
+                    "role": role,
+                    "user_agent": device.user_agent,
+                    "first_seen_at": _iso(device.first_seen_at),
+                    "last_seen_at": _iso(device.last_seen_at),
+                    "cursor_version": device.cursor,
+                    "lag": max(0, version - device.cursor),
+                    "last_push_at": _iso(device.last_push_at),
+                    "last_push_counts": device.last_push_counts,
+                }
+                for device, email, role in rows
+            ]
+        return {"tenant_version": version, "items": items}
+
+    async def rejections(
+        self,
+        who: Principal,
+        status: str | None,
+        client_id: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> dict[str, Any]:
+        async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
+            statement = (
+                select(SyncRejection)
+                .order_by(SyncRejection.created_at, SyncRejection.id)
+                .limit(limit)
+            )
+            if status is not None:
+                statement = statement.where(SyncRejection.status == status)
+            if client_id is not None:
+                statement = statement.where(SyncRejection.client_id == client_id)
+            if cursor is not None:
+                _created, last = decode_cursor(cursor, 2)
+                try:
+                    last_id = uuid.UUID(str(last))
+                except ValueError:
+                    raise InvalidCursor("the cursor was not made by this server") from None
+                after = await uow.session.get(SyncRejection, (who.tenant_id, last_id))
+                if after is None:
+                    raise InvalidCursor("the cursor names no rejected change of yours")
+                statement = statement.where(
+                    (SyncRejection.created_at > after.created_at)
+                    | (
+                        (SyncRejection.created_at == after.created_at)
+                        & (SyncRejection.id > after.id)
+                    )
+                )
+            rows = list((await uow.session.execute(statement)).scalars())
+            items = [self._rejection(row) for row in rows]
+            next_cursor = (
+                encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id)
+                if len(rows) == limit
+                else None
+            )
+        return {"items": items, "next_cursor": next_cursor}
+
+    @staticmethod
+    def _rejection(row: SyncRejection) -> dict[str, Any]:
+        return {
+            "id": str(row.id),
+            "client_id": row.client_id,
+            "batch_id": row.batch_id,
+            "user_id": str(row.user_id),
+            "change": row.change,
+            "problem": row.problem,
+            "status": row.status,
+            "result": row.result,
+            "created_at": _iso(row.created_at),
+            "replayed_at": _iso(row.replayed_at),
+        }
+
+    async def replay(
+        self, request: web.Request, who: Principal, rejection_id: uuid.UUID
+    ) -> dict[str, Any]:
+        async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
+            session = uow.session
+            row = await session.get(SyncRejection, (who.tenant_id, rejection_id))
+            if row is None:
+                raise RejectionNotFound(f"no rejected change {rejection_id}")
+            if row.status != "open":
+                raise RejectionClosed(f"the change is {row.status}")
+            user = await session.get(User, (who.tenant_id, row.user_id))
+            if user is None or user.status != "active":
+                raise ReplayImpossible("the user who pushed the change is not active")
+            original = Principal(user.id, who.tenant_id, Role(user.role), uuid.uuid4(), user.email)
+            push = PushRequest(
+                client_id=row.client_id,
+                batch_id=f"replay-{row.id}-{uuid.uuid4().hex[:8]}",
+                changes=[row.change],
+            )
+            response, batch = await self.sync._push_in(
+                session, original, push, None, None, keep_rejections=False
+            )
+            (result,) = response["results"]
+            row.result = result
+            row.replayed_at = utcnow()
+            if result["status"] == "rejected":
+                row.problem = result["problem"]
+            else:
+                row.status = "replayed"
+            audit.record(
+                session,
+                "rejection_replayed",
+                request=request,
+                actor_id=who.user_id,
+                target_type="sync_rejection",
+                target_id=row.id,
+                details={"status": result["status"]},
+            )
+            answer = self._rejection(row)
+            await uow.commit()
+        if self.sync.publish is not None and batch is not None and batch.log:
+            await self.sync.publish(who.tenant_id, batch.version)
+        return answer
+
+    async def dismiss(
+        self, request: web.Request, who: Principal, rejection_id: uuid.UUID
+    ) -> dict[str, Any]:
+        async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
+            row = await uow.session.get(SyncRejection, (who.tenant_id, rejection_id))
+            if row is None:
+                raise RejectionNotFound(f"no rejected change {rejection_id}")
+            if row.status != "open":
+                raise RejectionClosed(f"the change is {row.status}")
+            row.status = "dismissed"
+            audit.record(
+                uow.session,
+                "rejection_dismissed",
+                request=request,
+                actor_id=who.user_id,
+                target_type="sync_rejection",
+                target_id=row.id,
+            )
+            answer = self._rejection(row)
+            await uow.commit()
+        return answer

@@ -1,0 +1,83 @@
+"""Admin routes of sync health: devices, rejected changes, replay and dismissal."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from syncd import appkeys
+from syncd.auth.permissions import Permission, requires
+from syncd.auth.principal import principal
+from syncd.body import path_uuid
+from syncd.openapi import describe
+from syncd.pagination import InvalidCursor, page_params
+from syncd.problems import ValidationFailed
+from syncd.sync.admin import RejectionClosed, RejectionNotFound, ReplayImpossible
+from syncd.sync.schemas import (
+    DevicesRead,
+    RejectionPage,
+    RejectionPath,
+    RejectionQuery,
+    RejectionRead,
+)
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/sync/devices")
+@requires(Permission.CONFLICTS_MANAGE)
+@describe(summary="Device health: who syncs, how far behind", responses={200: DevicesRead})
+async def devices(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[appkeys.SYNC_ADMIN].devices(principal(request)))
+
+
+@routes.get("/sync/rejections")
+@requires(Permission.CONFLICTS_MANAGE)
+@describe(
+    summary="List rejected changes",
+    query=RejectionQuery,
+    responses={200: RejectionPage},
+    problems=[InvalidCursor],
+)
+async def rejections(request: web.Request) -> web.Response:
+    cursor, limit = page_params(request)
+    status = request.query.get("status")
+    if status not in (None, "open", "replayed", "dismissed"):
+        raise ValidationFailed(
+            "status is open, replayed or dismissed",
+            errors=[{"field": "status", "code": "enum", "message": str(status)}],
+        )
+    answer = await request.app[appkeys.SYNC_ADMIN].rejections(
+        principal(request), status, request.query.get("device"), cursor, limit
+    )
+    return web.json_response(answer)
+
+
+@routes.post("/sync/rejections/{rejection_id}/replay")
+@requires(Permission.CONFLICTS_MANAGE)
+@describe(
+    summary="Replay a rejected change on behalf of its user",
+    path=RejectionPath,
+    responses={200: RejectionRead},
+    problems=[RejectionNotFound, RejectionClosed, ReplayImpossible, ValidationFailed],
+    description="`status` is `replayed`, or still `open` with the new problem.",
+)
+async def replay(request: web.Request) -> web.Response:
+    answer = await request.app[appkeys.SYNC_ADMIN].replay(
+        request, principal(request), path_uuid(request, "rejection_id")
+    )
+    return web.json_response(answer)
+
+
+@routes.post("/sync/rejections/{rejection_id}/dismiss")
+@requires(Permission.CONFLICTS_MANAGE)
+@describe(
+    summary="Dismiss a rejected change",
+    path=RejectionPath,
+    responses={200: RejectionRead},
+    problems=[RejectionNotFound, RejectionClosed, ValidationFailed],
+)
+async def dismiss(request: web.Request) -> web.Response:
+    answer = await request.app[appkeys.SYNC_ADMIN].dismiss(
+        request, principal(request), path_uuid(request, "rejection_id")
+    )
+    return web.json_response(answer)

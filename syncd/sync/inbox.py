@@ -1,0 +1,283 @@
+"""The conflict inbox: list, read as a field-level diff, resolve (one or many).
+
+A resolution is a change through the sync service's write path: the chosen
+values are written with a server stamp later than both sides, logged at the
+next tenant version (so every device converges to it), the conflict is marked
+resolved, and the resolution is audited -- all in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from protocol.entities import ENTITIES, FieldErrors
+from protocol.hlc import HybridClock, Stamp
+from protocol.lifecycle import TaskStatus
+from storage import sync_store as store
+from storage.models import ChangeLogEntry, Conflict
+from storage.types import utcnow
+from storage.unit_of_work import TenantUnitOfWork
+from syncd import audit
+from syncd.auth.principal import Principal
+from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.problems import Conflict as ConflictProblem
+from syncd.problems import NotFound, ValidationFailed
+from syncd.sync.service import SERVER_NODE, Batch, SyncService
+
+Resolution = Literal["keep_server", "take_client", "custom"]
+
+
+class ConflictNotFound(NotFound):
+    code = "conflict_not_found"
+    title = "No such conflict"
+
+
+class ConflictResolved(ConflictProblem):
+    code = "conflict_already_resolved"
+    title = "The conflict is already resolved"
+
+
+class ResolutionInvalid(ConflictProblem):
+    code = "resolution_invalid"
+    title = "This resolution does not fit the conflict"
+
+
+def summary(row: Conflict) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "entity": row.entity,
+        "entity_id": str(row.entity_id),
+        "kind": row.kind,
+        "status": row.status,
+        "fields": row.fields,
+        "user_id": str(row.user_id) if row.user_id else None,
+        "client_id": row.client_id,
+        "created_at": row.created_at.isoformat().replace("+00:00", "Z"),
+        "resolved_at": row.resolved_at.isoformat().replace("+00:00", "Z")
+        if row.resolved_at
+        else None,
+    }
+
+
+class ConflictInbox:
+    def __init__(self, sync: SyncService) -> None:
+        self.sync = sync
+        self.clock = HybridClock(SERVER_NODE)
+
+    async def list_conflicts(
+        self, who: Principal, filters: dict[str, Any], cursor: str | None, limit: int
+    ) -> dict[str, Any]:
+        async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
+            statement = select(Conflict).order_by(Conflict.created_at, Conflict.id).limit(limit)
+            for name in ("status", "entity", "user_id", "client_id"):
+                if filters.get(name) is not None:
+                    statement = statement.where(getattr(Conflict, name) == filters[name])
+            if filters.get("since") is not None:
+                statement = statement.where(Conflict.created_at >= filters["since"])
+            if cursor is not None:
+                created, last_id = decode_cursor(cursor, 2)
+                try:
+                    after = (datetime.fromisoformat(str(created)), uuid.UUID(str(last_id)))
+                except ValueError:
+                    raise InvalidCursor("the cursor was not made by this server") from None
+                statement = statement.where(
+                    (Conflict.created_at > after[0])
+                    | ((Conflict.created_at == after[0]) & (Conflict.id > after[1]))
+                )
+            rows = list((await uow.session.execute(statement)).scalars())
+            items = [summary(row) for row in rows]
+            next_cursor = (
+                encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id)
+                if len(rows) == limit
+                else None
+            )
+        return {"items": items, "next_cursor": next_cursor}
+
+    async def detail(self, who: Principal, conflict_id: uuid.UUID) -> dict[str, Any]:
+        async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
+            row = await self._get(uow.session, conflict_id)
+            base = await self._base_values(uow.session, row)
+            current = (await store.load_rows(uow.session, row.entity, [row.entity_id])).get(
+                row.entity_id
+            )
+            return {
+                **summary(row),
+                "diff": [
+                    {
+                        "field": name,
+                        "base": base.get(name),
+                        "server": row.server.get(name),
+                        "client": row.client.get(name),
+                    }
+                    for name in row.fields
+                ],
+                "client": row.client,
+                "server": row.server,
+                "base_version": row.base_version,
+                "server_version": row.server_version,
+                "server_client_id": row.server_client_id,
+                "resolution": row.resolution,
+                "resolved_by": str(row.resolved_by) if row.resolved_by else None,
+                "current": store.row_to_json(row.entity, current) if current else None,
+            }
+
+    async def _get(self, session: AsyncSession, conflict_id: uuid.UUID) -> Conflict:
+        row = await session.get(Conflict, (session.info["tenant_id"], conflict_id))
+        if row is None:
+            raise ConflictNotFound(f"no conflict {conflict_id}")
+        return row
+
+    async def _base_values(self, session: AsyncSession, row: Conflict) -> dict[str, Any]:
+        """The row as the client last saw it: the last log entry at or before base_version."""
+        if not row.base_version:
+            return {}
+        entry = await session.scalar(
+            select(ChangeLogEntry.data)
+            .where(
+                ChangeLogEntry.entity == row.entity,
+                ChangeLogEntry.entity_id == row.entity_id,
+                ChangeLogEntry.version <= row.base_version,
+            )
+            .order_by(ChangeLogEntry.version.desc())
+            .limit(1)
+        )
+        return dict(entry or {})
+
+    async def resolve(
+        self,
+        request: web.Request,
+        who: Principal,
+        ids: list[uuid.UUID],
+        resolution: Resolution,
+        values: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Resolve conflicts in one transaction; each becomes a logged server change."""
+        async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
+            session = uow.session
+            batch = Batch(who, SERVER_NODE, await store.lock_version(session))
+            answers = []
+            for conflict_id in ids:
+                row = await self._get(session, conflict_id)
+                if row.status != "open":
+                    raise ConflictResolved(f"conflict {conflict_id} is already resolved")
+                version = await self._apply(session, batch, row, resolution, values)
+                row.status = "resolved"
+                row.resolution = {"choice": resolution, "values": values, "version": version}
+                row.resolved_by = who.user_id
+                row.resolved_at = utcnow()
+                audit.record(
+                    session,
+                    "conflict_resolved",
+                    request=request,
+                    actor_id=who.user_id,
+                    target_type="conflict",
+                    target_id=row.id,
+                    details={
+                        "choice": resolution,
+                        "entity": row.entity,
+                        "entity_id": str(row.entity_id),
+                        "version": version,
+                    },
+                )
+                answers.append({"id": str(row.id), "status": "resolved", "version": version})
+            await self.sync._flush(session, batch)
+            await uow.commit()
+        if self.sync.publish is not None and batch.log:
+            await self.sync.publish(who.tenant_id, batch.version)
+        return answers
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        batch: Batch,
+        conflict: Conflict,
+        resolution: Resolution,
+        values: dict[str, Any] | None,
+    ) -> int | None:
+        current = (await store.load_rows(session, conflict.entity, [conflict.entity_id])).get(
+            conflict.entity_id
+        )
+        if current is None:
+            raise ResolutionInvalid("the conflicting row no longer exists")
+        chosen: dict[str, Any]
+        restore = False
+        if conflict.kind == "stale_action":
+            if resolution == "take_client":
+                raise ResolutionInvalid(
+                    "a refused action cannot be replayed; set a status with 'custom' values instead"
+                )
+            chosen = dict(values or {}) if resolution == "custom" else {}
+            if chosen and set(chosen) != {"status"}:
+                raise ResolutionInvalid("custom values of a refused action set 'status' only")
+            if chosen:
+                try:
+                    TaskStatus(chosen["status"])
+                except ValueError:
+                    raise ResolutionInvalid(f"no status {chosen['status']!r}") from None
+        elif conflict.kind == "delete_update":
+            # The client either deleted (against the server's update) or updated (against
+            # the server's delete). Whichever side keeps the row brings it back.
+            if resolution == "custom":
+                raise ResolutionInvalid(
+                    "a delete conflict is resolved by keep_server or take_client"
+                )
+            client_deleted = conflict.client.get("op") == "delete"
+            restore = (resolution == "keep_server") == client_deleted
+            chosen = {}
+            if restore and not client_deleted:
+                chosen = ENTITIES[conflict.entity].validate(
+                    dict(conflict.client.get("fields") or {}), creating=False
+                )
+        else:
+            source = {
+                "keep_server": conflict.server,
+                "take_client": conflict.client,
+                "custom": values or {},
+            }[resolution]
+            chosen = dict(source)
+            spec = ENTITIES[conflict.entity]
+            try:
+                chosen = spec.validate(chosen, creating=False)
+            except FieldErrors as exc:
+                raise ValidationFailed(str(exc), errors=exc.errors) from None
+        if not chosen and not restore:
+            return None
+        return self._write(batch, conflict, current, chosen, restore)
+
+    def _write(
+        self,
+        batch: Batch,
+        conflict: Conflict,
+        current: dict[str, Any],
+        chosen: dict[str, Any],
+        restore: bool,
+    ) -> int:
+        clocks = dict(current.get("field_clocks") or {})
+        latest = max(
+            (Stamp.parse(c["hlc"]) for c in clocks.values() if isinstance(c, dict)),
+            default=Stamp(0, 0, SERVER_NODE),
+        )
+        stamp = self.clock.observe(latest)
+        version = batch.next_version()
+        row = dict(current)
+        row.update(store.json_to_row(conflict.entity, chosen))
+        for name in chosen:
+            clocks[name] = {"hlc": str(stamp), "v": version, "by": SERVER_NODE}
+        if restore:
+            clocks.pop("_deleted", None)
+            row["deleted_at"] = None
+        row.update(field_clocks=clocks, version=version, updated_at=utcnow())
+        key = (conflict.entity, conflict.entity_id)
+        batch.rows[key] = row
+        batch.dirty[key] = row
+        task_id = current.get("id") if conflict.entity == "task" else current.get("task_id")
+        self.sync._log(
+            batch, conflict.entity, conflict.entity_id, "upsert", row, task_id, str(stamp)
+        )
+        return version

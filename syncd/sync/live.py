@@ -1,0 +1,375 @@
+"""Live sync over WebSocket: `GET /sync/ws`.
+
+One session per socket, three owned tasks: the handler reads the socket (the
+only reader), a streamer reads the change log from the client's cursor and
+puts pages on a bounded send queue, and a sender writes that queue to the
+socket (the only writer). The streamer reads a page only when the queue has
+room, so a slow reader makes the server read less, never buffer more; a
+reader whose queue stays full for WS_SLOW_CLIENT_SECONDS is closed with 4429
+and reconnects from its cursor.
+
+Close codes (docs/protocol.md): 1009 frame too big, 1012 server restarting
+(reconnect), 4400 protocol error, 4401 token expired or invalid (refresh and
+reconnect), 4403 forbidden (user deactivated), 4408 no hello in time,
+4429 too slow (reconnect and catch up from the cursor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+import weakref
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+from pydantic import ValidationError
+
+from protocol.changes import PushRequest
+from syncd import appkeys, metrics
+from syncd.auth import tokens
+from syncd.auth.errors import PermissionDenied
+from syncd.auth.permissions import Permission, public, role_allows
+from syncd.auth.principal import Principal
+from syncd.openapi import describe
+from syncd.problems import Problem
+from syncd.sync.service import SyncService
+from syncd.ws_auth import offered_token, origin_allowed
+
+log = structlog.get_logger("syncd.live")
+
+CLOSE_RESTART = 1012
+CLOSE_PROTOCOL = 4400
+CLOSE_TOKEN = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_HELLO_TIMEOUT = 4408
+CLOSE_TOO_SLOW = 4429
+SUBPROTOCOL = "syncd.v1"
+PAGE = 500
+RESYNC_INTERVAL_S = 30.0
+
+
+class LiveSessions:
+    """Every open session of this process, for deactivation and shutdown."""
+
+    def __init__(self) -> None:
+        self._sessions: weakref.WeakSet[LiveSession] = weakref.WeakSet()
+
+    def add(self, session: LiveSession) -> None:
+        self._sessions.add(session)
+
+    def discard(self, session: LiveSession) -> None:
+        self._sessions.discard(session)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    async def close_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
+        """Close the sessions of a deactivated user (4403). Answers how many."""
+        mine = [
+            s
+            for s in list(self._sessions)
+            if s.who is not None and (s.who.tenant_id, s.who.user_id) == (tenant_id, user_id)
+        ]
+        for session in mine:
+            session.request_close(CLOSE_FORBIDDEN, "user deactivated")
+        await asyncio.gather(*(s.finished.wait() for s in mine))
+        return len(mine)
+
+    async def close_all(self) -> None:
+        sessions = list(self._sessions)
+        for session in sessions:
+            session.request_close(CLOSE_RESTART, "server restarting; reconnect")
+        await asyncio.gather(*(s.finished.wait() for s in sessions))
+
+
+class LiveSession:
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+        self.request = request
+        self.ws = ws
+        app = request.app
+        self.settings = app[appkeys.SETTINGS]
+        self.sync: SyncService = app[appkeys.SYNC]
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(
+            maxsize=self.settings.ws_send_queue
+        )
+        self.wake = asyncio.Event()
+        self.who: Principal | None = None
+        self.client_id: str | None = None
+        self.cursor: str | None = None
+        self.closing = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._close_request: tuple[int, str] | None = None
+        self._close_requested = asyncio.Event()
+        self.finished = asyncio.Event()
+
+    def request_close(self, code: int, message: str) -> None:
+        """Ask the handler task to close the socket (only it touches the socket's reads)."""
+        if self._close_request is None:
+            self._close_request = (code, message)
+        self._close_requested.set()
+
+    async def close(self, code: int, message: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), 5)
+        except TimeoutError:  # the peer reads nothing, not even a close frame
+            transport = self.request.transport
+            if transport is not None:
+                transport.abort()
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def run(self, token: str | None) -> None:
+        try:
+            hello = await self._hello(token)
+            if hello is None:
+                return
+            await self._serve()
+        finally:
+            try:
+                await self._stop_tasks()
+            finally:  # even when aiohttp cancels us as the peer hangs up
+                self.finished.set()
+
+    async def _stop_tasks(self) -> None:
+        """Stop the helpers, close if asked, and let the reader see the close.
+
+        The reader is never cancelled inside `receive()`: aiohttp treats that as
+        an abnormal closure (1006) and drops the connection before our close
+        frame is out. `close()` wakes the reader instead.
+        """
+        reader, others = self._tasks[:1], self._tasks[1:]
+        for task in others:
+            task.cancel()
+        for task in others:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._close_request is not None:
+            await self.close(*self._close_request)
+        for task in reader:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 5)
+
+    async def _hello(self, token: str | None) -> dict[str, Any] | None:
+        """Authenticate (subprotocol, query or an `auth` message) and read `hello`."""
+        deadline = self.settings.ws_hello_timeout_s
+        try:
+            message = await self._receive_json(wait_s=deadline)
+            if message is None:
+                return None
+            if message.get("type") == "auth":
+                token = str(message.get("token") or "")
+                message = await self._receive_json(wait_s=deadline)
+                if message is None:
+                    return None
+        except TimeoutError:
+            await self.close(CLOSE_HELLO_TIMEOUT, "no hello in time")
+            return None
+        if message.get("type") != "hello":
+            await self.close(CLOSE_PROTOCOL, "the first message must be hello (or auth)")
+            return None
+        if not token:
+            await self.close(CLOSE_TOKEN, "no token")
+            return None
+        try:
+            self.who = await self._authenticate(token)
+        except tokens.TokenError as exc:
+            await self.close(CLOSE_TOKEN, str(exc)[:120])
+            return None
+        except Problem as problem:
+            code = CLOSE_TOKEN if problem.status == 401 else CLOSE_FORBIDDEN
+            await self.close(code, (problem.detail or problem.title)[:120])
+            return None
+        client_id = message.get("client_id")
+        self.client_id = str(client_id) if client_id else None
+        cursor = message.get("cursor")
+        self.cursor = str(cursor) if cursor not in (None, "", 0, "0") else None
+        return message
+
+    async def _authenticate(self, token: str) -> Principal:
+        claims = tokens.decode_access(
+            token, self.settings.jwt_access_secret, self.settings.jwt_issuer
+        )
+        from syncd.tenancy import TenantRef, find_tenant, named_tenant
+
+        named = named_tenant(self.request)
+        tenant: TenantRef | None = await find_tenant(self.request, claims.tenant_id)
+        if tenant is None:
+            raise PermissionDenied("unknown tenant")
+        if named is not None and named not in (tenant.slug, str(tenant.id)):
+            raise PermissionDenied("the token belongs to another tenant than the one named")
+        who = await self.request.app[appkeys.AUTH].principal_for(claims, tenant)
+        if not role_allows(who.role, Permission.SYNC):
+            raise PermissionDenied("this role may not sync")
+        return who
+
+    async def _serve(self) -> None:
+        assert self.who is not None
+        hub = self.request.app[appkeys.HUB]
+        unsubscribe = hub.subscribe(self.who.tenant_id, lambda _version: self.wake.set())
+        sessions = self.request.app[appkeys.LIVE]
+        sessions.add(self)
+        try:
+            reader = asyncio.create_task(self._reader(), name="ws-reader")
+            self._tasks = [
+                reader,
+                asyncio.create_task(self._sender(), name="ws-sender"),
+                asyncio.create_task(self._streamer(), name="ws-streamer"),
+                asyncio.create_task(self._expiry(), name="ws-expiry"),
+            ]
+            waiter = asyncio.create_task(self._close_requested.wait())
+            try:
+                await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+        finally:
+            unsubscribe()
+            sessions.discard(self)
+
+    # --- the three tasks and the reader ------------------------------------------------
+
+    async def _reader(self) -> None:
+        while not self.ws.closed:
+            try:
+                message = await self._receive_json(wait_s=None)
+            except TimeoutError:  # pragma: no cover - no timeout given
+                continue
+            if message is None:
+                return
+            if message.get("type") == "push":
+                await self._push(message)
+            elif message.get("type") == "ping":
+                await self._send({"type": "pong"})
+            else:
+                await self._send(_error("unknown_message", "expected push or ping"))
+
+    async def _push(self, message: dict[str, Any]) -> None:
+        assert self.who is not None
+        body = {k: v for k, v in message.items() if k != "type"}
+        try:
+            request = PushRequest.model_validate(body)
+            answer = await self.sync.push(self.who, request, self.request.headers.get("User-Agent"))
+            metrics.count_push(self.request.app, "ws", answer)
+            await self._send({"type": "push_result", "batch_id": request.batch_id, **answer})
+        except ValidationError as exc:
+            await self._send(
+                _error(
+                    "validation_failed", str(exc.errors()[0]["msg"]), batch_id=body.get("batch_id")
+                )
+            )
+        except Problem as problem:
+            await self._send(
+                {
+                    "type": "push_result",
+                    "batch_id": body.get("batch_id"),
+                    "problem": problem.body("/sync/ws", None),
+                }
+            )
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        """Enqueue for the sender; replies wait for room rather than being dropped."""
+        await self.queue.put(message)
+
+    async def _sender(self) -> None:
+        while True:
+            message = await self.queue.get()
+            if message is None or self.ws.closed:
+                return
+            await self.ws.send_str(json.dumps(message, separators=(",", ":")))
+
+    async def _streamer(self) -> None:
+        """Catch up from the cursor, then follow the log as the hub wakes us."""
+        assert self.who is not None
+        caught_up = False
+        while not self.ws.closed:
+            page = await self.sync.pull(self.who, self.cursor, PAGE, self.client_id)
+            metrics.count_pull(self.request.app, page)
+            if page["changes"] and not await self._put_page(page):
+                return
+            self.cursor = page["cursor"]
+            if page["has_more"]:
+                continue
+            if not caught_up:
+                caught_up = True
+                if not await self._put_page({"type": "caught_up", "cursor": self.cursor}):
+                    return
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=RESYNC_INTERVAL_S)
+
+    async def _put_page(self, page: dict[str, Any]) -> bool:
+        """Queue a page, waiting for room; False once the reader was too slow and is closed."""
+        message = page if "type" in page else {"type": "changes", **page}
+        try:
+            await asyncio.wait_for(self.queue.put(message), self.settings.ws_slow_client_s)
+        except TimeoutError:
+            self.request_close(CLOSE_TOO_SLOW, "too slow; reconnect and catch up from your cursor")
+            return False
+        return True
+
+    async def _expiry(self) -> None:
+        assert self.who is not None
+        remaining = self.who.token_expires_at - time.time()
+        await asyncio.sleep(max(0.0, remaining))
+        self.request_close(CLOSE_TOKEN, "token expired; refresh and reconnect")
+
+    async def _receive_json(self, wait_s: float | None) -> dict[str, Any] | None:
+        message = await self.ws.receive(timeout=wait_s)
+        if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            return None
+        if message.type is not WSMsgType.TEXT:
+            await self.close(CLOSE_PROTOCOL, "send JSON text frames")
+            return None
+        try:
+            data = json.loads(message.data)
+        except ValueError:
+            await self._send(_error("malformed_json", "the frame is not JSON"))
+            return {}
+        if not isinstance(data, dict):
+            await self._send(_error("malformed_json", "the frame is not a JSON object"))
+            return {}
+        return data
+
+
+def _error(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "error", "problem": {"code": code, "detail": detail}, **extra}
+
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/sync/ws")
+@public  # the session authenticates itself before it reads anything else
+@describe(
+    summary="Live sync over WebSocket",
+    responses={101: None},
+    problems=[400, PermissionDenied],
+    description="Upgrade to a WebSocket (subprotocol `syncd.v1`). Authenticate with a "
+    "`bearer.<token>` subprotocol, `?token=` or an `auth` message, then send `hello` with "
+    "your cursor. Messages and close codes: docs/protocol.md.",
+)
+async def live(request: web.Request) -> web.StreamResponse:
+    if not origin_allowed(request):
+        raise PermissionDenied("this Origin is not allowed")
+    token = offered_token(request)
+    settings = request.app[appkeys.SETTINGS]
+    ws = web.WebSocketResponse(
+        protocols=[SUBPROTOCOL],
+        heartbeat=settings.ws_heartbeat_s,
+        max_msg_size=settings.max_ws_frame_bytes,
+        compress=False,
+    )
+    await ws.prepare(request)
+    session = LiveSession(request, ws)
+    try:
+        await session.run(token)
+    finally:
+        if not ws.closed:
+            await ws.close()
+    return ws

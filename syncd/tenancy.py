@@ -1,0 +1,91 @@
+"""Which tenant a request is for: token claim, `X-Tenant` header or subdomain.
+
+For an authenticated request the token's tenant is the authority; a header or
+subdomain naming another tenant is refused (403 tenant_mismatch). An unknown
+tenant is a 404 problem. The lookup is a platform read (it happens before a
+tenant is known) and is the only one a request makes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy import select
+
+from storage.models import Tenant
+from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
+from syncd import appkeys
+from syncd.problems import TenantMismatch, TenantNotFound, TenantRequired
+
+TENANT_HEADER = "X-Tenant"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRef:
+    id: uuid.UUID
+    slug: str
+    name: str
+    locale: str
+    time_zone: str
+    is_system: bool = False
+
+
+RESOLVED_TENANT = web.RequestKey("tenant", TenantRef)
+
+
+def named_tenant(request: web.Request) -> str | None:
+    """The tenant slug or id the request names by header or subdomain, if any."""
+    header = request.headers.get(TENANT_HEADER, "").strip()
+    if header:
+        return header
+    host = (request.host or "").split(":", 1)[0].lower()
+    base = request.app[appkeys.SETTINGS].base_domain.lower()
+    if host.endswith("." + base):
+        sub = host[: -len(base) - 1]
+        if sub and "." not in sub:
+            return sub
+    return None
+
+
+async def find_tenant(request: web.Request, key: str | uuid.UUID) -> TenantRef | None:
+    try:
+        condition = Tenant.id == (key if isinstance(key, uuid.UUID) else uuid.UUID(key))
+    except ValueError:
+        condition = Tenant.slug == str(key).lower()
+    async with PlatformUnitOfWork(request.app[appkeys.SESSIONS]) as uow:
+        row = (await uow.session.execute(select(Tenant).where(condition))).scalar_one_or_none()
+        if row is None or not row.is_active:
+            return None
+        return TenantRef(row.id, row.slug, row.name, row.locale, row.time_zone, row.is_system)
+
+
+async def current_tenant(request: web.Request) -> TenantRef:
+    """The request's tenant, resolved once per request."""
+    cached: TenantRef | None = request.get(RESOLVED_TENANT)
+    if cached is not None:
+        return cached
+    token_tenant = request.get(appkeys.TOKEN_TENANT)
+    named = named_tenant(request)
+    if token_tenant is None and named is None:
+        raise TenantRequired(
+            f"name the tenant with the {TENANT_HEADER} header or a subdomain of the base domain"
+        )
+    tenant = await find_tenant(request, token_tenant or named or "")
+    if tenant is None:
+        raise TenantNotFound(f"no active tenant {named or token_tenant!s}")
+    if (
+        token_tenant is not None
+        and named is not None
+        and named not in (tenant.slug, str(tenant.id))
+    ):
+        raise TenantMismatch("the token belongs to another tenant than the one named")
+    request[RESOLVED_TENANT] = tenant
+    return tenant
+
+
+async def tenant_uow(request: web.Request) -> TenantUnitOfWork:
+    """A unit of work bound to the request's tenant (enter it with `async with`)."""
+    tenant = await current_tenant(request)
+    return TenantUnitOfWork(request.app[appkeys.SESSIONS], tenant.id)

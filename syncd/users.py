@@ -1,0 +1,271 @@
+"""Users of a tenant: invitations, listing, roles, activation, passwords.
+
+    POST  /users/invite                users:manage   201 {user, invite[, invite_token]}
+    POST  /auth/accept-invite          public         200 token pair
+    GET   /users                       users:read     200 {items, next_cursor}
+    GET   /users/{user_id}             users:read     200 user
+    PATCH /users/{user_id}/role        users:manage   200 user
+    POST  /users/{user_id}/deactivate  users:manage   200 user
+    POST  /users/{user_id}/activate    users:manage   200 user
+    POST  /users/me/password           authenticated  204
+
+The rules live in syncd.user_service; these handlers parse, call, shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from protocol.roles import Role
+from syncd import appkeys
+from syncd.auth.errors import InvalidCredentials, LoginThrottled, PasswordPolicy
+from syncd.auth.permissions import Permission, public, requires
+from syncd.auth.principal import principal
+from syncd.auth.schemas import TokenPairRead
+from syncd.body import Body, Password, parse_body, path_uuid, validate
+from syncd.openapi import describe
+from syncd.pagination import InvalidCursor, page, page_params
+from syncd.schemas import PageQuery, UserInvited, UserPage, UserPath, UserRead
+from syncd.tenancy import current_tenant
+from syncd.user_service import (
+    AllClosers,
+    InviteInvalid,
+    LastAdmin,
+    SelfDeactivation,
+    UserExists,
+    UserFilter,
+    UserInfo,
+    UserNotFound,
+    UserService,
+)
+
+routes = web.RouteTableDef()
+
+Locale = Literal["en", "ar"]
+Status = Literal["active", "inactive", "pending"]
+
+
+class InviteCreate(Body):
+    email: EmailStr
+    role: Role
+    display_name: str = Field("", max_length=200)
+    locale: Locale | None = None
+
+
+class InviteAccept(Body):
+    token: str = Field(min_length=10, max_length=200)
+    password: Password
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+
+
+class UserQuery(BaseModel):
+    """The list filters (other query parameters, such as cursor and limit, pass)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    role: Role | None = None
+    status: Status | None = None
+    q: str | None = Field(None, max_length=200)
+
+
+class UserListQuery(UserQuery, PageQuery):
+    """The list's query string, for the document."""
+
+
+class RoleUpdate(Body):
+    role: Role
+
+
+class PasswordChange(Body):
+    current_password: Password = Field(min_length=1)
+    new_password: Password
+
+
+def user_read(user: UserInfo) -> dict[str, Any]:
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "display_name": user.display_name,
+        "role": user.role,
+        "status": user.status,
+        "locale": user.locale,
+        "created_at": _iso(user.created_at),
+        "updated_at": _iso(user.updated_at),
+        "last_login_at": _iso(user.last_login_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _service(request: web.Request) -> UserService:
+    app = request.app
+    return UserService(
+        app[appkeys.SETTINGS],
+        app[appkeys.SESSIONS],
+        app[appkeys.AUTH],
+        app[appkeys.MAILER],
+        closer=AllClosers(app[appkeys.LIVE], app[appkeys.YJS]),
+    )
+
+
+@routes.post("/users/invite")
+@requires(Permission.USERS_MANAGE)
+@describe(
+    summary="Invite a user by email",
+    body=InviteCreate,
+    responses={201: UserInvited},
+    problems=[UserExists],
+)
+async def invite_user(request: web.Request) -> web.Response:
+    """Create a pending user and mail them a single-use invitation.
+
+    Outside production the answer also carries the raw `invite_token`, so a
+    developer can finish the flow without a mailbox.
+    """
+    body = await parse_body(request, InviteCreate)
+    invited = await _service(request).invite(
+        request,
+        principal(request),
+        await current_tenant(request),
+        email=str(body.email),
+        role=body.role,
+        display_name=body.display_name,
+        locale=body.locale,
+    )
+    answer: dict[str, Any] = {
+        "user": user_read(invited.user),
+        "invite": {"id": str(invited.invite_id), "expires_at": _iso(invited.expires_at)},
+    }
+    if not request.app[appkeys.SETTINGS].is_production:
+        answer["invite_token"] = invited.token
+    return web.json_response(answer, status=201)
+
+
+@routes.post("/auth/accept-invite")
+@public
+@describe(
+    summary="Accept an invitation and sign in",
+    body=InviteAccept,
+    responses={200: TokenPairRead},
+    problems=[InviteInvalid, PasswordPolicy],
+    tenant=True,
+    tags=["auth"],
+)
+async def accept_invite(request: web.Request) -> web.Response:
+    """Accept an invitation: set the password, activate, and sign in (200, token pair).
+
+    An unknown, used, revoked or expired token is one answer: 400 `invite_invalid`.
+    The tenant is the one named by `X-Tenant` or the subdomain.
+    """
+    body = await parse_body(request, InviteAccept)
+    pair = await _service(request).accept_invite(
+        request,
+        await current_tenant(request),
+        token=body.token,
+        password=body.password,
+        display_name=body.display_name,
+    )
+    return web.json_response(pair.as_json())
+
+
+@routes.get("/users")
+@requires(Permission.USERS_READ)
+@describe(
+    summary="List users", query=UserListQuery, responses={200: UserPage}, problems=[InvalidCursor]
+)
+async def list_users(request: web.Request) -> web.Response:
+    """Users ordered by creation; filters `role`, `status`, `q` (email or name)."""
+    query = validate(UserQuery, dict(request.query))
+    cursor, limit = page_params(request)
+    filters = UserFilter(role=query.role, status=query.status, q=query.q)
+    users, next_cursor = await _service(request).list_users(
+        principal(request).tenant_id, filters, cursor, limit
+    )
+    return web.json_response(page([user_read(u) for u in users], limit, next_cursor))
+
+
+@routes.get("/users/{user_id}")
+@requires(Permission.USERS_READ)
+@describe(summary="Read a user", path=UserPath, responses={200: UserRead}, problems=[UserNotFound])
+async def get_user(request: web.Request) -> web.Response:
+    user = await _service(request).get_user(
+        principal(request).tenant_id,
+        path_uuid(request, "user_id", lambda raw: UserNotFound(f"no user {raw!r} in this tenant")),
+    )
+    return web.json_response(user_read(user))
+
+
+@routes.patch("/users/{user_id}/role")
+@requires(Permission.USERS_MANAGE)
+@describe(
+    summary="Change a user's role",
+    path=UserPath,
+    body=RoleUpdate,
+    responses={200: UserRead},
+    problems=[UserNotFound, LastAdmin],
+)
+async def change_role(request: web.Request) -> web.Response:
+    """Give a user another role; the tenant's last active admin keeps theirs (409)."""
+    body = await parse_body(request, RoleUpdate)
+    user = await _service(request).change_role(
+        request,
+        principal(request),
+        path_uuid(request, "user_id", lambda raw: UserNotFound(f"no user {raw!r} in this tenant")),
+        body.role,
+    )
+    return web.json_response(user_read(user))
+
+
+@routes.post("/users/{user_id}/deactivate")
+@requires(Permission.USERS_MANAGE)
+@describe(
+    summary="Deactivate a user",
+    path=UserPath,
+    responses={200: UserRead},
+    problems=[UserNotFound, SelfDeactivation, LastAdmin],
+)
+async def deactivate_user(request: web.Request) -> web.Response:
+    """Deactivate a user and end every session of theirs at once (not yourself: 409)."""
+    user = await _service(request).deactivate(
+        request,
+        principal(request),
+        path_uuid(request, "user_id", lambda raw: UserNotFound(f"no user {raw!r} in this tenant")),
+    )
+    return web.json_response(user_read(user))
+
+
+@routes.post("/users/{user_id}/activate")
+@requires(Permission.USERS_MANAGE)
+@describe(
+    summary="Reactivate a user", path=UserPath, responses={200: UserRead}, problems=[UserNotFound]
+)
+async def activate_user(request: web.Request) -> web.Response:
+    user = await _service(request).activate(
+        request,
+        principal(request),
+        path_uuid(request, "user_id", lambda raw: UserNotFound(f"no user {raw!r} in this tenant")),
+    )
+    return web.json_response(user_read(user))
+
+
+@routes.post("/users/me/password")
+@requires(Permission.AUTHENTICATED)
+@describe(
+    summary="Change your password",
+    body=PasswordChange,
+    responses={204: None},
+    problems=[InvalidCredentials, LoginThrottled, PasswordPolicy],
+)
+async def change_password(request: web.Request) -> web.Response:
+    """Change your password; your other sessions end, this one stays."""
+    body = await parse_body(request, PasswordChange)
+    await _service(request).change_password(
+        request, principal(request), body.current_password, body.new_password
+    )
+    return web.Response(status=204)

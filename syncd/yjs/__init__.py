@@ -1,0 +1,1 @@
+"""Collaborative text over Yjs: rooms, the y-websocket endpoint, the push hook."""

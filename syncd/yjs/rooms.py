@@ -1,0 +1,354 @@
+"""Yjs rooms: one live document per (tenant, document name) in this process.
+
+A room holds a pycrdt document loaded from the store, the sockets editing it
+(peers) and their awareness states. The hooks run in order for each update a
+peer sends: validate (a scratch document), store (its own short transaction,
+so an update is durable before anyone else sees it), apply to the room's
+document, relay to the other peers, publish to the other processes. A failed
+store raises to the peer's session (which closes it, so the client resends on
+reconnect) and keeps the document loaded.
+
+Between processes (REDIS_URL set) rooms talk over Redis pub/sub on
+`<prefix>yjs:<tenant>:<name>`; a payload is `<origin>:<kind><bytes>` (kind `u`
+an update, `a` an awareness update), tagged with this process's origin so it is
+never echoed back, and a relayed update is applied without being stored again
+(the process that received it stored it). Updates pushed offline through
+POST /sync/push (already stored in the push transaction) arrive by `notify`
+and take the same relay path.
+
+Compaction folds the stored updates into the snapshot once a room has stored
+COMPACT_AFTER_UPDATES updates or COMPACT_AFTER_BYTES, and when the room
+unloads (its last peer left); it is serialised per document by the room's lock
+(and across processes by a row lock in storage.ydoc_store). Every task here is
+owned by `Rooms` and cancelled and awaited when it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, Protocol
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from protocol import yprotocol
+from protocol.yprotocol import AwarenessEntry
+from storage import ydoc_store
+from storage.unit_of_work import TenantUnitOfWork
+
+log = structlog.get_logger("syncd.yjs")
+
+COMPACT_AFTER_UPDATES = 200
+COMPACT_AFTER_BYTES = 256 * 1024
+EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions
+UPDATE, AWARENESS = b"u", b"a"
+Key = tuple[uuid.UUID, str]
+
+
+class Peer(Protocol):
+    """A socket in a room (syncd.yjs.routes.YjsSession)."""
+
+    awareness_clients: set[int]
+    finished: asyncio.Event
+    user_id: uuid.UUID | None
+
+    def request_close(self, code: int, message: str) -> None: ...
+
+    def deliver(self, frame: bytes) -> None:
+        """Queue a frame for the socket without waiting (a peer too slow closes itself)."""
+        ...
+
+
+class Room:
+    def __init__(self, rooms: Rooms, tenant_id: uuid.UUID, name: str) -> None:
+        self.rooms = rooms
+        self.tenant_id = tenant_id
+        self.name = name
+        self.doc = ydoc_store.new_doc()
+        self.peers: set[Peer] = set()
+        self.awareness: dict[int, AwarenessEntry] = {}
+        self.loaded = False
+        self.lock = asyncio.Lock()  # loading and compaction take turns
+        self.stored_updates = 0
+        self.stored_bytes = 0
+        self.compacting: asyncio.Task[None] | None = None
+
+    # --- reading ---------------------------------------------------------------------
+
+    def sync_step1(self) -> bytes:
+        return yprotocol.sync_step1(self.doc.get_state())
+
+    def sync_step2(self, state_vector: bytes) -> bytes:
+        """What a peer with `state_vector` is missing (ValueError if it is not one)."""
+        return yprotocol.sync_step2(self.doc.get_update(state_vector))
+
+    def awareness_frame(self) -> bytes | None:
+        if not self.awareness:
+            return None
+        return yprotocol.awareness(yprotocol.encode_awareness(list(self.awareness.values())))
+
+    # --- writing ---------------------------------------------------------------------
+
+    async def receive_update(self, peer: Peer, update: bytes) -> None:
+        """A peer's update: validate, store, apply, relay, publish."""
+        if update == EMPTY_UPDATE:
+            return
+        ydoc_store.validate(update)
+        async with TenantUnitOfWork(self.rooms.sessions, self.tenant_id) as uow:
+            await ydoc_store.append(uow.session, self.name, update)
+            await uow.commit()
+        self.stored_updates += 1
+        self.stored_bytes += len(update)
+        self.apply(update, exclude=peer)
+        await self.rooms.publish(self.tenant_id, self.name, UPDATE + update)
+        if (
+            self.stored_updates >= COMPACT_AFTER_UPDATES or self.stored_bytes >= COMPACT_AFTER_BYTES
+        ) and self.compacting is None:
+            self.compacting = self.rooms.own(self.compact(), f"yjs-compact-{self.name}")
+
+    def apply(self, update: bytes, exclude: Peer | None = None) -> None:
+        """Apply an update already stored and relay it to every peer but `exclude`."""
+        self.doc.apply_update(update)
+        self.broadcast(yprotocol.sync_update(update), exclude)
+
+    async def receive_awareness(self, peer: Peer, payload: bytes) -> None:
+        for entry in self.track_awareness(payload):
+            if entry.removed:
+                peer.awareness_clients.discard(entry.client_id)
+            else:
+                peer.awareness_clients.add(entry.client_id)
+        self.broadcast(yprotocol.awareness(payload), exclude=peer)
+        await self.rooms.publish(self.tenant_id, self.name, AWARENESS + payload)
+
+    def track_awareness(self, payload: bytes) -> list[AwarenessEntry]:
+        """Remember the newest state of each client (FrameError if malformed)."""
+        entries = yprotocol.decode_awareness(payload)
+        for entry in entries:
+            known = self.awareness.get(entry.client_id)
+            if entry.removed:
+                self.awareness.pop(entry.client_id, None)
+            elif known is None or entry.clock >= known.clock:
+                self.awareness[entry.client_id] = entry
+        return entries
+
+    def broadcast(self, frame: bytes, exclude: Peer | None = None) -> None:
+        for peer in list(self.peers):
+            if peer is not exclude:
+                peer.deliver(frame)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def load(self) -> None:
+        async with self.lock:
+            if self.loaded:
+                return
+            async with TenantUnitOfWork(self.rooms.sessions, self.tenant_id) as uow:
+                stored = await ydoc_store.load(uow.session, self.name)
+            self.doc.apply_update(stored.get_update())
+            self.loaded = True
+
+    async def compact(self) -> None:
+        try:
+            async with self.lock:
+                self.stored_updates = self.stored_bytes = 0
+                async with TenantUnitOfWork(self.rooms.sessions, self.tenant_id) as uow:
+                    await ydoc_store.compact(uow.session, self.name)
+                    await uow.commit()
+        except Exception:  # the document stays loaded; the next trigger retries
+            log.warning("yjs compaction failed", document=self.name, exc_info=True)
+        finally:
+            self.compacting = None
+
+    def forget(self, peer: Peer) -> None:
+        """Drop a peer and tell the others its awareness states are gone."""
+        self.peers.discard(peer)
+        gone = [
+            AwarenessEntry(cid, self.awareness[cid].clock + 1, "null")
+            for cid in peer.awareness_clients
+            if cid in self.awareness
+        ]
+        if gone and not self.rooms.closed:
+            payload = yprotocol.encode_awareness(gone)
+            self.track_awareness(payload)
+            self.broadcast(yprotocol.awareness(payload))
+            self.rooms.own(
+                self.rooms.publish(self.tenant_id, self.name, AWARENESS + payload), "yjs-publish"
+            )
+
+
+class Rooms:
+    """Every room of this process, the Redis relay and the tasks they own."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Redis | None = None,
+        prefix: str = "",
+    ) -> None:
+        self.sessions = sessions
+        self.redis = redis
+        self.prefix = prefix + "yjs:"
+        self.origin = uuid.uuid4().hex[:12].encode()
+        self._rooms: dict[Key, Room] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def get(self, tenant_id: uuid.UUID, name: str) -> Room | None:
+        return self._rooms.get((tenant_id, name))
+
+    def own(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        if self._closed:
+            work.close()
+            raise RuntimeError("the Yjs rooms are closed")
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def join(self, tenant_id: uuid.UUID, name: str, peer: Peer) -> Room:
+        """The loaded room for a document, with `peer` in it."""
+        if self._closed:
+            raise RuntimeError("the Yjs rooms are closed")
+        room = self._rooms.get((tenant_id, name))
+        if room is None:
+            room = self._rooms[(tenant_id, name)] = Room(self, tenant_id, name)
+        room.peers.add(peer)
+        try:
+            await room.load()
+        except BaseException:
+            self.leave(room, peer)
+            raise
+        return room
+
+    def leave(self, room: Room, peer: Peer) -> None:
+        room.forget(peer)
+        if not room.peers and not self._closed:
+            self.own(self._unload(room), f"yjs-unload-{room.name}")
+
+    async def _unload(self, room: Room) -> None:
+        if room.loaded:
+            await room.compact()
+        key = (room.tenant_id, room.name)
+        if not room.peers and self._rooms.get(key) is room:
+            del self._rooms[key]
+
+    async def notify(self, tenant_id: uuid.UUID, name: str, update: bytes) -> None:
+        """An update stored elsewhere in this process (a push): to live editors everywhere."""
+        room = self._rooms.get((tenant_id, name))
+        if room is not None:
+            room.apply(update)
+        await self.publish(tenant_id, name, UPDATE + update)
+
+    # --- between processes -----------------------------------------------------------
+
+    async def publish(self, tenant_id: uuid.UUID, name: str, body: bytes) -> None:
+        if self.redis is None:
+            return
+        try:
+            await self.redis.publish(f"{self.prefix}{tenant_id}:{name}", self.origin + b":" + body)
+        except Exception:  # other processes' editors resync on reconnect
+            log.warning("yjs publish failed", document=name)
+
+    def dispatch(self, channel: bytes | str, data: bytes | str) -> None:
+        """One pub/sub message from another process."""
+        text = channel.decode() if isinstance(channel, bytes) else channel
+        raw = data.encode() if isinstance(data, str) else data
+        origin, _, body = raw.partition(b":")
+        if origin == self.origin or not body:
+            return
+        tenant, _, name = text.removeprefix(self.prefix).partition(":")
+        try:
+            room = self._rooms.get((uuid.UUID(tenant), name))
+            if room is None:
+                return  # not open here: the store has it for whoever opens it
+            kind, payload = body[:1], body[1:]
+            if kind == UPDATE:
+                room.apply(payload)
+            elif kind == AWARENESS:
+                room.track_awareness(payload)
+                room.broadcast(yprotocol.awareness(payload))
+        except ValueError:
+            log.warning("yjs relay ignored a malformed message", channel=text)
+
+    async def _listen(self) -> None:
+        assert self.redis is not None
+        while True:
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.psubscribe(f"{self.prefix}*")
+                    self._ready.set()
+                    async for message in pubsub.listen():
+                        channel, data = message.get("channel"), message.get("data")
+                        if (
+                            message.get("type") == "pmessage"
+                            and isinstance(channel, bytes | str)
+                            and isinstance(data, bytes | str)
+                        ):
+                            self.dispatch(channel, data)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("yjs relay lost Redis; retrying in 1 s")
+                await asyncio.sleep(1)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Rooms]:
+        """Own the Redis listener (if any) and every room task for the app's life."""
+        if self.redis is not None:
+            self.own(self._listen(), "syncd-yjs-listener")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), timeout=5)
+        try:
+            yield self
+        finally:
+            await self.close()
+
+    async def close_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
+        """Close a deactivated user's editing sockets (4403). Answers how many."""
+        peers = [
+            peer
+            for room in list(self._rooms.values())
+            if room.tenant_id == tenant_id
+            for peer in list(room.peers)
+            if peer.user_id == user_id
+        ]
+        for peer in peers:
+            peer.request_close(4403, "user deactivated")
+        return len(peers)
+
+    async def close_peers(self, code: int, message: str) -> None:
+        """Ask every socket to close (server shutdown) and wait for them."""
+        peers = [peer for room in list(self._rooms.values()) for peer in list(room.peers)]
+        for peer in peers:
+            peer.request_close(code, message)
+        if peers:
+            waits = [asyncio.ensure_future(peer.finished.wait()) for peer in peers]
+            await asyncio.wait(waits, timeout=10)
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Let unloads finish their compaction briefly, then cancel and await the rest."""
+        self._closed = True
+        pending = [t for t in self._tasks if t.get_name() != "syncd-yjs-listener"]
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._rooms.clear()

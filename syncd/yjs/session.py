@@ -1,0 +1,159 @@
+"""One y-websocket connection to a room: the handler reads, a sender writes.
+
+The handler task is the only reader of the socket; a sender task is the only
+writer and drains a bounded queue. The room relays by `deliver` (never waits):
+a peer whose queue is full is closed with 4429 and its client reconnects and
+resyncs with step 1 / step 2. An expiry task closes the socket with 4401 when
+the token runs out. All three are owned by the session and awaited at its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from protocol import yprotocol
+from protocol.yprotocol import AwarenessMessage, QueryAwarenessMessage, SyncMessage, SyncType
+from syncd.auth.principal import Principal
+from syncd.yjs.rooms import Room, Rooms
+
+log = structlog.get_logger("syncd.yjs")
+
+CLOSE_INTERNAL = 1011
+CLOSE_RESTART = 1012
+CLOSE_PROTOCOL = 4400
+CLOSE_TOKEN = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_SLOW = 4429
+
+
+class YjsSession:
+    def __init__(
+        self, request: web.Request, ws: web.WebSocketResponse, rooms: Rooms, queue_size: int
+    ) -> None:
+        self.request = request
+        self.ws = ws
+        self.rooms = rooms
+        self.awareness_clients: set[int] = set()
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
+        self.room: Room | None = None
+        self.user_id: uuid.UUID | None = None
+        self._close_request: tuple[int, str] | None = None
+        self._close_requested = asyncio.Event()
+        self.finished = asyncio.Event()
+
+    def deliver(self, frame: bytes) -> None:
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.request_close(CLOSE_TOO_SLOW, "too slow; reconnect")
+
+    def request_close(self, code: int, message: str) -> None:
+        if self._close_request is None:
+            self._close_request = (code, message)
+        self._close_requested.set()
+
+    async def close(self, code: int, message: str) -> None:
+        if self.ws.closed:
+            return
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), 5)
+        except TimeoutError:  # the peer reads nothing, not even a close frame
+            transport = self.request.transport
+            if transport is not None:
+                transport.abort()
+
+    async def run(self, who: Principal, name: str) -> None:
+        """Join the room, sync, then serve until the socket or a close request ends it."""
+        self.user_id = who.user_id
+        try:
+            try:
+                self.room = await self.rooms.join(who.tenant_id, name, self)
+            except RuntimeError:
+                await self.close(CLOSE_RESTART, "server restarting; reconnect")
+                return
+            except Exception:
+                log.exception("yjs room failed to load", document=name)
+                await self.close(CLOSE_INTERNAL, "document unavailable; retry")
+                return
+            self.deliver(self.room.sync_step1())
+            awareness = self.room.awareness_frame()
+            if awareness is not None:
+                self.deliver(awareness)
+            await self._serve(who)
+        finally:
+            if self.room is not None:
+                self.rooms.leave(self.room, self)
+            self.finished.set()
+
+    async def _serve(self, who: Principal) -> None:
+        reader = asyncio.create_task(self._reader(), name="yjs-reader")
+        helpers = [
+            asyncio.create_task(self._sender(), name="yjs-sender"),
+            asyncio.create_task(self._expiry(who), name="yjs-expiry"),
+        ]
+        waiter = asyncio.create_task(self._close_requested.wait(), name="yjs-close-wait")
+        try:
+            await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (*helpers, waiter):
+                task.cancel()
+            for task in (*helpers, waiter):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if self._close_request is not None:
+                await self.close(*self._close_request)
+            # the reader sees the close frame and returns (never cancelled in receive())
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(reader, 5)
+
+    async def _reader(self) -> None:
+        while not self.ws.closed:
+            message = await self.ws.receive()
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                return
+            if message.type is WSMsgType.ERROR:
+                return  # aiohttp already closed it (1009 for a frame too big)
+            if message.type is not WSMsgType.BINARY:
+                self.request_close(CLOSE_PROTOCOL, "send binary y-protocols frames")
+                return
+            try:
+                await self._handle(message.data)
+            except ValueError as exc:  # FrameError, or pycrdt refusing an update
+                self.request_close(CLOSE_PROTOCOL, f"malformed message: {exc}"[:120])
+                return
+            except Exception:
+                log.exception("yjs update could not be stored")
+                self.request_close(CLOSE_INTERNAL, "update not stored; reconnect")
+                return
+
+    async def _handle(self, frame: bytes) -> None:
+        assert self.room is not None
+        message = yprotocol.decode(frame)
+        if isinstance(message, SyncMessage):
+            if message.kind is SyncType.STEP1:
+                self.deliver(self.room.sync_step2(message.payload))
+            else:
+                await self.room.receive_update(self, message.payload)
+        elif isinstance(message, AwarenessMessage):
+            await self.room.receive_awareness(self, message.payload)
+        elif isinstance(message, QueryAwarenessMessage):
+            awareness = self.room.awareness_frame()
+            if awareness is not None:
+                self.deliver(awareness)
+        # an auth message from a client means nothing to the server
+
+    async def _sender(self) -> None:
+        while not self.ws.closed:
+            frame = await self.queue.get()
+            await self.ws.send_bytes(frame)
+
+    async def _expiry(self, who: Principal) -> None:
+        await asyncio.sleep(max(0.0, who.token_expires_at - time.time()))
+        self.request_close(CLOSE_TOKEN, "token expired; refresh and reconnect")

@@ -1,0 +1,156 @@
+"""The `syncd` command as a user runs it: real processes, real sockets."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SYNCD = [sys.executable, "-m", "syncd.cli"]
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "JWT_", "DATABASE"))}
+    keep.pop("REDIS_URL", None)
+    keep.update(extra)
+    return keep
+
+
+def get(url: str) -> tuple[int, dict[str, str], Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), json.loads(exc.read())
+
+
+def wait_ready(url: str, process: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early with {process.returncode}")
+        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
+            if get(url)[0] == 200:
+                return
+        time.sleep(0.2)  # not listening yet: poll again
+    raise AssertionError("server never became ready")
+
+
+@pytest.fixture
+def quickstart(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*SYNCD, "up", "--port", str(port)],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/health/ready", process)
+        yield base, process
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_up_serves_on_embedded_defaults(
+    quickstart: tuple[str, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    base, process = quickstart
+    status, _, body = get(base + "/health/ready")
+    assert (status, body["checks"]) == (200, {"database": "ok"})
+    status, headers, problem = get(base + "/no/such/route")
+    assert status == 404
+    assert headers["Content-Type"].startswith("application/problem+json")
+    assert problem["code"] == "not_found"
+    assert problem["request_id"] == headers["X-Request-ID"]
+    assert (tmp_path / "var" / "syncd.db").exists()
+    assert (tmp_path / "var" / "secrets.json").exists()
+    process.terminate()
+    out, err = process.communicate(timeout=20)
+    assert "created admin admin@demo.example" in out
+    access = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(e.get("path") == "/no/such/route" and e.get("status") == 404 for e in access)
+
+
+def test_production_without_secrets_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*SYNCD, "serve"],
+        cwd=tmp_path,
+        env=clean_env(SYNCD_ENV="production"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "syncd: invalid setting JWT_ACCESS_SECRET: is required when SYNCD_ENV=production"
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_port_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*SYNCD, "migrate"],
+        cwd=tmp_path,
+        env=clean_env(SYNCD_PORT="eighty"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("syncd: invalid setting SYNCD_PORT: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_migrate_seed_routes_twice(tmp_path: Path) -> None:
+    env = clean_env(
+        SYNCD_SEED_ADMIN_EMAIL="ops@demo.example", SYNCD_SEED_ADMIN_PASSWORD="a-long-seed-password"
+    )
+    for command in (["migrate"], ["seed"], ["migrate"], ["seed"], ["routes"]):
+        result = subprocess.run(
+            [*SYNCD, *command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+    assert "/health/ready" in result.stdout
+    second_seed = subprocess.run(
+        [*SYNCD, "seed"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "nothing changed" in second_seed.stdout

@@ -1,0 +1,330 @@
+"""Live sync over WebSocket (GET /sync/ws) through the real app and databases."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import WSMsgType, web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from protocol.roles import Role
+from syncd import appkeys
+from syncd.app import create_app
+from syncd.auth import tokens
+from tests.conftest import make_settings, make_tenant
+from tests.factories import Account, signed_in
+from tests.sync_helpers import push, upsert
+
+Sessions = async_sessionmaker[AsyncSession]
+WAIT = 10.0
+
+
+async def next_json(ws: Any) -> dict[str, Any]:
+    message = await asyncio.wait_for(ws.receive(), WAIT)
+    assert message.type is WSMsgType.TEXT, (message.type, message.data, message.extra)
+    data: dict[str, Any] = json.loads(message.data)
+    return data
+
+
+async def until(ws: Any, kind: str) -> list[dict[str, Any]]:
+    """Every message up to and including the first of `kind`."""
+    seen = []
+    while True:
+        message = await next_json(ws)
+        seen.append(message)
+        if message["type"] == kind:
+            return seen
+
+
+async def closed_with(ws: Any) -> int:
+    message = await asyncio.wait_for(ws.receive(), WAIT)
+    while message.type is WSMsgType.TEXT:
+        message = await asyncio.wait_for(ws.receive(), WAIT)
+    assert message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING), message
+    if message.type is WSMsgType.CLOSE:
+        return int(message.data)
+    return int(ws.close_code)
+
+
+async def connect(
+    client: Any, account: Account, cursor: str | None = None, client_id: str = "phone"
+) -> Any:
+    ws = await client.ws_connect(
+        "/sync/ws", protocols=("syncd.v1", f"bearer.{account.access_token}")
+    )
+    await ws.send_json({"type": "hello", "client_id": client_id, "cursor": cursor})
+    return ws
+
+
+async def test_catch_up_then_live_changes_in_order(client: Any, sessions: Sessions) -> None:
+    tenant = await make_tenant(sessions)
+    staff = await signed_in(client, sessions, Role.STAFF, tenant)
+    other = await signed_in(client, sessions, Role.ADMIN, tenant)
+    first = uuid.uuid4()
+    await push(client, staff, "dash", [upsert("task", first, "dash", title="before")])
+    ws = await connect(client, other)
+    assert ws.protocol == "syncd.v1"
+    catch_up = await until(ws, "caught_up")
+    changes = [c for m in catch_up if m["type"] == "changes" for c in m["changes"]]
+    assert [c["id"] for c in changes] == [str(first)]
+    second = uuid.uuid4()
+    await push(client, staff, "dash", [upsert("task", second, "dash", title="live")])
+    live = await next_json(ws)
+    assert live["type"] == "changes"
+    assert [(c["id"], c["version"]) for c in live["changes"]] == [(str(second), 2)]
+    # Reconnecting from the last cursor: nothing is sent twice.
+    await ws.close()
+    again = await connect(client, other, cursor=live["cursor"])
+    resumed = await until(again, "caught_up")
+    assert [m for m in resumed if m["type"] == "changes"] == []
+    await again.close()
+
+
+async def test_push_over_the_socket_answers_like_http(client: Any, sessions: Sessions) -> None:
+    staff = await signed_in(client, sessions, Role.STAFF)
+    ws = await connect(client, staff, client_id="tab")
+    await until(ws, "caught_up")
+    task_id = uuid.uuid4()
+    body = {
+        "client_id": "tab",
+        "batch_id": "ws-1",
+        "changes": [upsert("task", task_id, "tab", title="over ws")],
+    }
+    await ws.send_json({"type": "push", **body})
+    messages = await until(ws, "push_result")
+    result = messages[-1]
+    assert result["batch_id"] == "ws-1"
+    assert result["results"] == [{"id": str(task_id), "status": "applied", "version": 1}]
+    http = await client.post("/sync/push", json=body, headers=staff.headers)
+    assert {k: v for k, v in result.items() if k not in ("type", "batch_id")} == await http.json()
+    await ws.send_json({"type": "push", "client_id": "tab"})
+    bad = await until(ws, "error")
+    assert bad[-1]["problem"]["code"] == "validation_failed"
+    await ws.send_str("not json")
+    assert (await until(ws, "error"))[-1]["problem"]["code"] == "malformed_json"
+    await ws.close()
+
+
+async def test_other_ways_to_authenticate_and_refusals(
+    database_url: str, tmp_path: Path, aiohttp_client: Any, sessions: Sessions
+) -> None:
+    app = create_app(
+        make_settings(tmp_path, DATABASE_URL=database_url, WS_HELLO_TIMEOUT_SECONDS="0.5")
+    )
+    client = await aiohttp_client(app)
+    staff = await signed_in(client, sessions, Role.STAFF)
+    by_message = await client.ws_connect("/sync/ws")
+    await by_message.send_json({"type": "auth", "token": staff.access_token})
+    await by_message.send_json({"type": "hello", "client_id": "a", "cursor": None})
+    assert (await until(by_message, "caught_up"))[-1]["type"] == "caught_up"
+    await by_message.close()
+    by_query = await client.ws_connect(f"/sync/ws?token={staff.access_token}")
+    await by_query.send_json({"type": "hello"})
+    await until(by_query, "caught_up")
+    await by_query.close()
+    none = await client.ws_connect("/sync/ws")
+    await none.send_json({"type": "hello"})
+    assert await closed_with(none) == 4401
+    forged = await client.ws_connect("/sync/ws?token=not-a-token")
+    await forged.send_json({"type": "hello"})
+    assert await closed_with(forged) == 4401
+    silent = await client.ws_connect(f"/sync/ws?token={staff.access_token}")
+    assert await closed_with(silent) == 4408
+    rude = await client.ws_connect(f"/sync/ws?token={staff.access_token}")
+    await rude.send_json({"type": "push"})
+    assert await closed_with(rude) == 4400
+    evil = await client.get(
+        "/sync/ws",
+        headers={
+            "Origin": "https://evil.example",
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+        },
+    )
+    assert evil.status == 403
+
+
+async def test_frame_limit_closes_with_1009(
+    database_url: str, tmp_path: Path, aiohttp_client: Any, sessions: Sessions
+) -> None:
+    client = await aiohttp_client(
+        create_app(make_settings(tmp_path, DATABASE_URL=database_url, MAX_WS_FRAME_BYTES="2048"))
+    )
+    staff = await signed_in(client, sessions, Role.STAFF)
+    ws = await connect(client, staff)
+    await until(ws, "caught_up")
+    await ws.send_str(json.dumps({"type": "ping", "pad": "x" * 5000}))
+    assert await closed_with(ws) == 1009
+
+
+async def test_token_expiry_closes_with_4401(
+    client: Any, sessions: Sessions, settings: Any
+) -> None:
+    staff = await signed_in(client, sessions, Role.STAFF)
+    me = await (await client.get("/auth/me", headers=staff.headers)).json()
+    from datetime import UTC, datetime
+
+    short = tokens.encode_access(
+        settings.jwt_access_secret,
+        settings.jwt_issuer,
+        user_id=staff.user_id,
+        tenant_id=staff.tenant.id,
+        role=Role.STAFF,
+        session_id=uuid.UUID(me["session_id"]),
+        issued_at=datetime.now(UTC),
+        ttl_s=3,  # whole seconds: the token lives 2-3 s, long enough to catch up
+    )
+    ws = await client.ws_connect("/sync/ws", protocols=("syncd.v1", f"bearer.{short}"))
+    await ws.send_json({"type": "hello"})
+    await until(ws, "caught_up")
+    assert await closed_with(ws) == 4401
+
+
+async def test_deactivation_closes_the_users_sockets(client: Any, sessions: Sessions) -> None:
+    tenant = await make_tenant(sessions)
+    admin = await signed_in(client, sessions, Role.ADMIN, tenant)
+    tech = await signed_in(client, sessions, Role.TECHNICIAN, tenant)
+    ws = await connect(client, tech)
+    await until(ws, "caught_up")
+    response = await client.post(f"/users/{tech.user_id}/deactivate", headers=admin.headers)
+    assert response.status == 200, await response.text()
+    assert await closed_with(ws) == 4403
+
+
+async def test_shutdown_asks_clients_to_reconnect(
+    database_url: str, tmp_path: Path, aiohttp_client: Any, sessions: Sessions
+) -> None:
+    client = await aiohttp_client(create_app(make_settings(tmp_path, DATABASE_URL=database_url)))
+    staff = await signed_in(client, sessions, Role.STAFF)
+    ws = await connect(client, staff)
+    await until(ws, "caught_up")
+    closing = asyncio.create_task(closed_with(ws))
+    await client.server.close()
+    assert await closing == 1012
+
+
+async def test_another_tenant_sees_nothing_live(client: Any, sessions: Sessions) -> None:
+    mine = await signed_in(client, sessions, Role.STAFF)
+    theirs = await signed_in(client, sessions, Role.ADMIN)
+    crossed = await client.ws_connect(
+        "/sync/ws",
+        protocols=("syncd.v1", f"bearer.{theirs.access_token}"),
+        headers={"X-Tenant": mine.tenant.slug},
+    )
+    await crossed.send_json({"type": "hello"})
+    assert await closed_with(crossed) == 4403
+    ws = await connect(client, theirs)
+    caught = await until(ws, "caught_up")
+    await push(client, mine, "m", [upsert("task", uuid.uuid4(), "m", title="secret")])
+    marker = uuid.uuid4()
+    await push(client, theirs, "t", [upsert("task", marker, "t", title="mine")])
+    live = await next_json(ws)
+    assert [c["id"] for c in live["changes"]] == [str(marker)]
+    # Tenant A's cursor presented to tenant B's stream reveals nothing of A.
+    again = await connect(client, theirs, cursor=caught[-1]["cursor"])
+    messages = await until(again, "caught_up")
+    ids = {c["id"] for m in messages if m["type"] == "changes" for c in m["changes"]}
+    assert ids <= {str(marker)}
+    await ws.close()
+    await again.close()
+
+
+async def test_slow_reader_is_closed_not_buffered(
+    database_url: str, tmp_path: Path, aiohttp_client: Any, sessions: Sessions
+) -> None:
+    """A client that stops reading: the server stops reading the log, then closes 4429."""
+    app: web.Application = create_app(
+        make_settings(
+            tmp_path,
+            DATABASE_URL=database_url,
+            WS_SEND_QUEUE="1",
+            WS_SLOW_CLIENT_SECONDS="0.5",
+            MAX_BODY_BYTES=str(8 * 1024 * 1024),
+        )
+    )
+    client = await aiohttp_client(app)
+    staff = await signed_in(client, sessions, Role.STAFF)
+    for batch in range(8):  # about 5 MB of rows to stream
+        await push(
+            client,
+            staff,
+            "bulk",
+            [
+                upsert("task", uuid.uuid4(), "bulk", title="t", description="x" * 1200)
+                for _ in range(500)
+            ],
+            batch_id=f"bulk-{batch}",
+        )
+    host, port = client.server.host, client.server.port
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /sync/ws?token={staff.access_token} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    hello = json.dumps({"type": "hello"}).encode()
+    mask = os.urandom(4)
+    sock.sendall(
+        bytes([0x81, 0x80 | len(hello)])
+        + mask
+        + bytes(b ^ mask[i % 4] for i, b in enumerate(hello))
+    )
+    live = app[appkeys.LIVE]
+    try:
+        for _ in range(int(WAIT * 20)):
+            await asyncio.sleep(0.05)
+            if len(live) == 0:
+                break
+        assert len(live) == 0, "the slow session is still open"
+    finally:
+        sock.close()
+
+
+async def test_redis_hub_reaches_a_second_app(
+    database_url: str, redis_url: str, tmp_path: Path, aiohttp_client: Any, sessions: Sessions
+) -> None:
+    """Two app instances over one database and Redis behave as one server."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    a = await aiohttp_client(
+        create_app(
+            make_settings(
+                tmp_path / "a", DATABASE_URL=database_url, REDIS_URL=redis_url, REDIS_PREFIX=prefix
+            )
+        )
+    )
+    b = await aiohttp_client(
+        create_app(
+            make_settings(
+                tmp_path / "b", DATABASE_URL=database_url, REDIS_URL=redis_url, REDIS_PREFIX=prefix
+            )
+        )
+    )
+    tenant = await make_tenant(sessions)
+    on_a = await signed_in(a, sessions, Role.STAFF, tenant)
+    ws = await connect(a, on_a)
+    await until(ws, "caught_up")
+    on_b = await signed_in(b, sessions, Role.STAFF, tenant)
+    task_id = uuid.uuid4()
+    await push(b, on_b, "b-dev", [upsert("task", task_id, "b-dev", title="via b")])
+    live = await next_json(ws)
+    assert [c["id"] for c in live["changes"]] == [str(task_id)]
+    await ws.close()
+
+
+def test_client_library_is_aiohttp() -> None:
+    assert aiohttp.__version__ >= "3.14"

@@ -1,0 +1,70 @@
+"""The Yjs document store (storage/ydoc_store.py) on both databases."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from pycrdt import Text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage import ydoc_store
+from storage.unit_of_work import TenantUnitOfWork
+from tests.conftest import make_tenant
+
+Sessions = async_sessionmaker[AsyncSession]
+NAME = "task:00000000-0000-4000-8000-000000000001:notes"
+
+
+def edits(count: int) -> list[bytes]:
+    doc = ydoc_store.new_doc()
+    text = doc.get("notes", type=Text)
+    updates = []
+    for index in range(count):
+        state = doc.get_state()
+        text.insert(len(text), f"{index};")
+        updates.append(doc.get_update(state))
+    return updates
+
+
+async def text_of(sessions: Sessions, tenant_id: uuid.UUID) -> str:
+    async with TenantUnitOfWork(sessions, tenant_id) as uow:
+        return str((await ydoc_store.load(uow.session, NAME)).get("notes", type=Text))
+
+
+async def test_append_load_and_compact(sessions: Sessions) -> None:
+    tenant, other = await make_tenant(sessions), await make_tenant(sessions)
+    updates = edits(6)
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        for update in updates[:4]:
+            await ydoc_store.append(uow.session, NAME, update)
+        await uow.commit()
+    assert await text_of(sessions, tenant.id) == "0;1;2;3;"
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        assert await ydoc_store.compact(uow.session, NAME, min_updates=10) == 0
+        assert await ydoc_store.compact(uow.session, NAME, min_updates=10, min_bytes=1) == 4
+        await uow.commit()
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        assert await ydoc_store.backlog(uow.session, NAME) == ydoc_store.Backlog(0, 0)
+        for update in updates[4:]:
+            await ydoc_store.append(uow.session, NAME, update)
+        await uow.commit()
+    assert await text_of(sessions, tenant.id) == "0;1;2;3;4;5;"
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        assert await ydoc_store.compact(uow.session, NAME) == 2
+        await uow.commit()
+    assert await text_of(sessions, tenant.id) == "0;1;2;3;4;5;"
+    assert await text_of(sessions, other.id) == ""  # another tenant's same name is empty
+
+
+async def test_garbage_is_refused_before_storing(sessions: Sessions) -> None:
+    tenant = await make_tenant(sessions)
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        for garbage in (b"", b"garbage", edits(1)[0][:-2]):
+            with pytest.raises(ValueError, match="update"):
+                await ydoc_store.append(uow.session, NAME, garbage)
+        assert (await ydoc_store.backlog(uow.session, NAME)).updates == 0
+
+
+def test_server_documents_use_32_bit_client_ids() -> None:
+    assert all(ydoc_store.new_doc().client_id < 2**32 for _ in range(50))

@@ -1,0 +1,73 @@
+"""The task lifecycle state machine (protocol.lifecycle)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocol.lifecycle import (
+    TRANSITIONS,
+    InvalidTransition,
+    TaskAction,
+    TaskStatus,
+    allowed_actions,
+    next_status,
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "end"),
+    [
+        (["assign", "start", "pause", "resume", "complete"], "completed"),
+        (["assign", "start", "reject"], "rejected"),
+        (["reject", "reopen", "assign"], "assigned"),
+        (["assign", "unassign"], "open"),
+    ],
+)
+def test_paths(path: list[str], end: str) -> None:
+    status = TaskStatus.OPEN
+    for action in path:
+        status = next_status(status, TaskAction(action))
+    assert status == TaskStatus(end)
+
+
+def test_invalid_transition_names_state_and_allowed_actions() -> None:
+    with pytest.raises(InvalidTransition) as caught:
+        next_status(TaskStatus.COMPLETED, TaskAction.START)
+    assert caught.value.status is TaskStatus.COMPLETED
+    assert caught.value.allowed == (TaskAction.REOPEN,)
+    assert "completed" in str(caught.value)
+    assert "reopen" in str(caught.value)
+
+
+@given(st.sampled_from(TaskStatus), st.sampled_from(TaskAction))
+def test_next_status_agrees_with_allowed_actions(status: TaskStatus, action: TaskAction) -> None:
+    if action in allowed_actions(status):
+        assert next_status(status, action) is TRANSITIONS[(status, action)]
+    else:
+        with pytest.raises(InvalidTransition):
+            next_status(status, action)
+
+
+@given(st.lists(st.sampled_from(TaskAction), max_size=30))
+def test_terminal_states_only_reopen(actions: list[TaskAction]) -> None:
+    status = TaskStatus.OPEN
+    for action in actions:
+        if action in allowed_actions(status):
+            status = next_status(status, action)
+        if status in (TaskStatus.COMPLETED, TaskStatus.REJECTED):
+            assert allowed_actions(status) == (TaskAction.REOPEN,)
+
+
+def test_every_status_is_reachable_from_open() -> None:
+    seen = {TaskStatus.OPEN}
+    frontier = [TaskStatus.OPEN]
+    while frontier:
+        status = frontier.pop()
+        for action in allowed_actions(status):
+            target = next_status(status, action)
+            if target not in seen:
+                seen.add(target)
+                frontier.append(target)
+    assert seen == set(TaskStatus)
