@@ -40,6 +40,8 @@ class MediaWriter(Protocol):
         row_id: uuid.UUID,
         values: dict[str, Any],
         task_id: uuid.UUID | None = None,
+        *,
+        event: str | None = None,
     ) -> int: ...
 
 

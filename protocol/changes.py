@@ -16,11 +16,10 @@ last saw the entity. The answer holds one result per change, in order.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from protocol.entities import Geo
 from protocol.hlc import NODE_PATTERN, Stamp
@@ -49,7 +48,7 @@ class Change(_Wire):
     fields: dict[str, Any] = Field(default_factory=dict)
     field_hlc: dict[str, str] | None = None
     action: str | None = Field(None, max_length=32)
-    client_time: datetime | None = None
+    client_time: AwareDatetime | None = None
     geo: Geo | None = None
     reason: str | None = Field(None, max_length=2_000)
     update: str | None = Field(None, max_length=1_400_000)

@@ -11,12 +11,28 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
-CURRENCY = r"^[A-Z]{3}$"
+from protocol.currencies import is_currency
+
+
+def _iso_4217(code: str) -> str:
+    if not is_currency(code):
+        raise ValueError(f"{code!r} is not an ISO 4217 currency in use")
+    return code
+
+
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_iso_4217)]
 
 
 class Geo(BaseModel):
@@ -53,7 +69,7 @@ class TaskFields(_Fields):
     title: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=20_000)
     priority: Literal["low", "normal", "high", "urgent"] | None = None
-    due_at: datetime | None = None
+    due_at: AwareDatetime | None = None
     location: Location | None = None
 
 
@@ -66,7 +82,7 @@ class AssignmentFields(_Fields):
 class EventFields(_Fields):
     task_id: uuid.UUID | None = None
     kind: Literal["note", "photo", "arrived", "left", "signature", "custom"] | None = None
-    client_time: datetime | None = None
+    client_time: AwareDatetime | None = None
     lat: float | None = Field(None, ge=-90, le=90)
     lng: float | None = Field(None, ge=-180, le=180)
     accuracy_m: float | None = Field(None, ge=0)
@@ -78,18 +94,29 @@ class PurchaseFields(_Fields):
     vendor: str | None = Field(None, min_length=1, max_length=200)
     line_items: list[LineItem] | None = Field(None, max_length=200)
     amount_minor: int | None = Field(None, ge=0, le=10**13)
-    currency: str | None = Field(None, pattern=CURRENCY)
-    purchased_at: datetime | None = None
+    currency: Currency | None = None
+    purchased_at: AwareDatetime | None = None
     notes: str | None = Field(None, max_length=5_000)
     media_ids: list[uuid.UUID] | None = Field(None, max_length=50)
+
+    @model_validator(mode="after")
+    def _amount_is_the_lines(self) -> PurchaseFields:
+        """Line items and an amount set together must agree (to the minor unit)."""
+        if self.line_items and self.amount_minor is not None:
+            lines = round(sum(item.quantity * item.unit_price_minor for item in self.line_items))
+            if lines != self.amount_minor:
+                raise ValueError(
+                    f"amount_minor {self.amount_minor} is not the line items' total {lines}"
+                )
+        return self
 
 
 class ReceiptFields(_Fields):
     purchase_id: uuid.UUID | None = None
     task_id: uuid.UUID | None = None
     total_minor: int | None = Field(None, ge=0, le=10**13)
-    currency: str | None = Field(None, pattern=CURRENCY)
-    issued_at: datetime | None = None
+    currency: Currency | None = None
+    issued_at: AwareDatetime | None = None
     media_ids: list[uuid.UUID] | None = Field(None, max_length=50)
 
 

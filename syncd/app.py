@@ -13,6 +13,7 @@ from syncd.auth import routes as auth_routes
 from syncd.auth.middleware import policy
 from syncd.auth.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from syncd.auth.service import AuthService
+from syncd.finance import routes as finance_routes
 from syncd.hub import InProcessHub, RedisHub
 from syncd.mail import Mailer
 from syncd.middlewares import problems, request_context
@@ -26,6 +27,7 @@ from syncd.sync.admin import SyncAdmin
 from syncd.sync.inbox import ConflictInbox
 from syncd.sync.live import LiveSessions
 from syncd.sync.service import SyncService
+from syncd.tasks import routes as task_routes
 from syncd.wiring import blob_store, media_context
 from syncd.yjs import routes as yjs_routes
 from syncd.yjs.rooms import Rooms
@@ -64,6 +66,8 @@ def create_app(settings: Settings) -> web.Application:
         yjs_routes,
         media,
         blob_routes,
+        task_routes,
+        finance_routes,
     ):
         app.router.add_routes(feature.routes)
     return app

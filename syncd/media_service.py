@@ -232,7 +232,13 @@ class MediaService:
             size = await self._check(media)
             values = {"status": "uploaded", "size": size, "completed_at": utcnow().isoformat()}
             await self.writer.server_upsert(
-                who.tenant_id, who.user_id, "media_asset", media_id, values, task_id
+                who.tenant_id,
+                who.user_id,
+                "media_asset",
+                media_id,
+                values,
+                task_id,
+                event="media_added",
             )
             media, _ = await self._visible(who, media_id)
         if media.thumbnail_key is None and media.content_type in THUMBNAIL_FORMATS:

@@ -17,16 +17,13 @@ calls them and shapes the answers.
 from __future__ import annotations
 
 import zoneinfo
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import (
     AfterValidator,
-    ConfigDict,
     EmailStr,
     Field,
-    ValidationInfo,
-    field_validator,
 )
 
 from storage.blobs import CHUNK_BYTES, BlobNotFound
@@ -40,8 +37,9 @@ from syncd.auth.principal import principal
 from syncd.auth.routes import SLUG_PATTERN, checked_password
 from syncd.body import Body, parse_body, path_uuid
 from syncd.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS
-from syncd.openapi import Binary, describe, only_nullable_may_be_null
+from syncd.openapi import Binary, describe
 from syncd.pagination import InvalidCursor, page, page_params
+from syncd.patch import Patch
 from syncd.problems import (
     PayloadTooLarge,
     PreconditionFailed,
@@ -78,20 +76,6 @@ def _known_zone(value: str) -> str:
 Locale = Literal["en", "ar"]
 TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
 Color = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$"), AfterValidator(str.lower)]
-
-
-class Patch(Body):
-    """A partial update: a field may be left out, but only NULLABLE ones set to null."""
-
-    model_config = ConfigDict(json_schema_extra=only_nullable_may_be_null)
-    NULLABLE: ClassVar[frozenset[str]] = frozenset()
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None and info.field_name not in cls.NULLABLE:
-            raise ValueError("leave the field out to keep it; it cannot be null")
-        return value
 
 
 class BrandingUpdate(Patch):

@@ -21,8 +21,9 @@ import base64
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
@@ -31,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.changes import Change, ChangeResult, Op, PushRequest
-from protocol.entities import ENTITIES, EntitySpec, FieldErrors
+from protocol.entities import ENTITIES, EntitySpec, FieldErrors, Geo
 from protocol.hlc import HybridClock, Stamp, clamp
 from protocol.lifecycle import InvalidTransition, TaskAction, TaskStatus, next_status
 from protocol.merge import MergeResult, Outcome, RowState, Write, merge_delete, merge_upsert
@@ -57,6 +58,12 @@ ACTION_EVENT = {
     TaskAction.COMPLETE: "completed",
     TaskAction.REJECT: "rejected",
     TaskAction.REOPEN: "reopened",
+}
+# The timeline entry a new row of these entities adds to its task.
+CREATION_EVENT = {
+    "task": "created",
+    "purchase": "purchase_added",
+    "receipt": "receipt_added",
 }
 TECHNICIAN_ACTIONS = frozenset(
     {TaskAction.START, TaskAction.PAUSE, TaskAction.RESUME, TaskAction.COMPLETE, TaskAction.REJECT}
@@ -106,6 +113,14 @@ class Batch:
     def next_version(self) -> int:
         self.version += 1
         return self.version
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What `SyncService.apply` did with one change: its result and the row after it."""
+
+    result: ChangeResult
+    row: dict[str, Any] | None
 
 
 class YDocWriter(Protocol):
@@ -172,6 +187,56 @@ class SyncService:
             for name, update in batch.ydoc_updates:
                 await self.ydocs.notify(who.tenant_id, name, update)
         return response
+
+    async def apply(
+        self,
+        who: Principal,
+        change: Change,
+        *,
+        client_id: str,
+        check: Callable[[AsyncSession, dict[str, Any] | None], Awaitable[None]] | None = None,
+    ) -> Applied:
+        """Apply one change made on the server by a person (a REST write).
+
+        The same path as a device's push, in its own transaction under the
+        version lock. `check(session, current)` sees the row as it stands (JSON,
+        or None) before anything is written and may raise to refuse the write (a
+        stale `If-Match`, an invalid transition): nothing is then written. The change
+        is stamped by the server's clock, later than every stamp on the row, and
+        based on the row's current version: the person saw the latest state, so
+        the write wins and opens no conflict.
+        """
+        async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
+            session = uow.session
+            batch = Batch(who, client_id, await store.lock_version(session))
+            await self._preload(session, batch, [change])
+            current = batch.rows.get((change.entity, change.id))
+            if check is not None:
+                await check(
+                    session, None if current is None else store.row_to_json(change.entity, current)
+                )
+            clocks = (current or {}).get("field_clocks") or {}
+            latest = max(
+                (Stamp.parse(c["hlc"]) for c in clocks.values() if isinstance(c, dict)),
+                default=Stamp(0, 0, SERVER_NODE),
+            )
+            stamped = change.model_copy(
+                update={
+                    "hlc": str(self.server_clock.observe(latest).with_node(client_id)),
+                    "base_version": (current or {}).get("version", 0),
+                }
+            )
+            result = await self._apply_one(session, batch, stamped)
+            if result.status is not Outcome.REJECTED:
+                await self._flush(session, batch)
+                await uow.commit()
+        if self.publish is not None and batch.log and result.status is not Outcome.REJECTED:
+            await self.publish(who.tenant_id, batch.version)
+        if self.ydocs is not None:
+            for name, update in batch.ydoc_updates:
+                await self.ydocs.notify(who.tenant_id, name, update)
+        row = batch.rows.get((change.entity, change.id))
+        return Applied(result, None if row is None else store.row_to_json(change.entity, row))
 
     async def _push_in(
         self,
@@ -263,6 +328,16 @@ class SyncService:
             found = await store.load_rows(session, entity, ids)
             for row_id in ids:
                 batch.rows[(entity, row_id)] = found.get(row_id)
+        # A receipt may leave out its task: it is its purchase's, loaded just now.
+        tasks_of_purchases = {
+            row["task_id"]
+            for (entity, _), row in batch.rows.items()
+            if entity == "purchase" and row is not None and row.get("task_id") is not None
+        } - {row_id for (entity, row_id) in batch.rows if entity == "task"}
+        if tasks_of_purchases:
+            found = await store.load_rows(session, "task", tasks_of_purchases)
+            for row_id in tasks_of_purchases:
+                batch.rows[("task", row_id)] = found.get(row_id)
         if batch.who.role is Role.TECHNICIAN:
             batch.assigned = await store.assigned_task_ids(session, batch.who.user_id)
 
@@ -348,6 +423,8 @@ class SyncService:
             clean = spec.validate(change.fields, creating=creating)
         except FieldErrors as exc:
             raise Rejected("validation_failed", str(exc), exc.errors) from None
+        if spec.name == "receipt":
+            clean = self._tie_to_purchase(batch, clean, current)
         merged_values = {**(current or {}), **clean}
         task_id = self._task_of(batch, spec, change.id, merged_values)
         self._authorise_row(batch, spec, task_id, creating)
@@ -363,6 +440,36 @@ class SyncService:
         version = batch.version + 1
         result = merge_upsert(state, write, version, spec.guarded)
         return self._record(batch, spec, change, result, task_id)
+
+    def _tie_to_purchase(
+        self, batch: Batch, clean: dict[str, Any], current: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """A receipt belongs to its purchase's task (filled in when left out) and
+        is in its purchase's currency."""
+        ref = clean.get("purchase_id")
+        purchase = batch.rows.get(("purchase", uuid.UUID(str(ref)))) if ref else None
+        if purchase is None:  # no purchase named here, or an unknown one (reported later)
+            return clean
+        task_id = purchase.get("task_id")
+        if current is None and clean.get("task_id") is None and task_id is not None:
+            clean = {**clean, "task_id": str(task_id)}
+        errors = []
+        if clean.get("task_id") is not None and str(clean["task_id"]) != str(task_id):
+            errors.append(
+                {"field": "task_id", "code": "task_mismatch", "message": "not the purchase's task"}
+            )
+        currency = clean.get("currency", (current or {}).get("currency"))
+        if currency is not None and currency != purchase.get("currency"):
+            errors.append(
+                {
+                    "field": "currency",
+                    "code": "currency_mismatch",
+                    "message": f"the purchase is in {purchase.get('currency')}",
+                }
+            )
+        if errors:
+            raise Rejected("validation_failed", "the receipt does not match its purchase", errors)
+        return clean
 
     def _delete(self, batch: Batch, spec: EntitySpec, change: Change) -> ChangeResult:
         current = batch.rows.get((spec.name, change.id))
@@ -400,6 +507,15 @@ class SyncService:
             if visible:
                 op = "delete" if result.state.deleted is not None else "upsert"
                 self._log(batch, spec.name, change.id, op, row, task_id, str(change.hlc))
+            if current is None and task_id is not None and spec.name in CREATION_EVENT:
+                self._event(
+                    batch,
+                    change,
+                    CREATION_EVENT[spec.name],
+                    refused=False,
+                    payload=_creation_payload(spec.name, change.id, row),
+                    task_id=task_id,
+                )
         if result.conflicts or result.delete_conflict:
             conflict_id = self._conflict(batch, spec, change, current, result)
         outcome = result.outcome
@@ -588,6 +704,12 @@ class SyncService:
             target = next_status(status, action)
         except InvalidTransition as exc:
             return self._refuse(batch, change, task, action, exc)
+        if (
+            action is TaskAction.UNASSIGN
+            and assignee is not None
+            and await self._others_assigned(session, batch, change.id, assignee)
+        ):
+            target = status  # another technician still holds the task
         stamp = self._stamp(change)
         clocks = dict(task["field_clocks"])
         status_clock = clocks.get("status")
@@ -656,6 +778,26 @@ class SyncService:
             )
         return user_id
 
+    async def _others_assigned(
+        self, session: AsyncSession, batch: Batch, task_id: uuid.UUID, leaving: uuid.UUID
+    ) -> bool:
+        """Whether a technician other than `leaving` is assigned (this batch's writes count)."""
+        found = await session.execute(
+            select(TaskAssignment.id, TaskAssignment.user_id).where(
+                TaskAssignment.task_id == task_id,
+                TaskAssignment.active.is_(True),
+                TaskAssignment.deleted_at.is_(None),
+            )
+        )
+        active = {row_id: user_id for row_id, user_id in found.all()}
+        for (entity, row_id), row in batch.rows.items():
+            if entity == "task_assignment" and row is not None and row["task_id"] == task_id:
+                if row["active"]:
+                    active[row_id] = row["user_id"]
+                else:
+                    active.pop(row_id, None)
+        return any(user_id != leaving for user_id in active.values())
+
     async def _set_assignment(
         self,
         session: AsyncSession,
@@ -694,18 +836,51 @@ class SyncService:
             (batch.assigned.add if active else batch.assigned.discard)(change.id)
 
     def _event(
-        self, batch: Batch, change: Change, kind: str, *, refused: bool, payload: dict[str, Any]
+        self,
+        batch: Batch,
+        change: Change,
+        kind: str,
+        *,
+        refused: bool,
+        payload: dict[str, Any],
+        task_id: uuid.UUID | None = None,
+    ) -> None:
+        """Append a timeline entry of the change's task (actions: the change's own row)."""
+        self._event_row(
+            batch,
+            source_id=change.id,
+            hlc=change.hlc,
+            kind=kind,
+            task_id=task_id or change.id,
+            client_time=change.client_time,
+            geo=change.geo,
+            refused=refused,
+            payload=payload,
+        )
+
+    def _event_row(
+        self,
+        batch: Batch,
+        *,
+        source_id: uuid.UUID,
+        hlc: str,
+        kind: str,
+        task_id: uuid.UUID,
+        client_time: datetime | None,
+        geo: Geo | None,
+        refused: bool,
+        payload: dict[str, Any],
     ) -> None:
         version = batch.next_version()
-        event_id = uuid.uuid5(change.id, f"{batch.client_id}:{change.hlc}:{kind}")
-        geo = change.geo
+        # Derived from what caused it, so a replayed cause cannot add a second entry.
+        event_id = uuid.uuid5(source_id, f"{batch.client_id}:{hlc}:{kind}")
         row = {
             "id": event_id,
-            "task_id": change.id,
+            "task_id": task_id,
             "kind": kind,
             "actor_id": batch.who.user_id,
             "client_id": batch.client_id,
-            "client_time": change.client_time,
+            "client_time": client_time,
             "server_time": utcnow(),
             "lat": geo.lat if geo else None,
             "lng": geo.lng if geo else None,
@@ -716,7 +891,7 @@ class SyncService:
         }
         batch.rows[("task_event", event_id)] = row
         batch.dirty[("task_event", event_id)] = row
-        self._log(batch, "task_event", event_id, "upsert", row, change.id, change.hlc)
+        self._log(batch, "task_event", event_id, "upsert", row, task_id, hlc)
 
     def _refuse(
         self,
@@ -776,6 +951,8 @@ class SyncService:
         row_id: uuid.UUID,
         values: dict[str, Any],
         task_id: uuid.UUID | None = None,
+        *,
+        event: str | None = None,
     ) -> int:
         """Write fields of one row on the server's own behalf (a job, a REST feature).
 
@@ -784,7 +961,8 @@ class SyncService:
         `values` are JSON values of the entity's columns (not only the fields
         devices may write: e.g. a media asset's `status`); `task_id` names the
         task the row hangs off when its entity does not say (media). Answers
-        the version.
+        the version. `event` names a timeline entry to add to that task with
+        the write (`media_added` when an upload completes).
         """
         if entity not in store.MODELS:
             raise ValueError(f"unknown entity {entity!r}")
@@ -818,6 +996,20 @@ class SyncService:
                 task_id = self._task_of(batch, spec, row_id, row)
             op = "delete" if row.get("deleted_at") is not None else "upsert"
             self._log(batch, entity, row_id, op, row, task_id, str(stamp))
+            if event is not None and task_id is not None:
+                self._event_row(
+                    batch,
+                    source_id=row_id,
+                    hlc=str(stamp),
+                    kind=event,
+                    task_id=task_id,
+                    client_time=None,
+                    geo=None,
+                    refused=False,
+                    payload=_creation_payload(entity, row_id, row)
+                    if entity in CREATION_PAYLOAD_FIELDS
+                    else {f"{entity}_id": str(row_id)},
+                )
             await self._flush(session, batch)
             await uow.commit()
         if self.publish is not None:
@@ -942,6 +1134,23 @@ def _from_log(entry: dict[str, Any]) -> dict[str, Any]:
         "id": str(entry["entity_id"]),
         "op": entry["op"],
         "data": entry["data"],
+    }
+
+
+CREATION_PAYLOAD_FIELDS = {
+    "task": ("title",),
+    "purchase": ("vendor", "amount_minor", "currency"),
+    "receipt": ("purchase_id", "total_minor", "currency"),
+    "media_asset": ("content_type", "size"),
+}
+
+
+def _creation_payload(entity: str, row_id: uuid.UUID, row: dict[str, Any]) -> dict[str, Any]:
+    """What a creation event says of its row: which row, and a few fields to read at a glance."""
+    data = store.row_to_json(entity, row)
+    return {
+        f"{entity}_id": str(row_id),
+        **{name: data.get(name) for name in CREATION_PAYLOAD_FIELDS[entity]},
     }
 
 

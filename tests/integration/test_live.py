@@ -74,12 +74,19 @@ async def test_catch_up_then_live_changes_in_order(client: Any, sessions: Sessio
     assert ws.protocol == "syncd.v1"
     catch_up = await until(ws, "caught_up")
     changes = [c for m in catch_up if m["type"] == "changes" for c in m["changes"]]
-    assert [c["id"] for c in changes] == [str(first)]
+    assert [(c["entity"], c["id"]) for c in changes if c["entity"] == "task"] == [
+        ("task", str(first))
+    ]
     second = uuid.uuid4()
     await push(client, staff, "dash", [upsert("task", second, "dash", title="live")])
     live = await next_json(ws)
     assert live["type"] == "changes"
-    assert [(c["id"], c["version"]) for c in live["changes"]] == [(str(second), 2)]
+    # The new task and its "created" timeline entry, in one commit.
+    assert [(c["entity"], c["version"]) for c in live["changes"]] == [
+        ("task", 3),
+        ("task_event", 4),
+    ]
+    assert live["changes"][0]["id"] == str(second)
     # Reconnecting from the last cursor: nothing is sent twice.
     await ws.close()
     again = await connect(client, other, cursor=live["cursor"])
@@ -229,12 +236,12 @@ async def test_another_tenant_sees_nothing_live(client: Any, sessions: Sessions)
     marker = uuid.uuid4()
     await push(client, theirs, "t", [upsert("task", marker, "t", title="mine")])
     live = await next_json(ws)
-    assert [c["id"] for c in live["changes"]] == [str(marker)]
+    assert [c["id"] for c in live["changes"] if c["entity"] == "task"] == [str(marker)]
     # Tenant A's cursor presented to tenant B's stream reveals nothing of A.
     again = await connect(client, theirs, cursor=caught[-1]["cursor"])
     messages = await until(again, "caught_up")
     ids = {c["id"] for m in messages if m["type"] == "changes" for c in m["changes"]}
-    assert ids <= {str(marker)}
+    assert ids <= {c["id"] for c in live["changes"]}  # only B's own task and its event
     await ws.close()
     await again.close()
 
@@ -322,7 +329,7 @@ async def test_redis_hub_reaches_a_second_app(
     task_id = uuid.uuid4()
     await push(b, on_b, "b-dev", [upsert("task", task_id, "b-dev", title="via b")])
     live = await next_json(ws)
-    assert [c["id"] for c in live["changes"]] == [str(task_id)]
+    assert [c["id"] for c in live["changes"] if c["entity"] == "task"] == [str(task_id)]
     await ws.close()
 
 

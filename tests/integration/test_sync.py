@@ -32,7 +32,10 @@ async def test_push_then_pull_from_zero_and_from_cursor(client: Any, sessions: S
     (result,) = answer["results"]
     assert result == {"id": str(task_id), "status": "applied", "version": 1}
     changes, cursor = await pull_all(client, staff)
-    assert [(c["entity"], c["id"], c["op"]) for c in changes] == [("task", str(task_id), "upsert")]
+    assert [(c["entity"], c["op"]) for c in changes] == [("task", "upsert"), ("task_event", "upsert")]
+    assert changes[0]["id"] == str(task_id)
+    # Creating a task opens its timeline.
+    assert (changes[1]["data"]["kind"], changes[1]["data"]["task_id"]) == ("created", str(task_id))
     assert changes[0]["data"]["title"] == "Fix pump"
     assert changes[0]["data"]["status"] == "open"
     assert "field_clocks" not in changes[0]["data"]
@@ -42,7 +45,7 @@ async def test_push_then_pull_from_zero_and_from_cursor(client: Any, sessions: S
         client, staff, "dash-1", [upsert("task", task_id, "dash-1", base=1, title="Fix pump 2")]
     )
     later, _ = await pull_all(client, staff, since=cursor)
-    assert [(c["version"], c["data"]["title"]) for c in later] == [(2, "Fix pump 2")]
+    assert [(c["version"], c["data"]["title"]) for c in later] == [(3, "Fix pump 2")]
 
 
 async def test_resent_batch_answers_the_first_answer_and_applies_nothing(
@@ -54,7 +57,7 @@ async def test_resent_batch_answers_the_first_answer_and_applies_nothing(
     version = await tenant_version(sessions, staff.tenant.id)
     second = await push(client, staff, "dev", changes, batch_id="b-1")
     assert second == first
-    assert await tenant_version(sessions, staff.tenant.id) == version == 3
+    assert await tenant_version(sessions, staff.tenant.id) == version == 6  # 3 tasks, 3 events
 
 
 async def test_client_id_is_bound_to_its_first_user(client: Any, sessions: Sessions) -> None:
@@ -144,7 +147,7 @@ async def test_snapshot_pages_and_then_follows_the_log(client: Any, sessions: Se
     )
     replica = Replica()
     await replica.sync(client, staff, limit=3)
-    assert {row_id for _, row_id in replica.rows} == {str(i) for i in ids}
+    assert {row_id for entity, row_id in replica.rows if entity == "task"} == {str(i) for i in ids}
     await push(
         client,
         staff,
@@ -153,7 +156,7 @@ async def test_snapshot_pages_and_then_follows_the_log(client: Any, sessions: Se
     )
     await replica.sync(client, staff, limit=3)
     assert ("task", str(ids[0])) not in replica.rows
-    assert len(replica.rows) == 6
+    assert sum(entity == "task" for entity, _ in replica.rows) == 6
 
 
 async def test_concurrent_edit_of_a_guarded_field_opens_a_conflict(
@@ -177,7 +180,8 @@ async def test_concurrent_edit_of_a_guarded_field_opens_a_conflict(
         assert conflict.client == {"priority": "low"}
     # Both devices converge to the provisional LWW winner (the later stamp: "low").
     changes, _ = await pull_all(client, staff)
-    assert changes[-1]["data"]["priority"] == "low"
+    (task,) = [c for c in changes if c["entity"] == "task"]
+    assert task["data"]["priority"] == "low"
 
 
 async def test_technician_sees_only_assigned_tasks_and_drops_them_on_unassign(
@@ -265,8 +269,14 @@ async def test_stale_action_is_refused_into_the_timeline_and_inbox(
                 .order_by(TaskEvent.server_time)
             )
         ).all()
-        assert [k for k, _, _ in kinds] == ["assigned", "started", "completed", "action_refused"]
-        assert kinds[1][2] == 24.7
+        assert [k for k, _, _ in kinds] == [
+            "created",
+            "assigned",
+            "started",
+            "completed",
+            "action_refused",
+        ]
+        assert kinds[2][2] == 24.7
         assert kinds[-1][1] is True
         count = await uow.session.scalar(
             select(func.count()).select_from(Conflict).where(Conflict.kind == "stale_action")
@@ -305,7 +315,7 @@ async def test_another_tenant_sees_nothing_and_cannot_reference(
     # The same UUID in another tenant is another row: mine is untouched.
     await push(client, theirs, "t", [upsert("task", task_id, "t", title="theirs")])
     mine_now, _ = await pull_all(client, mine)
-    assert [c["data"]["title"] for c in mine_now] == ["secret"]
+    assert [c["data"]["title"] for c in mine_now if c["entity"] == "task"] == ["secret"]
     # Another tenant's token naming my tenant is refused outright.
     crossed = await client.get(
         "/sync/pull", headers={**theirs.headers, "X-Tenant": mine.tenant.slug}
@@ -324,10 +334,11 @@ async def test_server_side_writes_go_through_the_same_log(
     version = await app[appkeys.SYNC].server_upsert(
         staff.tenant.id, staff.user_id, "task", task_id, {"status": "rejected"}
     )
-    assert version == created["results"][0]["version"] + 1
+    assert version == created["results"][0]["version"] + 2  # after the task and its event
     changes, _ = await pull_all(client, staff)
-    assert changes[-1]["data"]["status"] == "rejected"
-    assert changes[-1]["data"]["title"] == "by device"
+    (task,) = [c for c in changes if c["entity"] == "task"]
+    assert task["data"]["status"] == "rejected"
+    assert task["data"]["title"] == "by device"
     # A device's later write of another field merges; the server's field stands.
     later = await push(
         client, staff, "d", [upsert("task", task_id, "d", base=version, title="renamed")]

@@ -81,5 +81,5 @@ async def test_reader_never_sees_a_gap_that_later_fills(
     await asyncio.gather(*(pusher(i) for i in range(PUSHERS)))
     done.set()
     await asyncio.wait_for(reading, timeout=60)
-    total = PUSHERS * BATCHES * CHANGES
+    total = PUSHERS * BATCHES * CHANGES * 2  # each new task and its "created" event
     assert seen == list(range(1, total + 1))

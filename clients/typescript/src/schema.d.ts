@@ -555,6 +555,127 @@ export interface paths {
         patch: operations["update_tenant"];
         trace?: never;
     };
+    "/purchases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List purchases
+         * @description Purchases by `purchased_at`; technicians see those of their tasks only.
+         *
+         *     **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        get: operations["list_purchases"];
+        put?: never;
+        /**
+         * Record a purchase
+         * @description Record a purchase (for a task, or on its own: staff and admins only).
+         *
+         *     With line items, `amount_minor` must be their total. A purchase for a task
+         *     adds `purchase_added` to its timeline, stamped with `client_time` and `geo`.
+         *     The same id and body again answers the stored one (200); other values: 409.
+         *
+         *     **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        post: operations["create_purchase"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/purchases/{purchase_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a purchase
+         * @description **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        get: operations["get_purchase"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a purchase
+         * @description **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        delete: operations["delete_purchase"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a purchase
+         * @description Change some fields; `If-Match` (412) or `updated_at` (409) guard against lost updates.
+         *
+         *     **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        patch: operations["patch_purchase"];
+        trace?: never;
+    };
+    "/receipts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List receipts
+         * @description Receipts by `issued_at`; technicians see those of their tasks only.
+         *
+         *     **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        get: operations["list_receipts"];
+        put?: never;
+        /**
+         * Record a receipt
+         * @description Record the receipt of a purchase: in the purchase's currency, for its task
+         *     (taken from the purchase when left out). Adds `receipt_added` to the timeline.
+         *
+         *     **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        post: operations["create_receipt"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/receipts/{receipt_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a receipt
+         * @description **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        get: operations["get_receipt"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a receipt
+         * @description **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        delete: operations["delete_receipt"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a receipt
+         * @description Change some fields; `If-Match` (412) or `updated_at` (409) guard against lost updates.
+         *
+         *     **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        patch: operations["patch_receipt"];
+        trace?: never;
+    };
     "/sync/devices": {
         parameters: {
             query?: never;
@@ -741,6 +862,323 @@ export interface paths {
         get: operations["yjs_document"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List tasks
+         * @description Tasks in `sort` order (tasks without a due date last when sorting by it).
+         *
+         *     Technicians see the tasks assigned to them only. Filters combine with AND.
+         *
+         *     **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        get: operations["list_tasks"];
+        put?: never;
+        /**
+         * Create a task
+         * @description Create a task (status `open`), with your own id if you like.
+         *
+         *     Posting the same id with the same body again answers the stored task (200);
+         *     the same id with other values is 409 `task_exists`, with the stored task.
+         *
+         *     **Access:** the `tasks:manage` permission (roles: admin, staff).
+         */
+        post: operations["create_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a task
+         * @description **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        get: operations["get_task"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a task
+         * @description Delete a task: a tombstone that devices receive as a delete.
+         *
+         *     **Access:** the `tasks:manage` permission (roles: admin, staff).
+         */
+        delete: operations["delete_task"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a task
+         * @description Change some fields. Optimistic concurrency: send `If-Match` with the ETag you
+         *     read (stale: 412) or `updated_at` as you read it (stale: 409); either answer
+         *     carries the current task in `current`. Without either, the last write wins.
+         *
+         *     **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        patch: operations["patch_task"];
+        trace?: never;
+    };
+    "/tasks/{task_id}/assign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Assign a technician
+         * @description Assign an active technician of the tenant (an open task becomes `assigned`;
+         *     an assigned one takes a further technician). Their devices receive the task.
+         *
+         *     **Access:** the `tasks:manage` permission (roles: admin, staff).
+         */
+        post: operations["assign_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete a task
+         * @description in_progress -> completed. An action the task's status does not allow is 409 `invalid_transition`, naming the status and the allowed actions. The body is optional: `client_time` and `geo` `{lat, lng, accuracy_m}` stamp the timeline entry.
+         *
+         *     **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        post: operations["complete_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a task
+         * @description in_progress -> paused. An action the task's status does not allow is 409 `invalid_transition`, naming the status and the allowed actions. The body is optional: `client_time` and `geo` `{lat, lng, accuracy_m}` stamp the timeline entry.
+         *
+         *     **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        post: operations["pause_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}/purchases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A task's purchases, receipts and totals
+         * @description Every purchase and receipt of the task (up to 1,000 each), with totals per currency.
+         *
+         *     **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        get: operations["task_purchases"];
+        put?: never;
+        /**
+         * Record a purchase for a task
+         * @description As `POST /purchases`, for the task in the path.
+         *
+         *     **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        post: operations["create_task_purchase"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject a task
+         * @description open, assigned, in_progress or paused -> rejected; `reason` is required. An action the task's status does not allow is 409 `invalid_transition`, naming the status and the allowed actions.
+         *
+         *     **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        post: operations["reject_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}/reopen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reopen a task
+         * @description completed or rejected -> open; admins only (403 for others). An action the task's status does not allow is 409 `invalid_transition`, naming the status and the allowed actions. The body is optional: `client_time` and `geo` `{lat, lng, accuracy_m}` stamp the timeline entry.
+         *
+         *     **Access:** the `tasks:manage` permission (roles: admin, staff).
+         */
+        post: operations["reopen_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a task
+         * @description paused -> in_progress. An action the task's status does not allow is 409 `invalid_transition`, naming the status and the allowed actions. The body is optional: `client_time` and `geo` `{lat, lng, accuracy_m}` stamp the timeline entry.
+         *
+         *     **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        post: operations["resume_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a task
+         * @description assigned -> in_progress. An action the task's status does not allow is 409 `invalid_transition`, naming the status and the allowed actions. The body is optional: `client_time` and `geo` `{lat, lng, accuracy_m}` stamp the timeline entry.
+         *
+         *     **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        post: operations["start_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A task's timeline
+         * @description Every entry of the task's timeline with actor, device, client and server time
+         *     and geo stamp, in the order things happened (refused actions included).
+         *
+         *     **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        get: operations["timeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}/totals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A task's totals per currency
+         * @description Purchases and receipts of the task summed per currency (never across currencies).
+         *
+         *     **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        get: operations["task_totals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}/unassign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unassign a technician
+         * @description Take a technician off the task; their devices are told to drop it.
+         *
+         *     **Access:** the `tasks:manage` permission (roles: admin, staff).
+         */
+        post: operations["unassign_task"];
         delete?: never;
         options?: never;
         head?: never;
@@ -966,6 +1404,41 @@ export interface components {
             /** Email */
             email: string;
             role: components["schemas"]["Role"];
+        };
+        /**
+         * ActionBody
+         * @description When and where the action was taken (both optional).
+         */
+        ActionBody: {
+            /**
+             * Client Time
+             * @description the device's time of the action
+             * @default null
+             */
+            client_time: string | null;
+            /** @default null */
+            geo: components["schemas"]["Geo"] | null;
+        };
+        /** Actor */
+        Actor: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Display Name */
+            display_name: string;
+            /** Email */
+            email: string | null;
+        };
+        /** AssignBody */
+        AssignBody: {
+            /**
+             * User Id
+             * Format: uuid
+             * @description an active technician of the tenant
+             */
+            user_id: string;
         };
         /**
          * AuditEntryPage
@@ -1248,6 +1721,29 @@ export interface components {
             /** Resolved At */
             resolved_at: string | null;
         };
+        /** CurrencyTotal */
+        CurrencyTotal: {
+            /** Currency */
+            currency: string;
+            /**
+             * Exponent
+             * @description decimal places of the minor unit (EUR 2, JPY 0, KWD 3)
+             */
+            exponent: number;
+            /** Purchases Minor */
+            purchases_minor: number;
+            /** Purchase Count */
+            purchase_count: number;
+            /** Receipts Minor */
+            receipts_minor: number;
+            /** Receipt Count */
+            receipt_count: number;
+            /**
+             * Unreceipted Minor
+             * @description purchases not yet covered by receipts
+             */
+            unreceipted_minor: number;
+        };
         /** DeviceRead */
         DeviceRead: {
             /** Client Id */
@@ -1405,6 +1901,15 @@ export interface components {
              */
             expires_at: string;
         };
+        /** LineItem */
+        LineItem: {
+            /** Description */
+            description: string;
+            /** Quantity */
+            quantity: number;
+            /** Unit Price Minor */
+            unit_price_minor: number;
+        };
         /**
          * LiveRead
          * @description The process is up.
@@ -1415,6 +1920,24 @@ export interface components {
              * @constant
              */
             status: "ok";
+        };
+        /** Location */
+        Location: {
+            /**
+             * Address
+             * @default
+             */
+            address: string;
+            /**
+             * Lat
+             * @default null
+             */
+            lat: number | null;
+            /**
+             * Lng
+             * @default null
+             */
+            lng: number | null;
         };
         /** LoginBody */
         LoginBody: {
@@ -1766,6 +2289,184 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** PurchaseCreate */
+        PurchaseCreate: {
+            /**
+             * Client Time
+             * @default null
+             */
+            client_time: string | null;
+            /** @default null */
+            geo: components["schemas"]["Geo"] | null;
+            /**
+             * Id
+             * @description client-generated; re-posting is idempotent
+             * @default null
+             */
+            id: string | null;
+            /** Vendor */
+            vendor: string;
+            /** Line Items */
+            line_items?: components["schemas"]["LineItem"][];
+            /**
+             * Amount Minor
+             * @description integer minor units (cents) of `currency`
+             */
+            amount_minor: number;
+            /**
+             * Currency
+             * @description ISO 4217, e.g. `EUR`, `SAR`
+             */
+            currency: string;
+            /**
+             * Purchased At
+             * Format: date-time
+             */
+            purchased_at: string;
+            /**
+             * Notes
+             * @default null
+             */
+            notes: string | null;
+            /**
+             * Media Ids
+             * @description ids of uploaded media
+             */
+            media_ids?: string[];
+            /**
+             * Task Id
+             * @description the task it was bought for, if any
+             * @default null
+             */
+            task_id: string | null;
+        };
+        /** PurchaseFields */
+        PurchaseFields: {
+            /**
+             * Client Time
+             * @default null
+             */
+            client_time: string | null;
+            /** @default null */
+            geo: components["schemas"]["Geo"] | null;
+            /**
+             * Id
+             * @description client-generated; re-posting is idempotent
+             * @default null
+             */
+            id: string | null;
+            /** Vendor */
+            vendor: string;
+            /** Line Items */
+            line_items?: components["schemas"]["LineItem"][];
+            /**
+             * Amount Minor
+             * @description integer minor units (cents) of `currency`
+             */
+            amount_minor: number;
+            /**
+             * Currency
+             * @description ISO 4217, e.g. `EUR`, `SAR`
+             */
+            currency: string;
+            /**
+             * Purchased At
+             * Format: date-time
+             */
+            purchased_at: string;
+            /**
+             * Notes
+             * @default null
+             */
+            notes: string | null;
+            /**
+             * Media Ids
+             * @description ids of uploaded media
+             */
+            media_ids?: string[];
+        };
+        /** PurchasePage */
+        PurchasePage: {
+            /** Items */
+            items: components["schemas"]["PurchaseRead"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** PurchasePatch */
+        PurchasePatch: {
+            /**
+             * Updated At
+             * Format: date-time
+             * @description the `updated_at` you read; a stale one is 409 `stale_record`
+             */
+            updated_at?: string;
+            /** Vendor */
+            vendor?: string;
+            /** Line Items */
+            line_items?: components["schemas"]["LineItem"][];
+            /** Amount Minor */
+            amount_minor?: number;
+            /** Currency */
+            currency?: string;
+            /**
+             * Purchased At
+             * Format: date-time
+             */
+            purchased_at?: string;
+            /** Notes */
+            notes?: string;
+            /** Media Ids */
+            media_ids?: string[];
+        };
+        /**
+         * PurchaseRead
+         * @description A purchase (with an `ETag` header).
+         */
+        PurchaseRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Task Id */
+            task_id: string | null;
+            /** Currency */
+            currency: string;
+            /** Media Ids */
+            media_ids: string[];
+            /**
+             * Version
+             * @description the change-log version of its last change (the ETag)
+             */
+            version: number;
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Deleted At */
+            deleted_at: string | null;
+            /** Vendor */
+            vendor: string;
+            /** Line Items */
+            line_items: components["schemas"]["LineItem"][];
+            /** Amount Minor */
+            amount_minor: number;
+            /**
+             * Purchased At
+             * Format: date-time
+             */
+            purchased_at: string;
+            /** Notes */
+            notes: string;
+        };
         /**
          * PushAnswer
          * @description One result per change, in the order sent.
@@ -1818,6 +2519,128 @@ export interface components {
                 [key: string]: "ok";
             };
         };
+        /** ReceiptCreate */
+        ReceiptCreate: {
+            /**
+             * Client Time
+             * @default null
+             */
+            client_time: string | null;
+            /** @default null */
+            geo: components["schemas"]["Geo"] | null;
+            /**
+             * Id
+             * @description client-generated; re-posting is idempotent
+             * @default null
+             */
+            id: string | null;
+            /**
+             * Purchase Id
+             * Format: uuid
+             */
+            purchase_id: string;
+            /**
+             * Task Id
+             * @description defaults to the purchase's task
+             * @default null
+             */
+            task_id: string | null;
+            /**
+             * Total Minor
+             * @description integer minor units (cents) of `currency`
+             */
+            total_minor: number;
+            /**
+             * Currency
+             * @description the purchase's currency
+             */
+            currency: string;
+            /**
+             * Issued At
+             * Format: date-time
+             */
+            issued_at: string;
+            /**
+             * Media Ids
+             * @description ids of uploaded media
+             */
+            media_ids?: string[];
+        };
+        /** ReceiptPage */
+        ReceiptPage: {
+            /** Items */
+            items: components["schemas"]["ReceiptRead"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** ReceiptPatch */
+        ReceiptPatch: {
+            /**
+             * Updated At
+             * Format: date-time
+             * @description the `updated_at` you read; a stale one is 409 `stale_record`
+             */
+            updated_at?: string;
+            /** Total Minor */
+            total_minor?: number;
+            /** Currency */
+            currency?: string;
+            /**
+             * Issued At
+             * Format: date-time
+             */
+            issued_at?: string;
+            /** Media Ids */
+            media_ids?: string[];
+        };
+        /**
+         * ReceiptRead
+         * @description A receipt (with an `ETag` header).
+         */
+        ReceiptRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Task Id */
+            task_id: string | null;
+            /** Currency */
+            currency: string;
+            /** Media Ids */
+            media_ids: string[];
+            /**
+             * Version
+             * @description the change-log version of its last change (the ETag)
+             */
+            version: number;
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Deleted At */
+            deleted_at: string | null;
+            /**
+             * Purchase Id
+             * Format: uuid
+             */
+            purchase_id: string;
+            /** Total Minor */
+            total_minor: number;
+            /**
+             * Issued At
+             * Format: date-time
+             */
+            issued_at: string;
+        };
         /** RefreshBody */
         RefreshBody: {
             /** Refresh Token */
@@ -1849,6 +2672,19 @@ export interface components {
         Registered: {
             tenant: components["schemas"]["TenantBrief"];
             user: components["schemas"]["AccountRead"];
+        };
+        /** RejectBody */
+        RejectBody: {
+            /**
+             * Client Time
+             * @description the device's time of the action
+             * @default null
+             */
+            client_time: string | null;
+            /** @default null */
+            geo: components["schemas"]["Geo"] | null;
+            /** Reason */
+            reason: string;
         };
         /**
          * RejectionPage
@@ -1977,6 +2813,162 @@ export interface components {
             } | null;
             /** Updated At */
             updated_at: string | null;
+        };
+        /** TaskCreate */
+        TaskCreate: {
+            /**
+             * Id
+             * @description a client-generated id; re-posting the same id and body is idempotent
+             * @default null
+             */
+            id: string | null;
+            /** Title */
+            title: string;
+            /**
+             * Description
+             * @default null
+             */
+            description: string | null;
+            /**
+             * Priority
+             * @default null
+             */
+            priority: ("low" | "normal" | "high" | "urgent") | null;
+            /**
+             * Due At
+             * @default null
+             */
+            due_at: string | null;
+            /** @default null */
+            location: components["schemas"]["Location"] | null;
+        };
+        /** TaskFinance */
+        TaskFinance: {
+            /**
+             * Task Id
+             * Format: uuid
+             */
+            task_id: string;
+            /**
+             * Totals
+             * @description one entry per currency, never summed across
+             */
+            totals: components["schemas"]["CurrencyTotal"][];
+            /** Purchases */
+            purchases: components["schemas"]["PurchaseRead"][];
+            /** Receipts */
+            receipts: components["schemas"]["ReceiptRead"][];
+        };
+        /** TaskPage */
+        TaskPage: {
+            /** Items */
+            items: components["schemas"]["TaskRead"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /**
+         * TaskPatch
+         * @description A partial update: leave a field out to keep it; only `due_at` may be set to null.
+         */
+        TaskPatch: {
+            /** Title */
+            title?: string;
+            /** Description */
+            description?: string;
+            /**
+             * Priority
+             * @enum {string}
+             */
+            priority?: "low" | "normal" | "high" | "urgent";
+            /**
+             * Due At
+             * @default null
+             */
+            due_at: string | null;
+            location?: components["schemas"]["Location"];
+            /**
+             * Updated At
+             * Format: date-time
+             * @description the `updated_at` you read; a stale one is 409 `stale_task`
+             */
+            updated_at?: string;
+        };
+        /**
+         * TaskRead
+         * @description A task (with an `ETag` header: its version).
+         */
+        TaskRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Title */
+            title: string;
+            /** Description */
+            description: string;
+            status: components["schemas"]["TaskStatus"];
+            /**
+             * Priority
+             * @enum {string}
+             */
+            priority: "low" | "normal" | "high" | "urgent";
+            /** Due At */
+            due_at: string | null;
+            /**
+             * Location
+             * @description `{address, lat, lng}` or `{}`
+             */
+            location: {
+                [key: string]: unknown;
+            };
+            /**
+             * Assignees
+             * @description active technicians, first assigned first
+             */
+            assignees: string[];
+            /**
+             * Allowed Actions
+             * @description the lifecycle actions the status allows
+             */
+            allowed_actions: string[];
+            /**
+             * Version
+             * @description the change-log version of the task's last change
+             */
+            version: number;
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Deleted At */
+            deleted_at: string | null;
+        };
+        /**
+         * TaskStatus
+         * @enum {string}
+         */
+        TaskStatus: "open" | "assigned" | "in_progress" | "paused" | "completed" | "rejected";
+        /** TaskTotals */
+        TaskTotals: {
+            /**
+             * Task Id
+             * Format: uuid
+             */
+            task_id: string;
+            /**
+             * Totals
+             * @description one entry per currency, never summed across
+             */
+            totals: components["schemas"]["CurrencyTotal"][];
         };
         /**
          * TasksPushAnswer
@@ -2109,6 +3101,63 @@ export interface components {
             /** Time Zone */
             time_zone?: string;
             branding?: components["schemas"]["BrandingUpdate"];
+        };
+        /** Timeline */
+        Timeline: {
+            /**
+             * Task Id
+             * Format: uuid
+             */
+            task_id: string;
+            /**
+             * Items
+             * @description in the order things happened: client time where sent, else server time
+             */
+            items: components["schemas"]["TimelineItem"][];
+            /**
+             * Truncated
+             * @description true past 5,000 entries (the oldest arrivals are kept)
+             */
+            truncated: boolean;
+        };
+        /** TimelineItem */
+        TimelineItem: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @description created, assigned, unassigned, started, paused, resumed, completed, rejected, reopened, action_refused, purchase_added, receipt_added, media_added, or a device's own: note, photo, arrived, left, signature, custom
+             */
+            kind: string;
+            /**
+             * Refused
+             * @description a stale action the server did not apply
+             */
+            refused: boolean;
+            actor: components["schemas"]["Actor"] | null;
+            /**
+             * Device
+             * @description the client id that made it (`web-…` for REST)
+             */
+            device: string | null;
+            /**
+             * Client Time
+             * @description the device's clock, if it sent one
+             */
+            client_time: string | null;
+            /**
+             * Server Time
+             * Format: date-time
+             */
+            server_time: string;
+            geo: components["schemas"]["Geo"] | null;
+            /** Payload */
+            payload: {
+                [key: string]: unknown;
+            };
         };
         /**
          * TokenPairRead
@@ -4814,6 +5863,1177 @@ export interface operations {
             };
         };
     };
+    list_purchases: {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page */
+                cursor?: string;
+                /** @description items per page */
+                limit?: number;
+                task_id?: string;
+                currency?: string;
+                /** @description purchased or issued at or after */
+                since?: string;
+                /** @description purchased or issued before */
+                until?: string;
+            };
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchasePage"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `validation_failed`: The request did not validate
+             *     - `invalid_cursor`: The cursor is not valid
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_purchase: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PurchaseCreate"];
+            };
+        };
+        responses: {
+            /** @description A purchase (with an `ETag` header). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchaseRead"];
+                };
+            };
+            /** @description A purchase (with an `ETag` header). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchaseRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `record_exists`: A different record already has this id
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             *     - `unknown_reference`: A field names a row that does not exist
+             *     - `unknown_media`: A media id names no media of this tenant
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_purchase: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                purchase_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A purchase (with an `ETag` header). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchaseRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `purchase_not_found`: No such purchase
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_purchase: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                purchase_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `purchase_not_found`: No such purchase
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_record`: The record changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patch_purchase: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                purchase_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PurchasePatch"];
+            };
+        };
+        responses: {
+            /** @description A purchase (with an `ETag` header). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchaseRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `purchase_not_found`: No such purchase
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `stale_record`: The record changed since you read it
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_record`: The record changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             *     - `nothing_to_change`: The request changes nothing
+             *     - `unknown_reference`: A field names a row that does not exist
+             *     - `unknown_media`: A media id names no media of this tenant
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_receipts: {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page */
+                cursor?: string;
+                /** @description items per page */
+                limit?: number;
+                task_id?: string;
+                currency?: string;
+                /** @description purchased or issued at or after */
+                since?: string;
+                /** @description purchased or issued before */
+                until?: string;
+                purchase_id?: string;
+            };
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptPage"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `validation_failed`: The request did not validate
+             *     - `invalid_cursor`: The cursor is not valid
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_receipt: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReceiptCreate"];
+            };
+        };
+        responses: {
+            /** @description A receipt (with an `ETag` header). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptRead"];
+                };
+            };
+            /** @description A receipt (with an `ETag` header). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `record_exists`: A different record already has this id
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             *     - `unknown_reference`: A field names a row that does not exist
+             *     - `unknown_media`: A media id names no media of this tenant
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_receipt: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                receipt_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A receipt (with an `ETag` header). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `receipt_not_found`: No such receipt
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_receipt: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                receipt_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `receipt_not_found`: No such receipt
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_record`: The record changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patch_receipt: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                receipt_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReceiptPatch"];
+            };
+        };
+        responses: {
+            /** @description A receipt (with an `ETag` header). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `receipt_not_found`: No such receipt
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `stale_record`: The record changed since you read it
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_record`: The record changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             *     - `nothing_to_change`: The request changes nothing
+             *     - `unknown_reference`: A field names a row that does not exist
+             *     - `unknown_media`: A media id names no media of this tenant
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     devices: {
         parameters: {
             query?: never;
@@ -5650,6 +7870,2231 @@ export interface operations {
              *     - `not_found`: Not found
              */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_tasks: {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page */
+                cursor?: string;
+                /** @description items per page */
+                limit?: number;
+                /** @description one status or several, comma-separated: `assigned,in_progress` */
+                status?: string;
+                /** @description a user id, or `me` */
+                assignee?: string;
+                /** @description due at or after (inclusive) */
+                due_from?: string;
+                /** @description due before (exclusive) */
+                due_to?: string;
+                /** @description text in the title or description */
+                q?: string;
+                /** @description changed at or after */
+                updated_since?: string;
+                /** @description a field, `-` first for descending */
+                sort?: "created_at" | "-created_at" | "updated_at" | "-updated_at" | "due_at" | "-due_at" | "title" | "-title";
+            };
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskPage"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `validation_failed`: The request did not validate
+             *     - `invalid_cursor`: The cursor is not valid
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskCreate"];
+            };
+        };
+        responses: {
+            /** @description A task (with an `ETag` header: its version). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /** @description A task (with an `ETag` header: its version). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `task_exists`: A different task already has this id
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A task (with an `ETag` header: its version). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_task`: The task changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patch_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskPatch"];
+            };
+        };
+        responses: {
+            /** @description A task (with an `ETag` header: its version). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `stale_task`: The task changed since you read it
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_task`: The task changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             *     - `nothing_to_change`: The request changes nothing
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    assign_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AssignBody"];
+            };
+        };
+        responses: {
+            /** @description A task (with an `ETag` header: its version). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `invalid_transition`: The task's state does not allow this action
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_task`: The task changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             *     - `invalid_assignee`: Only active technicians of the tenant are assigned
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    complete_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActionBody"];
+            };
+        };
+        responses: {
+            /** @description A task (with an `ETag` header: its version). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             *     - `forbidden`: Forbidden
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `invalid_transition`: The task's state does not allow this action
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_task`: The task changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pause_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActionBody"];
+            };
+        };
+        responses: {
+            /** @description A task (with an `ETag` header: its version). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             *     - `forbidden`: Forbidden
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `invalid_transition`: The task's state does not allow this action
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_task`: The task changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    task_purchases: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskFinance"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_task_purchase: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PurchaseFields"];
+            };
+        };
+        responses: {
+            /** @description A purchase (with an `ETag` header). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchaseRead"];
+                };
+            };
+            /** @description A purchase (with an `ETag` header). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchaseRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `record_exists`: A different record already has this id
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             *     - `unknown_reference`: A field names a row that does not exist
+             *     - `unknown_media`: A media id names no media of this tenant
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reject_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RejectBody"];
+            };
+        };
+        responses: {
+            /** @description A task (with an `ETag` header: its version). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             *     - `forbidden`: Forbidden
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `invalid_transition`: The task's state does not allow this action
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_task`: The task changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reopen_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActionBody"];
+            };
+        };
+        responses: {
+            /** @description A task (with an `ETag` header: its version). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             *     - `forbidden`: Forbidden
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `invalid_transition`: The task's state does not allow this action
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_task`: The task changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resume_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActionBody"];
+            };
+        };
+        responses: {
+            /** @description A task (with an `ETag` header: its version). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             *     - `forbidden`: Forbidden
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `invalid_transition`: The task's state does not allow this action
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_task`: The task changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActionBody"];
+            };
+        };
+        responses: {
+            /** @description A task (with an `ETag` header: its version). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             *     - `forbidden`: Forbidden
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `invalid_transition`: The task's state does not allow this action
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_task`: The task changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    timeline: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Timeline"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    task_totals: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskTotals"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unassign_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+                /** @description the ETag you read; a stale one is 412 `stale_task` */
+                "If-Match"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AssignBody"];
+            };
+        };
+        responses: {
+            /** @description A task (with an `ETag` header: its version). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `not_assigned`: The user is not assigned to this task
+             *     - `invalid_transition`: The task's state does not allow this action
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Precondition Failed:
+             *
+             *     - `stale_task`: The task changed since you read it
+             */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,1 @@
+"""Purchases and receipts over REST, and per-task totals per currency."""

@@ -1,0 +1,115 @@
+"""REST writes through the one write path: a person's edit becomes one change.
+
+A dashboard edit (create, patch, delete, a lifecycle action) is built into the
+same `Change` a device would push and applied by `SyncService.apply`, so
+devices receive it like any other change and the same rules hold. REST writes
+carry the client id `web-<user id>`: the timeline and the conflict inbox name
+that as their device. A change the write path refuses becomes the problem of
+the request, with the refusal's `code`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from protocol.changes import Change, Op
+from protocol.entities import Geo
+from protocol.hlc import Stamp
+from protocol.merge import Outcome
+from syncd.auth.principal import Principal
+from syncd.problems import Conflict, Forbidden, NotFound, Problem, ValidationFailed
+from syncd.sync.service import SERVER_NODE, SyncService
+
+Check = Callable[[AsyncSession, dict[str, Any] | None], Awaitable[None]]
+
+
+class UnknownReference(ValidationFailed):
+    code = "unknown_reference"
+    title = "A field names a row that does not exist"
+
+
+class InvalidAssignee(ValidationFailed):
+    code = "invalid_assignee"
+    title = "Only active technicians of the tenant are assigned"
+
+
+class AppendOnly(Conflict):
+    code = "append_only"
+    title = "Timeline entries are never changed or deleted"
+
+
+class ChangeRefused(Problem):
+    """A refusal of the write path that no more precise problem describes."""
+
+    status = 422
+    code = "change_refused"
+    title = "The change was refused"
+
+
+REFUSALS: dict[str, type[Problem]] = {
+    "validation_failed": ValidationFailed,
+    "forbidden": Forbidden,
+    "not_found": NotFound,
+    "unknown_reference": UnknownReference,
+    "invalid_assignee": InvalidAssignee,
+    "append_only": AppendOnly,
+}
+
+
+def client_id_of(who: Principal) -> str:
+    """The client id of a person's REST writes."""
+    return f"web-{who.user_id}"
+
+
+def refusal(problem: dict[str, Any]) -> Problem:
+    """The HTTP problem for a change the write path answered `rejected`."""
+    cls = REFUSALS.get(str(problem.get("code")), ChangeRefused)
+    return cls(str(problem.get("detail") or cls.title), errors=problem.get("errors"))
+
+
+class RestWrites:
+    """Builds one change from a REST request and applies it."""
+
+    PLACEHOLDER_HLC: ClassVar[str] = str(Stamp(0, 0, SERVER_NODE))  # the service restamps it
+
+    def __init__(self, sync: SyncService) -> None:
+        self.sync = sync
+
+    async def write(
+        self,
+        who: Principal,
+        entity: str,
+        row_id: uuid.UUID,
+        op: Op,
+        *,
+        fields: dict[str, Any] | None = None,
+        action: str | None = None,
+        client_time: datetime | None = None,
+        geo: Geo | None = None,
+        reason: str | None = None,
+        check: Check | None = None,
+    ) -> dict[str, Any]:
+        """Apply the change; answer the row after it (JSON), or raise its problem."""
+        change = Change(
+            entity=entity,
+            id=row_id,
+            op=op,
+            hlc=self.PLACEHOLDER_HLC,
+            fields=fields or {},
+            action=action,
+            client_time=client_time,
+            geo=geo,
+            reason=reason,
+        )
+        applied = await self.sync.apply(who, change, client_id=client_id_of(who), check=check)
+        result = applied.result
+        if result.status is Outcome.REJECTED:
+            raise refusal(result.problem or {})
+        if applied.row is None:  # pragma: no cover - an accepted change always leaves its row
+            raise NotFound(f"no {entity} {row_id}")
+        return applied.row

@@ -1,0 +1,1 @@
+"""Tasks over REST: listing, CRUD, assignment, lifecycle actions, timeline."""
