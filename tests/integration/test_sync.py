@@ -32,7 +32,10 @@ async def test_push_then_pull_from_zero_and_from_cursor(client: Any, sessions: S
     (result,) = answer["results"]
     assert result == {"id": str(task_id), "status": "applied", "version": 1}
     changes, cursor = await pull_all(client, staff)
-    assert [(c["entity"], c["op"]) for c in changes] == [("task", "upsert"), ("task_event", "upsert")]
+    assert [(c["entity"], c["op"]) for c in changes] == [
+        ("task", "upsert"),
+        ("task_event", "upsert"),
+    ]
     assert changes[0]["id"] == str(task_id)
     # Creating a task opens its timeline.
     assert (changes[1]["data"]["kind"], changes[1]["data"]["task_id"]) == ("created", str(task_id))

@@ -7,6 +7,7 @@ Every write goes through the sync service, so devices pull what the dashboard di
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,12 +23,16 @@ from tests.sync_helpers import action, pull_all, push
 
 Sessions = async_sessionmaker[AsyncSession]
 GEO = {"lat": 24.7136, "lng": 46.6753, "accuracy_m": 12.5}
-NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def iso(minutes: int) -> str:
-    """A device's clock reading, `minutes` after the test started."""
-    return (NOW + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+def clock() -> Callable[[int], str]:
+    """A device's clock: `at(minutes)` reads it `minutes` after now."""
+    start = datetime.now(UTC).replace(microsecond=0)
+
+    def at(minutes: int) -> str:
+        return (start + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+
+    return at
 
 
 async def problem(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -171,6 +176,7 @@ async def test_delete_is_a_tombstone_devices_receive(client: Any, sessions: Sess
 
 
 async def test_lifecycle_with_geo_and_the_timeline(client: Any, sessions: Sessions) -> None:
+    iso = clock()
     staff, tech, _ = await team(client, sessions)
     task = await create(client, staff)
     url = f"/tasks/{task['id']}"
