@@ -12,6 +12,11 @@ strings (ids): they cross Redis.
   `<prefix>reports`, with `Retry(max=3, interval=[10, 60, 300])`; `syncd
   worker` runs them.
 
+Both answer `stats(tenant)` (counts per queue and state, recent failures) and
+`retry(job_id, tenant)` (one more attempt of a failed job) for the admin
+(jobs.job_stats); a core learns whether a retry follows from
+`jobs.attempts.current_attempt()`.
+
 Either way a job's outcome that users see is written to our tables (a media
 row's thumbnail fields), never kept only in the queue.
 """
@@ -24,13 +29,26 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
 from redis import Redis
 from rq import Queue, Retry
 
+from jobs.attempts import Attempt, during
+from jobs.job_stats import (
+    RECENT_FAILURES,
+    JobInfo,
+    JobNotFound,
+    JobNotRetryable,
+    JobStats,
+    empty_counts,
+    visible,
+)
+from jobs.rq_admin import rq_retry, rq_stats
 from jobs.runtime import Runtime
+from storage.types import utcnow
 
 QUEUES = ("media", "reports")
 RQ_RETRY_INTERVALS_S = (10, 60, 300)
@@ -59,6 +77,14 @@ class JobQueue(Protocol):
 
     async def close(self) -> None: ...
 
+    async def stats(self, tenant: str | None) -> JobStats:
+        """Counts per queue and state and the recent failures, of `tenant` (None: all)."""
+        ...
+
+    async def retry(self, job_id: str, tenant: str | None) -> JobInfo:
+        """Queue one more attempt of a failed job; JobNotFound, JobNotRetryable."""
+        ...
+
 
 def queue_names(prefix: str) -> list[str]:
     """The rq queue names a worker listens on, for a REDIS_PREFIX."""
@@ -66,6 +92,17 @@ def queue_names(prefix: str) -> list[str]:
 
 
 # --- in process ---------------------------------------------------------------------
+
+
+# The in-process statuses, as the admin's states (jobs.job_stats) name them.
+IN_PROCESS_STATES = {
+    "queued": "queued",
+    "running": "started",
+    "retrying": "scheduled",
+    "finished": "finished",
+    "failed": "failed",
+    "cancelled": "canceled",
+}
 
 
 @dataclass
@@ -78,6 +115,15 @@ class JobRecord:
     error: str | None = None
     result: Any = None
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    queue: str = ""
+    ended_at: datetime | None = None
+    spec: JobSpec | None = field(default=None, repr=False)
+
+    def info(self) -> JobInfo:
+        state = IN_PROCESS_STATES[self.status]
+        return JobInfo(
+            self.id, self.queue, self.name, state, self.attempts, self.error, self.ended_at
+        )
 
 
 class InProcessQueue:
@@ -100,13 +146,40 @@ class InProcessQueue:
     async def enqueue(self, job: JobSpec, *args: str) -> str:
         if self._closed:
             raise RuntimeError("Cannot enqueue on a closed job queue")
-        record = JobRecord(uuid.uuid4().hex, job.name, args)
+        record = JobRecord(uuid.uuid4().hex, job.name, args, queue=job.queue, spec=job)
         self._records[record.id] = record
-        task = asyncio.create_task(self._run(job, record), name=f"job:{job.name}:{record.id}")
-        self._tasks[record.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(record.id, None))
+        self._start(job, record, self.backoff_s)
         self._forget_old()
         return record.id
+
+    def _start(self, job: JobSpec, record: JobRecord, backoff_s: tuple[float, ...]) -> None:
+        task = asyncio.create_task(
+            self._run(job, record, backoff_s), name=f"job:{job.name}:{record.id}"
+        )
+        self._tasks[record.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(record.id, None))
+
+    async def stats(self, tenant: str | None) -> JobStats:
+        counts = empty_counts(QUEUES)
+        mine = [record for record in self._records.values() if visible(record.args, tenant)]
+        for record in mine:
+            counts[record.queue][IN_PROCESS_STATES[record.status]] += 1
+        failed = [record.info() for record in reversed(mine) if record.status == "failed"]
+        return JobStats("in_process", counts, failed[:RECENT_FAILURES])
+
+    async def retry(self, job_id: str, tenant: str | None) -> JobInfo:
+        """One more attempt of a failed job, under the same id (as rq's requeue)."""
+        record = self._records.get(job_id)
+        if record is None or not visible(record.args, tenant):
+            raise JobNotFound(job_id)
+        if record.status != "failed" or record.spec is None:
+            raise JobNotRetryable(f"job {job_id} is {record.status}, not failed")
+        if self._closed:
+            raise RuntimeError("Cannot retry on a closed job queue")
+        record.status, record.ended_at, record.done = "queued", None, asyncio.Event()
+        self._records.move_to_end(job_id)
+        self._start(record.spec, record, ())
+        return record.info()
 
     def record(self, job_id: str) -> JobRecord | None:
         return self._records.get(job_id)
@@ -130,31 +203,32 @@ class InProcessQueue:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run(self, job: JobSpec, record: JobRecord) -> None:
+    async def _run(self, job: JobSpec, record: JobRecord, backoff_s: tuple[float, ...]) -> None:
         try:
-            for attempt in range(len(self.backoff_s) + 1):
-                record.attempts = attempt + 1
+            for attempt in range(len(backoff_s) + 1):
+                record.attempts += 1
+                final = attempt == len(backoff_s)
                 try:
                     async with self._slots:
                         record.status = "running"
+                        work = job.core(self.runtime, *record.args)
                         record.result = await asyncio.wait_for(
-                            job.core(self.runtime, *record.args), job.timeout_s
+                            during(Attempt(record.attempts, final), work), job.timeout_s
                         )
                 except Exception as exc:  # a job's failure is recorded and retried
                     record.error = f"{type(exc).__name__}: {exc}"
-                    if attempt == len(self.backoff_s):
-                        record.status = "failed"
+                    if final:
+                        record.status, record.ended_at = "failed", utcnow()
                         log.error("job failed", job=job.name, id=record.id, error=record.error)
                         return
                     record.status = "retrying"
                     log.warning("job failed; retrying", job=job.name, error=record.error)
-                    await asyncio.sleep(self.backoff_s[attempt])
+                    await asyncio.sleep(backoff_s[attempt])
                 else:
-                    record.status = "finished"
-                    record.error = None
+                    record.status, record.error, record.ended_at = "finished", None, utcnow()
                     return
         except asyncio.CancelledError:
-            record.status = "cancelled"
+            record.status, record.ended_at = "cancelled", utcnow()
             raise
         finally:
             record.done.set()
@@ -192,12 +266,22 @@ class RqQueue:
             self.queue(job.queue).enqueue,
             job.name,
             *args,
-            retry=Retry(max=len(self.retry_intervals_s), interval=self.retry_intervals_s),
+            retry=Retry(max=len(self.retry_intervals_s), interval=self.retry_intervals_s)
+            if self.retry_intervals_s
+            else None,
             job_timeout=job.timeout_s,
             result_ttl=86_400,
             failure_ttl=7 * 86_400,
         )
         return str(queued.id)
+
+    async def stats(self, tenant: str | None) -> JobStats:
+        return await asyncio.to_thread(rq_stats, self.connection, self.prefix, QUEUES, tenant)
+
+    async def retry(self, job_id: str, tenant: str | None) -> JobInfo:
+        return await asyncio.to_thread(
+            rq_retry, self.connection, self.prefix, QUEUES, job_id, tenant
+        )
 
     async def close(self) -> None:
         await asyncio.to_thread(self.connection.close)

@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jobs.attempts import during, rq_attempt
 from storage.blobs import BlobStore
 
 T = TypeVar("T")
@@ -90,8 +91,10 @@ def current() -> Runtime:
 
 
 def run(core: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
-    """Run `core(runtime, *args)` to completion (the body of every rq entry point)."""
+    """Run `core(runtime, *args)` to completion (the body of every rq entry point),
+    as the attempt rq's current job is on (`jobs.attempts`)."""
     runtime = current()
+    work = during(rq_attempt(), core(runtime, *args))
     if _runner is not None:
-        return _runner.run(core(runtime, *args))
-    return asyncio.run(core(runtime, *args))
+        return _runner.run(work)
+    return asyncio.run(work)

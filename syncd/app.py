@@ -9,6 +9,8 @@ from redis.asyncio import Redis
 
 from storage.database import create_engine, session_factory
 from syncd import admin_audit, appkeys, blob_routes, health, media, metrics, tenants, users
+from syncd import jobs_admin as jobs_admin_routes
+from syncd import reports as report_routes
 from syncd.auth import routes as auth_routes
 from syncd.auth.middleware import policy
 from syncd.auth.ratelimit import Limiter, MemoryLimiter, RedisLimiter
@@ -49,6 +51,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_yjs)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(media_context)
+    app.cleanup_ctx.append(report_routes.reports_context)
     app.on_shutdown.append(_close_live_sessions)
     app.on_shutdown.append(_close_yjs_sessions)
     health.setup(app)
@@ -66,6 +69,8 @@ def create_app(settings: Settings) -> web.Application:
         yjs_routes,
         media,
         blob_routes,
+        report_routes,
+        jobs_admin_routes,
         task_routes,
         finance_routes,
     ):

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from syncd.media_service import MediaService
     from syncd.metrics import Metrics
     from syncd.openapi.routes import DocumentCache
+    from syncd.report_service import ReportService
     from syncd.sync.admin import SyncAdmin
     from syncd.sync.inbox import ConflictInbox
     from syncd.sync.live import LiveSessions
@@ -36,6 +37,7 @@ BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
 SYNC: web.AppKey[SyncService] = web.AppKey("sync")
 JOBS: web.AppKey[JobQueue] = web.AppKey("jobs")
 MEDIA: web.AppKey[MediaService] = web.AppKey("media")
+REPORTS: web.AppKey[ReportService] = web.AppKey("reports")
 HUB: web.AppKey[InProcessHub] = web.AppKey("hub")
 LIVE: web.AppKey[LiveSessions] = web.AppKey("live")
 INBOX: web.AppKey[ConflictInbox] = web.AppKey("inbox")

@@ -24,6 +24,7 @@ import uuid
 import weakref
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
@@ -281,13 +282,16 @@ class LiveSession:
             message = await self.queue.get()
             if message is None or self.ws.closed:
                 return
-            await self.ws.send_str(json.dumps(message, separators=(",", ":")))
+            await self.ws.send_str(orjson.dumps(message).decode())
 
     async def _streamer(self) -> None:
         """Catch up from the cursor, then follow the log as the hub wakes us."""
         assert self.who is not None
         caught_up = False
         while not self.ws.closed:
+            # Cleared before the read, never after it: a hint that arrives while we
+            # read (a commit our read may not see) must make us read again, not wait.
+            self.wake.clear()
             page = await self.sync.pull(self.who, self.cursor, PAGE, self.client_id)
             metrics.count_pull(self.request.app, page)
             if page["changes"] and not await self._put_page(page):
@@ -299,7 +303,6 @@ class LiveSession:
                 caught_up = True
                 if not await self._put_page({"type": "caught_up", "cursor": self.cursor}):
                     return
-            self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=RESYNC_INTERVAL_S)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, Field
 
@@ -101,4 +102,4 @@ async def pull(request: web.Request) -> web.Response:
         principal(request), request.query.get("since"), int(raw), request.query.get("client_id")
     )
     metrics.count_pull(request.app, answer)
-    return web.json_response(answer)
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
 import structlog
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -109,6 +111,7 @@ class Batch:
     assigned: set[uuid.UUID] | None = None
     counts: dict[str, int] = field(default_factory=dict)
     ydoc_updates: list[tuple[str, bytes]] = field(default_factory=list)
+    now: datetime = field(default_factory=utcnow)  # one server time for the whole batch
 
     def next_version(self) -> int:
         self.version += 1
@@ -532,7 +535,7 @@ class SyncService:
         state: RowState,
         version: int,
     ) -> dict[str, Any]:
-        now = utcnow()
+        now = batch.now
         row = dict(current) if current is not None else store.new_row(spec.name)
         row.update(store.json_to_row(spec.name, dict(state.values)))
         row.update(id=row_id, version=version, field_clocks=state.clocks_json(), updated_at=now)
@@ -718,7 +721,7 @@ class SyncService:
         version = batch.next_version()
         clocks["status"]["v"] = version
         row = {**task, "status": target.value, "field_clocks": clocks, "version": version}
-        row["updated_at"] = utcnow()
+        row["updated_at"] = batch.now
         batch.rows[("task", change.id)] = row
         batch.dirty[("task", change.id)] = row
         self._log(batch, "task", change.id, "upsert", row, change.id, change.hlc)
@@ -815,7 +818,7 @@ class SyncService:
         )
         existing = found.mappings().first()
         version = batch.next_version()
-        now = utcnow()
+        now = batch.now
         row: dict[str, Any] = (
             dict(existing)
             if existing
@@ -881,7 +884,7 @@ class SyncService:
             "actor_id": batch.who.user_id,
             "client_id": batch.client_id,
             "client_time": client_time,
-            "server_time": utcnow(),
+            "server_time": batch.now,
             "lat": geo.lat if geo else None,
             "lng": geo.lng if geo else None,
             "accuracy_m": geo.accuracy_m if geo else None,
@@ -979,7 +982,7 @@ class SyncService:
             )
             stamp = self.server_clock.observe(latest)
             version = batch.next_version()
-            now = utcnow()
+            now = batch.now
             row = dict(current) if current is not None else store.new_row(entity)
             row.update(store.json_to_row(entity, values))
             for name in values:
@@ -1080,7 +1083,7 @@ class SyncService:
     ) -> list[dict[str, Any]]:
         """What a technician receives of one log entry (PROTOCOL.md guarantee 5)."""
         task_id = entry["task_id"]
-        data = entry["data"]
+        data = json.loads(entry["data_json"]) if entry["entity"] == "task_assignment" else {}
         if entry["entity"] == "task_assignment" and data.get("user_id") == str(who.user_id):
             rows = await store.rows_of_task(session, task_id)
             version = entry["version"]
@@ -1128,12 +1131,14 @@ def _pulled(entity: str, row: dict[str, Any], op: str) -> dict[str, Any]:
 
 
 def _from_log(entry: dict[str, Any]) -> dict[str, Any]:
+    """A pulled change; its `data` is the stored JSON, passed on without decoding
+    (encode answers holding it with orjson)."""
     return {
         "version": entry["version"],
         "entity": entry["entity"],
         "id": str(entry["entity_id"]),
         "op": entry["op"],
-        "data": entry["data"],
+        "data": orjson.Fragment(entry["data_json"]),
     }
 
 
@@ -1147,11 +1152,11 @@ CREATION_PAYLOAD_FIELDS = {
 
 def _creation_payload(entity: str, row_id: uuid.UUID, row: dict[str, Any]) -> dict[str, Any]:
     """What a creation event says of its row: which row, and a few fields to read at a glance."""
-    data = store.row_to_json(entity, row)
-    return {
-        f"{entity}_id": str(row_id),
-        **{name: data.get(name) for name in CREATION_PAYLOAD_FIELDS[entity]},
-    }
+    payload: dict[str, Any] = {f"{entity}_id": str(row_id)}
+    for name in CREATION_PAYLOAD_FIELDS[entity]:
+        value = row.get(name)
+        payload[name] = str(value) if isinstance(value, uuid.UUID) else value
+    return payload
 
 
 def _count(results: list[ChangeResult]) -> dict[str, int]:

@@ -26,6 +26,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count the jobs per queue and state; list recent failures
+         * @description **Access:** the `jobs:manage` permission (roles: admin).
+         */
+        get: operations["list_jobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/jobs/{job_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a failed job (one more attempt)
+         * @description **Access:** the `jobs:manage` permission (roles: admin).
+         */
+        post: operations["retry_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/accept-invite": {
         parameters: {
             query?: never;
@@ -676,6 +716,46 @@ export interface paths {
         patch: operations["patch_receipt"];
         trace?: never;
     };
+    "/reports/{report_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a report's status
+         * @description **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        get: operations["get_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reports/{report_id}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download the PDF (a redirect to a signed, expiring URL)
+         * @description **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        get: operations["report_content"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sync/devices": {
         parameters: {
             query?: never;
@@ -974,6 +1054,26 @@ export interface paths {
          *     **Access:** the `tasks:work` permission (roles: admin, staff, technician).
          */
         post: operations["complete_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}/job-sheets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for the task's PDF job sheet (made in the background)
+         * @description **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        post: operations["request_job_sheet"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1901,6 +2001,62 @@ export interface components {
              */
             expires_at: string;
         };
+        /**
+         * JobRead
+         * @description A job, as the queue knows it.
+         */
+        JobRead: {
+            /** Id */
+            id: string;
+            /**
+             * Queue
+             * @enum {string}
+             */
+            queue: "media" | "reports";
+            /**
+             * Name
+             * @description the job function, e.g. jobs.reports.make_job_sheet
+             */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "started" | "scheduled" | "finished" | "failed" | "canceled";
+            /** Attempts */
+            attempts: number | null;
+            /**
+             * Error
+             * @description the exception of its last failure
+             */
+            error: string | null;
+            /** Ended At */
+            ended_at: string | null;
+        };
+        /** JobSheetCreate */
+        JobSheetCreate: {
+            /**
+             * Locale
+             * @description the sheet's language; default: yours, else the tenant's
+             * @default null
+             */
+            locale: ("en" | "ar") | null;
+        };
+        /**
+         * JobsRead
+         * @description Counts per queue and state, and the most recent failures (newest first).
+         */
+        JobsRead: {
+            /**
+             * Backend
+             * @enum {string}
+             */
+            backend: "rq" | "in_process";
+            /** Queues */
+            queues: components["schemas"]["QueueCounts"][];
+            /** Failures */
+            failures: components["schemas"]["JobRead"][];
+        };
         /** LineItem */
         LineItem: {
             /** Description */
@@ -2501,6 +2657,18 @@ export interface components {
              */
             changes: components["schemas"]["Change"][];
         };
+        /** QueueCounts */
+        QueueCounts: {
+            /**
+             * Name
+             * @enum {string}
+             */
+            name: "media" | "reports";
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+        };
         /**
          * ReadyRead
          * @description Every dependency answered.
@@ -2742,6 +2910,56 @@ export interface components {
             created_at: string;
             /** Replayed At */
             replayed_at: string | null;
+        };
+        /**
+         * ReportRead
+         * @description A job sheet being made, made, or failed.
+         */
+        ReportRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Task Id
+             * Format: uuid
+             */
+            task_id: string;
+            /**
+             * Locale
+             * @enum {string}
+             */
+            locale: "en" | "ar";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "done" | "failed";
+            /**
+             * Attempts
+             * @description how many times the job has started
+             */
+            attempts: number;
+            /**
+             * Error
+             * @description the last attempt's error, if it failed
+             */
+            error: string | null;
+            /**
+             * Content Url
+             * @description redirects to the PDF; null until done
+             */
+            content_url: string | null;
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at: string | null;
         };
         /** ResolveBody */
         ResolveBody: {
@@ -3335,6 +3553,180 @@ export interface operations {
              *     - `invalid_cursor`: The cursor is not valid
              */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_jobs: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Counts per queue and state, and the most recent failures (newest first). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobsRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    retry_job: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A job, as the queue knows it. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `job_not_found`: No such job
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `job_not_failed`: Only a failed job can be retried
+             */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7034,6 +7426,181 @@ export interface operations {
             };
         };
     };
+    get_report: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                report_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A job sheet being made, made, or failed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `report_not_found`: No such report
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    report_content: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                report_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Found */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `report_not_found`: No such report
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `report_not_ready`: The report is not ready
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     devices: {
         parameters: {
             query?: never;
@@ -8729,6 +9296,132 @@ export interface operations {
              *     - `stale_task`: The task changed since you read it
              */
             412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    request_job_sheet: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobSheetCreate"];
+            };
+        };
+        responses: {
+            /** @description A job sheet being made, made, or failed. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

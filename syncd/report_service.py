@@ -1,0 +1,107 @@
+"""Job-sheet reports: ask for one, read its state, hand out its PDF.
+
+`request` checks the task exists and is within the caller's reach, creates
+the report row (`queued`) and, after the commit, queues `make_job_sheet`
+(jobs.reports), which moves the row through running to done or failed.
+Without a locale the report speaks the caller's language, else the tenant's.
+
+Reach: staff and admins reach every report of their tenant; a technician
+reaches only tasks assigned to them now, and their reports. Out of reach
+reads as not found (another tenant's ids are never found: the unit of work
+is bound to the caller's tenant).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from jobs.queue import JobQueue
+from jobs.reports import MAKE_JOB_SHEET
+from protocol.roles import Role
+from storage import report_store
+from storage import sync_store as store
+from storage.blobs import BlobStore
+from storage.models import Report, Tenant
+from storage.unit_of_work import TenantUnitOfWork
+from syncd.auth.principal import Principal
+from syncd.problems import Conflict, NotFound
+
+LOCALES = ("en", "ar")
+
+
+class SheetTaskNotFound(NotFound):
+    """The task a job sheet is asked for (the same problem as the task routes')."""
+
+    code = "task_not_found"
+    title = "No such task"
+
+
+class ReportNotFound(NotFound):
+    code = "report_not_found"
+    title = "No such report"
+
+
+class ReportNotReady(Conflict):
+    code = "report_not_ready"
+    title = "The report is not ready"
+
+
+class ReportService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        blobs: BlobStore,
+        jobs: JobQueue,
+        *,
+        url_ttl_s: int,
+    ) -> None:
+        self.sessions = sessions
+        self.blobs = blobs
+        self.jobs = jobs
+        self.url_ttl_s = url_ttl_s
+
+    async def request(self, who: Principal, task_id: uuid.UUID, locale: str | None) -> Report:
+        """A new report of the task's job sheet, queued."""
+        async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
+            task = await report_store.find_task(uow.session, task_id)
+            if task is None or not await self._reaches(uow.session, who, task_id):
+                raise SheetTaskNotFound(f"no task {task_id}")
+            locale = locale or who.locale or await _tenant_locale(uow.session)
+            report = await report_store.create(
+                uow.session, task_id, locale if locale in LOCALES else "en", who.user_id
+            )
+            await uow.commit()
+        await self.jobs.enqueue(MAKE_JOB_SHEET, str(who.tenant_id), str(report.id))
+        return report
+
+    async def get(self, who: Principal, report_id: uuid.UUID) -> Report:
+        async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
+            report = await report_store.find(uow.session, report_id)
+            if report is None or not await self._reaches(uow.session, who, report.task_id):
+                raise ReportNotFound(f"no report {report_id}")
+        return report
+
+    async def content_url(self, who: Principal, report_id: uuid.UUID) -> str:
+        """A signed, expiring URL of the PDF; ReportNotReady until it is made."""
+        report = await self.get(who, report_id)
+        if report.status != "done" or report.blob_key is None:
+            raise ReportNotReady(
+                f"the report is {report.status}; read it once its status is done",
+                extra={"report_status": report.status},
+            )
+        return await self.blobs.presign_download(
+            report.blob_key, self.url_ttl_s, content_type="application/pdf"
+        )
+
+    async def _reaches(self, session: AsyncSession, who: Principal, task_id: uuid.UUID) -> bool:
+        if who.role is not Role.TECHNICIAN:
+            return True
+        return task_id in await store.assigned_task_ids(session, who.user_id)
+
+
+async def _tenant_locale(session: AsyncSession) -> str | None:
+    locale: str | None = await session.scalar(select(Tenant.locale))
+    return locale

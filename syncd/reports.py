@@ -1,0 +1,139 @@
+"""PDF job sheets of tasks, made in the background.
+
+    POST /tasks/{task_id}/job-sheets  TASKS_READ  202 the report (queued);
+                                                  404 task_not_found
+    GET  /reports/{report_id}         TASKS_READ  the report: status, attempts, error
+    GET  /reports/{report_id}/content TASKS_READ  302 to a signed download of the PDF;
+                                                  409 report_not_ready
+
+A report's status goes `queued` -> `running` -> `done`, or `failed` (with
+its error) once no retry follows; poll `GET /reports/{id}`. Technicians
+reach only the job sheets of tasks assigned to them. The use cases live in
+syncd.report_service.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from storage.models import Report
+from syncd import appkeys
+from syncd.auth.permissions import Permission, requires
+from syncd.auth.principal import principal
+from syncd.body import Body, parse_body, path_uuid
+from syncd.openapi import describe
+from syncd.report_service import ReportNotFound, ReportNotReady, ReportService, SheetTaskNotFound
+
+routes = web.RouteTableDef()
+
+
+class JobSheetCreate(Body):
+    locale: Literal["en", "ar"] | None = Field(
+        None, description="the sheet's language; default: yours, else the tenant's"
+    )
+
+
+class TaskPath(BaseModel):
+    task_id: uuid.UUID
+
+
+class ReportPath(BaseModel):
+    report_id: uuid.UUID
+
+
+class ReportRead(BaseModel):
+    """A job sheet being made, made, or failed."""
+
+    id: uuid.UUID
+    task_id: uuid.UUID
+    locale: Literal["en", "ar"]
+    status: Literal["queued", "running", "done", "failed"]
+    attempts: int = Field(description="how many times the job has started")
+    error: str | None = Field(description="the last attempt's error, if it failed")
+    content_url: str | None = Field(description="redirects to the PDF; null until done")
+    created_by: uuid.UUID | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def report_read(report: Report) -> dict[str, Any]:
+    done = report.status == "done"
+    return {
+        "id": str(report.id),
+        "task_id": str(report.task_id),
+        "locale": report.locale,
+        "status": report.status,
+        "attempts": report.attempts,
+        "error": report.error,
+        "content_url": f"/reports/{report.id}/content" if done else None,
+        "created_by": None if report.created_by is None else str(report.created_by),
+        "created_at": report.created_at.isoformat(),
+        "finished_at": None if report.finished_at is None else report.finished_at.isoformat(),
+    }
+
+
+def _report_id(request: web.Request) -> uuid.UUID:
+    return path_uuid(request, "report_id", lambda raw: ReportNotFound(f"no report {raw!r}"))
+
+
+@routes.post("/tasks/{task_id}/job-sheets")
+@requires(Permission.TASKS_READ)
+@describe(
+    summary="Ask for the task's PDF job sheet (made in the background)",
+    path=TaskPath,
+    body=JobSheetCreate,
+    responses={202: ReportRead},
+    problems=[SheetTaskNotFound],
+)
+async def request_job_sheet(request: web.Request) -> web.Response:
+    task_id = path_uuid(request, "task_id", lambda raw: SheetTaskNotFound(f"no task {raw!r}"))
+    body = await parse_body(request, JobSheetCreate)
+    report = await request.app[appkeys.REPORTS].request(principal(request), task_id, body.locale)
+    headers = {"Location": f"/reports/{report.id}"}
+    return web.json_response(report_read(report), status=202, headers=headers)
+
+
+@routes.get("/reports/{report_id}")
+@requires(Permission.TASKS_READ)
+@describe(
+    summary="Read a report's status",
+    path=ReportPath,
+    responses={200: ReportRead},
+    problems=[ReportNotFound],
+)
+async def get_report(request: web.Request) -> web.Response:
+    report = await request.app[appkeys.REPORTS].get(principal(request), _report_id(request))
+    return web.json_response(report_read(report))
+
+
+@routes.get("/reports/{report_id}/content")
+@requires(Permission.TASKS_READ)
+@describe(
+    summary="Download the PDF (a redirect to a signed, expiring URL)",
+    path=ReportPath,
+    responses={302: None},
+    problems=[ReportNotFound, ReportNotReady],
+)
+async def report_content(request: web.Request) -> web.Response:
+    url = await request.app[appkeys.REPORTS].content_url(principal(request), _report_id(request))
+    if url.startswith("/"):  # the local blob store's own URL
+        url = f"{request.url.origin()}{url}"
+    return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+async def reports_context(app: web.Application) -> AsyncIterator[None]:
+    """The report service, for the life of the app (after the job queue exists)."""
+    settings = app[appkeys.SETTINGS]
+    app[appkeys.REPORTS] = ReportService(
+        app[appkeys.SESSIONS],
+        app[appkeys.BLOBS],
+        app[appkeys.JOBS],
+        url_ttl_s=settings.blob_url_ttl_s,
+    )
+    yield
