@@ -273,9 +273,7 @@ async def _pg_driver(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-async def read_log(
-    session: AsyncSession, after: int, limit: int
-) -> tuple[list[Any], int, bool]:
+async def read_log(session: AsyncSession, after: int, limit: int) -> tuple[list[Any], int, bool]:
     """Up to `limit` change-log entries after a version, in version order, each
     with its row's JSON text as `data_json`.
 

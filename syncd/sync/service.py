@@ -435,10 +435,15 @@ class SyncService:
         if spec.append_only and current is not None:
             return self._answer(batch, spec, change.id, Outcome.SUPERSEDED)
         state = None if current is None else RowState.from_row(current, current["field_clocks"])
+        whole = self._stamp(change)
+        own = change.field_hlc or {}
         write = Write(
             batch.client_id,
             change.base_version,
-            {name: (value, self._stamp(change, name)) for name, value in clean.items()},
+            {
+                name: (value, self._stamp(change, name) if name in own else whole)
+                for name, value in clean.items()
+            },
         )
         version = batch.version + 1
         result = merge_upsert(state, write, version, spec.guarded)
