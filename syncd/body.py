@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
+from syncd.i18n import Msg
 from syncd.problems import MalformedJSON, Problem, UnsupportedMediaType, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
@@ -28,13 +29,16 @@ class Body(BaseModel):
 async def parse_body(request: web.Request, model: type[M]) -> M:
     if request.content_type != "application/json":
         raise UnsupportedMediaType(
-            f"send 'Content-Type: application/json', not {request.content_type!r}"
+            Msg(
+                "send 'Content-Type: application/json', not {content_type}",
+                content_type=repr(request.content_type),
+            )
         )
     raw = await request.read()
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
+        raise MalformedJSON(Msg("the body is not valid JSON: {reason}", reason=str(exc))) from None
     return validate(model, data)
 
 
@@ -43,7 +47,8 @@ def validate(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(
-            f"{exc.error_count()} field(s) did not validate", errors=field_errors(exc)
+            Msg("{count} field(s) did not validate", count=exc.error_count()),
+            errors=field_errors(exc),
         ) from None
 
 
@@ -64,7 +69,7 @@ def parse_uuid(value: str, name: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise ValidationFailed(
-            f"{name} must be a UUID",
+            Msg("{name} must be a UUID", name=name),
             errors=[{"field": name, "code": "uuid_parsing", "message": "not a UUID"}],
         ) from None
 

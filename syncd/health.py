@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from syncd import appkeys
 from syncd.auth.permissions import public
+from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.problems import ServiceUnavailable
 from syncd.schemas import LiveRead, ReadyRead
@@ -35,7 +36,9 @@ async def ready(request: web.Request) -> web.Response:
         checks["redis"] = await _check_redis(request.app)
     if any(status != "ok" for status in checks.values()):
         failing = ", ".join(name for name, status in checks.items() if status != "ok")
-        raise ServiceUnavailable(f"not ready: {failing} unavailable", extra={"checks": checks})
+        raise ServiceUnavailable(
+            Msg("not ready: {failing} unavailable", failing=failing), extra={"checks": checks}
+        )
     return web.json_response({"status": "ok", "checks": checks})
 
 

@@ -1,11 +1,12 @@
 """Problem titles and details in English and Arabic: gettext catalogs, Accept-Language.
 
 The English text is the msgid (a problem's `title`, as `PROBLEM_CODES` lists
-it, and a few generic details); `syncd/locale/<locale>/LC_MESSAGES/syncd.po`
-holds each translation. The `.po` file is the only form kept in git: the first
-time a locale is needed it is compiled to `.mo` in memory
-(`babel.messages.mofile.write_mo`) and loaded with `gettext`, so an edited
-catalog is live on the next start with no build step and no stale `.mo`.
+it, a few generic details, and the template of every case-specific detail, a
+`Msg`); `syncd/locale/<locale>/LC_MESSAGES/syncd.po` holds each translation.
+The `.po` file is the only form kept in git: the first time a locale is needed
+it is compiled to `.mo` in memory (`babel.messages.mofile.write_mo`) and loaded
+with `gettext`, so an edited catalog is live on the next start with no build
+step and no stale `.mo`.
 
 Which locale an answer speaks is `choose_locale`: the first supported one of the
 `Accept-Language` header (by q-value; `ar`, `ar-SA` -> `ar`), then the
@@ -50,6 +51,34 @@ def translations(locale: str) -> gettext.NullTranslations:
 def translate(message: str, locale: str) -> str:
     """`message` in `locale`, or `message` itself when the catalog lacks it."""
     return translations(locale).gettext(message)
+
+
+class Msg(str):
+    """A message with named fields, translated by its template.
+
+    `Msg("no task {task_id}", task_id=some_id)` is, as a str, the English text
+    "no task 5b0c..."; `in_locale("ar")` looks up the template in the catalog
+    (the .po holds `msgid "no task {task_id}"`) and fills in the same fields.
+    Problems take one as their `detail` so that case-specific details are
+    translated, not only generic ones. A field that is itself a `Msg` (a
+    sentence fragment, such as a password rule) is translated too.
+    """
+
+    template: str
+    params: dict[str, object]
+
+    def __new__(cls, template: str, /, **params: object) -> Msg:
+        made = super().__new__(cls, template.format(**params))
+        made.template = template
+        made.params = params
+        return made
+
+    def in_locale(self, locale: str) -> str:
+        params = {
+            name: value.in_locale(locale) if isinstance(value, Msg) else value
+            for name, value in self.params.items()
+        }
+        return translate(self.template, locale).format(**params)
 
 
 def has_translation(message: str, locale: str) -> bool:

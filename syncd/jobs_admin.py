@@ -24,6 +24,7 @@ from jobs.job_stats import STATES, JobInfo, JobNotFound, JobNotRetryable
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import Principal, principal
+from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.problems import Conflict, NotFound
 
@@ -115,11 +116,11 @@ async def list_jobs(request: web.Request) -> web.Response:
 async def retry_job(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
     if not JOB_ID.match(job_id):
-        raise JobNotFoundProblem(f"no job {job_id!r}")
+        raise JobNotFoundProblem(Msg("no job {job_id}", job_id=repr(job_id)))
     try:
         job = await request.app[appkeys.JOBS].retry(job_id, _scope(principal(request)))
     except JobNotFound:
-        raise JobNotFoundProblem(f"no job {job_id!r}") from None
+        raise JobNotFoundProblem(Msg("no job {job_id}", job_id=repr(job_id))) from None
     except JobNotRetryable as exc:
         raise JobNotFailed(str(exc)) from None
     return web.json_response(job_read(job), status=202)

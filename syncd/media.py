@@ -34,6 +34,7 @@ from syncd import media_service as service
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.body import Body, parse_body, path_uuid
+from syncd.i18n import Msg
 from syncd.media_service import CONTENT_TYPES, Declaration, MediaNotFound
 from syncd.openapi import describe
 
@@ -142,6 +143,14 @@ def _redirect(request: web.Request, url: str) -> web.Response:
     return web.Response(status=302, headers=headers)
 
 
+def media_id_of(request: web.Request) -> uuid.UUID:
+    return path_uuid(
+        request,
+        "media_id",
+        lambda raw: MediaNotFound(Msg("no media {media_id}", media_id=repr(raw))),
+    )
+
+
 @routes.post("/media/uploads")
 @requires(Permission.TASKS_WORK)
 @describe(
@@ -187,7 +196,7 @@ async def declare_upload(request: web.Request) -> web.Response:
 async def complete_upload(request: web.Request) -> web.Response:
     media = await request.app[appkeys.MEDIA].complete(
         principal(request),
-        path_uuid(request, "media_id", lambda raw: MediaNotFound(f"no media {raw!r}")),
+        media_id_of(request),
     )
     return web.json_response(media_read(media))
 
@@ -203,7 +212,7 @@ async def complete_upload(request: web.Request) -> web.Response:
 async def get_media(request: web.Request) -> web.Response:
     media = await request.app[appkeys.MEDIA].get(
         principal(request),
-        path_uuid(request, "media_id", lambda raw: MediaNotFound(f"no media {raw!r}")),
+        media_id_of(request),
     )
     return web.json_response(media_read(media))
 
@@ -219,7 +228,7 @@ async def get_media(request: web.Request) -> web.Response:
 async def media_content(request: web.Request) -> web.Response:
     url = await request.app[appkeys.MEDIA].content_url(
         principal(request),
-        path_uuid(request, "media_id", lambda raw: MediaNotFound(f"no media {raw!r}")),
+        media_id_of(request),
     )
     return _redirect(request, url)
 
@@ -235,6 +244,6 @@ async def media_content(request: web.Request) -> web.Response:
 async def media_thumbnail(request: web.Request) -> web.Response:
     url = await request.app[appkeys.MEDIA].thumbnail_url(
         principal(request),
-        path_uuid(request, "media_id", lambda raw: MediaNotFound(f"no media {raw!r}")),
+        media_id_of(request),
     )
     return _redirect(request, url)

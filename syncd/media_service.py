@@ -37,6 +37,7 @@ from storage.models import MediaAsset
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
+from syncd.i18n import Msg
 from syncd.problems import Conflict, Forbidden, NotFound, PayloadTooLarge, Problem
 
 CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf")
@@ -174,10 +175,12 @@ class MediaService:
     async def declare(self, who: Principal, declared: Declaration) -> Presigned:
         """Create the pending row on the first call; a fresh upload URL on every call."""
         if declared.size > self.max_upload_bytes:
-            raise UploadTooLarge(f"an upload may be at most {self.max_upload_bytes} bytes")
+            raise UploadTooLarge(
+                Msg("an upload may be at most {limit} bytes", limit=self.max_upload_bytes)
+            )
         if declared.owner_type == "tenant":
             if declared.owner_id not in (None, who.tenant_id):
-                raise UnknownOwner("a tenant's media names its own tenant or no owner id")
+                raise UnknownOwner(Msg("a tenant's media names its own tenant or no owner id"))
             declared = dataclasses.replace(declared, owner_id=who.tenant_id)
         key = storage_key(who.tenant_id, declared.media_id)
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
@@ -190,7 +193,13 @@ class MediaService:
             if existing is not None:
                 _same_declaration(who, existing, declared)
             elif owner is None:
-                raise UnknownOwner(f"no {declared.owner_type} {declared.owner_id}")
+                raise UnknownOwner(
+                    Msg(
+                        "no {owner_type} {owner_id}",
+                        owner_type=declared.owner_type,
+                        owner_id=declared.owner_id,
+                    )
+                )
             task_id = None if owner is None else owner.task_id
             await self._authorise(uow.session, who, declared.owner_type, task_id)
         if existing is None:
@@ -219,7 +228,9 @@ class MediaService:
         if who.role is not Role.TECHNICIAN:
             return
         if owner_type == "tenant" or task_id is None:
-            raise OwnerOutOfScope("technicians attach media only to their assigned tasks' work")
+            raise OwnerOutOfScope(
+                Msg("technicians attach media only to their assigned tasks' work")
+            )
         if task_id not in await store.assigned_task_ids(session, who.user_id):
             raise OwnerOutOfScope("the task is not assigned to you")
 
@@ -252,7 +263,11 @@ class MediaService:
             raise UploadMissing("upload the file to the URL first, then complete") from None
         if size != media.declared_size:
             raise SizeMismatch(
-                f"{size} bytes were uploaded; {media.declared_size} were declared",
+                Msg(
+                    "{size} bytes were uploaded; {declared} were declared",
+                    size=size,
+                    declared=media.declared_size,
+                ),
                 extra={"declared_size": media.declared_size, "uploaded_size": size},
             )
         async with self.blobs.open(media.storage_key, chunk_bytes=SNIFF_BYTES) as chunks:
@@ -260,7 +275,11 @@ class MediaService:
         found = sniff(head)
         if found != media.content_type:
             raise TypeMismatch(
-                f"the file is {found or 'of an unknown type'}, not {media.content_type}",
+                Msg("the file is {found}, not {declared}", found=found, declared=media.content_type)
+                if found
+                else Msg(
+                    "the file is of an unknown type, not {declared}", declared=media.content_type
+                ),
                 extra={"declared_type": media.content_type, "detected_type": found},
             )
         if media.sha256 is not None:
@@ -269,7 +288,7 @@ class MediaService:
                 async for chunk in chunks:
                     digest.update(chunk)
             if digest.hexdigest() != media.sha256:
-                raise ChecksumMismatch("the uploaded file's sha256 is not the declared one")
+                raise ChecksumMismatch(Msg("the uploaded file's sha256 is not the declared one"))
         return size
 
     # --- read -------------------------------------------------------------------
@@ -280,7 +299,7 @@ class MediaService:
     async def content_url(self, who: Principal, media_id: uuid.UUID) -> str:
         media = await self.get(who, media_id)
         if media.status != "uploaded":
-            raise MediaNotUploaded("complete the upload before reading it")
+            raise MediaNotUploaded(Msg("complete the upload before reading it"))
         return await self.blobs.presign_download(
             media.storage_key, self.url_ttl_s, content_type=media.content_type
         )
@@ -300,22 +319,26 @@ class MediaService:
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
             media = await media_store.find_media(uow.session, media_id)
             if media is None:
-                raise MediaNotFound(f"no media {media_id}")
+                raise MediaNotFound(Msg("no media {media_id}", media_id=media_id))
             task_id = await media_store.task_of(uow.session, media)
             if who.role is Role.TECHNICIAN and (
                 task_id is None
                 or task_id not in await store.assigned_task_ids(uow.session, who.user_id)
             ):
-                raise MediaNotFound(f"no media {media_id}")
+                raise MediaNotFound(Msg("no media {media_id}", media_id=media_id))
         return media, task_id
 
 
 def _same_declaration(who: Principal, media: MediaAsset, declared: Declaration) -> None:
     """Refuse a re-declaration that is not a retry of the same upload by its creator."""
     if media.deleted_at is not None:
-        raise MediaIdTaken(f"media {media.id} was removed; declare the file under a new id")
+        raise MediaIdTaken(
+            Msg("media {media_id} was removed; declare the file under a new id", media_id=media.id)
+        )
     if media.created_by != who.user_id:
-        raise MediaIdTaken(f"media {media.id} was declared by someone else; pick a new id")
+        raise MediaIdTaken(
+            Msg("media {media_id} was declared by someone else; pick a new id", media_id=media.id)
+        )
     given = (
         declared.content_type,
         declared.size,
@@ -332,11 +355,13 @@ def _same_declaration(who: Principal, media: MediaAsset, declared: Declaration) 
     )
     if given != stored:
         raise MediaMismatch(
-            "this media id was declared with another type, size, checksum or owner; "
-            "declare a new id for another file"
+            Msg(
+                "this media id was declared with another type, size, checksum or owner; "
+                "declare a new id for another file"
+            )
         )
     if media.status == "uploaded":
-        raise MediaAlreadyUploaded("the upload is complete; read the media instead")
+        raise MediaAlreadyUploaded(Msg("the upload is complete; read the media instead"))
 
 
 def _text(value: uuid.UUID | None) -> str | None:

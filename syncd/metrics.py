@@ -42,6 +42,7 @@ from sqlalchemy.pool import QueuePool
 from syncd import appkeys
 from syncd.auth.errors import TokenInvalid, TokenMissing
 from syncd.auth.permissions import public
+from syncd.i18n import Msg
 from syncd.middlewares import Handler
 from syncd.openapi import Binary, describe
 from syncd.problems import NotFound
@@ -181,9 +182,9 @@ def _check_access(request: web.Request) -> None:
         return
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
-        raise TokenMissing("send 'Authorization: Bearer <METRICS_TOKEN>'")
+        raise TokenMissing(Msg("send 'Authorization: Bearer <METRICS_TOKEN>'"))
     if not hmac.compare_digest(given.strip().encode(), expected.encode()):
-        raise TokenInvalid("this is not the metrics token")
+        raise TokenInvalid(Msg("this is not the metrics token"))
 
 
 @public

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from syncd import appkeys
 from syncd.auth.principal import PRINCIPAL
-from syncd.i18n import choose_locale
+from syncd.i18n import Msg, choose_locale
 from syncd.problems import (
     InternalError,
     PayloadTooLarge,
@@ -156,4 +156,8 @@ def _check_declared_length(request: web.Request) -> None:
     limit = request.app[appkeys.SETTINGS].max_body_bytes
     length = request.content_length
     if length is not None and length > limit:
-        raise PayloadTooLarge(f"the body is {length} bytes; the limit is {limit} bytes")
+        raise PayloadTooLarge(
+            Msg(
+                "the body is {length} bytes; the limit is {limit} bytes", length=length, limit=limit
+            )
+        )

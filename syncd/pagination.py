@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from syncd.i18n import Msg
 from syncd.problems import ValidationFailed
 
 DEFAULT_LIMIT = 50
@@ -50,7 +51,7 @@ def page_params(request: web.Request) -> tuple[str | None, int]:
         limit = -1
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed(
-            f"limit must be an integer from 1 to {MAX_LIMIT}",
+            Msg("limit must be an integer from 1 to {max}", max=MAX_LIMIT),
             errors=[{"field": "limit", "code": "out_of_range", "message": raw_limit}],
         )
     return request.query.get("cursor") or None, limit

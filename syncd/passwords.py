@@ -9,22 +9,33 @@ from __future__ import annotations
 
 import bcrypt
 
+from syncd.i18n import Msg
+
 MAX_PASSWORD_BYTES = 72
 MIN_PASSWORD_CHARS = 10
 BCRYPT_ROUNDS = 12
 
 
 class PasswordPolicyError(ValueError):
-    """The password breaks the policy; the message says which rule."""
+    """The password breaks the policy; `rule` says which, as the end of a sentence
+    ("the password {rule}")."""
+
+    def __init__(self, rule: Msg) -> None:
+        super().__init__(rule)
+        self.rule = rule
 
 
 def check_policy(password: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise PasswordPolicyError(f"must be at least {MIN_PASSWORD_CHARS} characters")
+        raise PasswordPolicyError(
+            Msg("must be at least {count} characters", count=MIN_PASSWORD_CHARS)
+        )
     if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
-        raise PasswordPolicyError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
+        raise PasswordPolicyError(
+            Msg("must be at most {count} bytes in UTF-8", count=MAX_PASSWORD_BYTES)
+        )
     if password.strip() == "" or len(set(password)) < 4:
-        raise PasswordPolicyError("is too simple")
+        raise PasswordPolicyError(Msg("is too simple"))
 
 
 def hash_password(password: str, rounds: int = BCRYPT_ROUNDS) -> str:

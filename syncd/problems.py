@@ -14,20 +14,23 @@ the problem middleware renders them. `code` is stable: clients branch on it,
 and `PROBLEM_CODES` lists every one of them with its English title.
 
 Rendering speaks the locale the middleware chose for the request (`syncd.i18n`):
-the title always, the detail when it is the title or a generic sentence of the
-catalog; a case-specific detail stays English. `Content-Language` names the
-title's language.
+the title always; the detail when it is the title, a generic sentence of the
+catalog, or a `Msg` (a template with named fields, translated as a template:
+`NotFound(Msg("no task {task_id}", task_id=...))`). A detail given as a plain
+string the catalog lacks stays English. `Content-Language` names the title's
+language.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 from aiohttp import web
 
 from syncd.appkeys import REQUEST_ID
-from syncd.i18n import DEFAULT_LOCALE, translate
+from syncd.i18n import DEFAULT_LOCALE, Msg, translate
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:syncd:problem:"
@@ -65,7 +68,9 @@ class Problem(Exception):
             "type": TYPE_PREFIX + self.code,
             "title": translate(self.title, locale),
             "status": self.status,
-            "detail": translate(self.detail or self.title, locale),
+            "detail": self.detail.in_locale(locale)
+            if isinstance(self.detail, Msg)
+            else translate(self.detail or self.title, locale),
             "instance": instance,
             "code": self.code,
         }
@@ -216,15 +221,27 @@ _BY_STATUS: dict[int, type[Problem]] = {
 }
 
 
+_BODY_LIMIT = re.compile(r"Maximum request body size (\d+) exceeded\.")
+
+
 def from_http_exception(exc: web.HTTPException) -> Problem:
     """The problem for an aiohttp HTTP exception (router 404/405, body 413, ...)."""
     cls = _BY_STATUS.get(exc.status, InternalError if exc.status >= 500 else BadRequest)
-    detail = None
+    detail: str | None = None
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        detail = (
-            f"{exc.method} is not allowed here; allowed: {', '.join(sorted(exc.allowed_methods))}"
+        allowed = sorted(exc.allowed_methods)
+        detail = Msg(
+            "{method} is not allowed here; allowed: {allowed}",
+            method=exc.method,
+            allowed=", ".join(allowed),
         )
-        return cls(detail, headers={"Allow": ",".join(sorted(exc.allowed_methods))})
+        return cls(detail, headers={"Allow": ",".join(allowed)})
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        detail = exc.text
+        # aiohttp's sentence, with its limit taken out to be translated
+        limit = _BODY_LIMIT.fullmatch(exc.text or "")
+        detail = (
+            Msg("Maximum request body size {limit} exceeded.", limit=limit[1])
+            if limit
+            else exc.text
+        )
     return cls(detail)

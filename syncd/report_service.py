@@ -27,16 +27,11 @@ from storage.blobs import BlobStore
 from storage.models import Report, Tenant
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
+from syncd.i18n import Msg
 from syncd.problems import Conflict, NotFound
+from syncd.tasks.service import TaskNotFound
 
 LOCALES = ("en", "ar")
-
-
-class SheetTaskNotFound(NotFound):
-    """The task a job sheet is asked for (the same problem as the task routes')."""
-
-    code = "task_not_found"
-    title = "No such task"
 
 
 class ReportNotFound(NotFound):
@@ -68,7 +63,7 @@ class ReportService:
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
             task = await report_store.find_task(uow.session, task_id)
             if task is None or not await self._reaches(uow.session, who, task_id):
-                raise SheetTaskNotFound(f"no task {task_id}")
+                raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
             locale = locale or who.locale or await _tenant_locale(uow.session)
             report = await report_store.create(
                 uow.session, task_id, locale if locale in LOCALES else "en", who.user_id
@@ -81,7 +76,7 @@ class ReportService:
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
             report = await report_store.find(uow.session, report_id)
             if report is None or not await self._reaches(uow.session, who, report.task_id):
-                raise ReportNotFound(f"no report {report_id}")
+                raise ReportNotFound(Msg("no report {report_id}", report_id=report_id))
         return report
 
     async def content_url(self, who: Principal, report_id: uuid.UUID) -> str:
@@ -89,7 +84,10 @@ class ReportService:
         report = await self.get(who, report_id)
         if report.status != "done" or report.blob_key is None:
             raise ReportNotReady(
-                f"the report is {report.status}; read it once its status is done",
+                Msg(
+                    "the report is {status}; read it once its status is done",
+                    status=report.status,
+                ),
                 extra={"report_status": report.status},
             )
         return await self.blobs.presign_download(

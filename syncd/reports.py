@@ -27,8 +27,10 @@ from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.body import Body, parse_body, path_uuid
+from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.report_service import ReportNotFound, ReportNotReady, ReportService, SheetTaskNotFound
+from syncd.report_service import ReportNotFound, ReportNotReady, ReportService
+from syncd.tasks.service import TaskNotFound
 
 routes = web.RouteTableDef()
 
@@ -79,7 +81,11 @@ def report_read(report: Report) -> dict[str, Any]:
 
 
 def _report_id(request: web.Request) -> uuid.UUID:
-    return path_uuid(request, "report_id", lambda raw: ReportNotFound(f"no report {raw!r}"))
+    return path_uuid(
+        request,
+        "report_id",
+        lambda raw: ReportNotFound(Msg("no report {report_id}", report_id=repr(raw))),
+    )
 
 
 @routes.post("/tasks/{task_id}/job-sheets")
@@ -89,10 +95,12 @@ def _report_id(request: web.Request) -> uuid.UUID:
     path=TaskPath,
     body=JobSheetCreate,
     responses={202: ReportRead},
-    problems=[SheetTaskNotFound],
+    problems=[TaskNotFound],
 )
 async def request_job_sheet(request: web.Request) -> web.Response:
-    task_id = path_uuid(request, "task_id", lambda raw: SheetTaskNotFound(f"no task {raw!r}"))
+    task_id = path_uuid(
+        request, "task_id", lambda raw: TaskNotFound(Msg("no task {task_id}", task_id=repr(raw)))
+    )
     body = await parse_body(request, JobSheetCreate)
     report = await request.app[appkeys.REPORTS].request(principal(request), task_id, body.locale)
     headers = {"Location": f"/reports/{report.id}"}

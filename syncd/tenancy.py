@@ -17,6 +17,7 @@ from sqlalchemy import select
 from storage.models import Tenant
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd import appkeys
+from syncd.i18n import Msg
 from syncd.problems import TenantMismatch, TenantNotFound, TenantRequired
 
 TENANT_HEADER = "X-Tenant"
@@ -70,11 +71,14 @@ async def current_tenant(request: web.Request) -> TenantRef:
     named = named_tenant(request)
     if token_tenant is None and named is None:
         raise TenantRequired(
-            f"name the tenant with the {TENANT_HEADER} header or a subdomain of the base domain"
+            Msg(
+                "name the tenant with the {header} header or a subdomain of the base domain",
+                header=TENANT_HEADER,
+            )
         )
     tenant = await find_tenant(request, token_tenant or named or "")
     if tenant is None:
-        raise TenantNotFound(f"no active tenant {named or token_tenant!s}")
+        raise TenantNotFound(Msg("no active tenant {tenant}", tenant=str(named or token_tenant)))
     if (
         token_tenant is not None
         and named is not None

@@ -44,6 +44,7 @@ from syncd import audit
 from syncd.auth.errors import SlugTaken
 from syncd.auth.principal import Principal
 from syncd.auth.routes import RESERVED_SLUGS
+from syncd.i18n import Msg
 from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.problems import (
     Conflict,
@@ -171,7 +172,7 @@ async def get_tenant(uow: PlatformUnitOfWork, tenant_id: uuid.UUID) -> Tenant:
         tenant = await uow.session.get(Tenant, tenant_id)
         uow.session.expunge_all()
     if tenant is None:
-        raise TenantNotFound(f"no tenant {tenant_id}")
+        raise TenantNotFound(Msg("no tenant {tenant_id}", tenant_id=tenant_id))
     return tenant
 
 
@@ -180,11 +181,11 @@ async def create_tenant(
 ) -> tuple[Tenant, User | None]:
     """A tenant, its version counter and optionally its first admin."""
     if new.slug in RESERVED_SLUGS:
-        raise SlugTaken(f"the slug {new.slug!r} is reserved")
+        raise SlugTaken(Msg("the slug {slug} is reserved", slug=repr(new.slug)))
     async with uow:
         session = uow.session
         if await session.scalar(select(Tenant.id).where(Tenant.slug == new.slug)) is not None:
-            raise SlugTaken(f"the slug {new.slug!r} is taken")
+            raise SlugTaken(Msg("the slug {slug} is taken", slug=repr(new.slug)))
         tenant = Tenant(
             id=uuid.uuid4(),
             slug=new.slug,
@@ -213,7 +214,7 @@ async def create_tenant(
             _audit(session, "tenant_created", tenant, request, actor, details)
             await uow.commit()
         except IntegrityError:
-            raise SlugTaken(f"the slug {new.slug!r} is taken") from None
+            raise SlugTaken(Msg("the slug {slug} is taken", slug=repr(new.slug))) from None
     return tenant, user
 
 
@@ -241,12 +242,12 @@ async def update_tenant(
         current = etag(tenant)
         if not if_match_holds(if_match, current):
             raise PreconditionFailed(
-                "the tenant changed since you read it; the current state is attached",
+                Msg("the tenant changed since you read it; the current state is attached"),
                 extra={"current": view(tenant)},
                 headers={"ETag": current},
             )
         if changes.get("is_active") is False and tenant.is_system:
-            raise SystemTenantLocked("the system tenant hosts the platform operators")
+            raise SystemTenantLocked(Msg("the system tenant hosts the platform operators"))
         diff = _apply(tenant, changes)
         if diff:
             details: dict[str, Any] = {"changes": diff}
@@ -286,7 +287,7 @@ async def own_tenant(uow: TenantUnitOfWork) -> Tenant:
         ).scalar_one_or_none()
         uow.session.expunge_all()
     if tenant is None:
-        raise TenantNotFound(f"no tenant {uow.tenant_id}")
+        raise TenantNotFound(Msg("no tenant {tenant_id}", tenant_id=uow.tenant_id))
     return tenant
 
 
@@ -318,14 +319,18 @@ async def replace_logo(
     image_format = LOGO_FORMATS.get(content_type)
     if image_format is None:
         raise UnsupportedMediaType(
-            f"send the logo as {', '.join(LOGO_FORMATS)}, not {content_type!r}"
+            Msg(
+                "send the logo as {formats}, not {content_type}",
+                formats=", ".join(LOGO_FORMATS),
+                content_type=repr(content_type),
+            )
         )
     logo_id = uuid.uuid4().hex
     key = f"tenants/{uow.tenant_id}/branding/logo-{logo_id}"
     try:
         size = await blobs.put_stream(key, chunks, max_bytes=max_bytes)
     except BlobTooLarge:
-        raise LogoTooLarge(f"a logo may be at most {max_bytes} bytes") from None
+        raise LogoTooLarge(Msg("a logo may be at most {limit} bytes", limit=max_bytes)) from None
     committed = False
     try:
         width, height = await asyncio.to_thread(check_image, await blobs.read(key), image_format)
@@ -366,12 +371,16 @@ def check_image(data: bytes, image_format: str) -> tuple[int, int]:
         with Image.open(io.BytesIO(data), formats=[image_format]) as image:
             width, height = image.size
             if width * height > MAX_LOGO_PIXELS:
-                raise InvalidImage(f"a logo may have at most {MAX_LOGO_PIXELS} pixels")
+                raise InvalidImage(
+                    Msg("a logo may have at most {limit} pixels", limit=MAX_LOGO_PIXELS)
+                )
             image.verify()
         with Image.open(io.BytesIO(data), formats=[image_format]) as image:
             image.load()
     except _UNDECODABLE:
-        raise InvalidImage(f"the body is not a valid {image_format} image") from None
+        raise InvalidImage(
+            Msg("the body is not a valid {image_format} image", image_format=image_format)
+        ) from None
     return width, height
 
 
@@ -382,7 +391,7 @@ async def _locked(uow: PlatformUnitOfWork | TenantUnitOfWork, tenant_id: uuid.UU
     statement = select(Tenant).where(Tenant.id == tenant_id).with_for_update()
     tenant = (await uow.session.execute(statement)).scalar_one_or_none()
     if tenant is None:
-        raise TenantNotFound(f"no tenant {tenant_id}")
+        raise TenantNotFound(Msg("no tenant {tenant_id}", tenant_id=tenant_id))
     return tenant
 
 

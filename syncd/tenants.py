@@ -16,6 +16,7 @@ calls them and shapes the answers.
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 from typing import Annotated, Any, Literal
 
@@ -36,6 +37,7 @@ from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.auth.routes import SLUG_PATTERN, checked_password
 from syncd.body import Body, parse_body, path_uuid
+from syncd.i18n import Msg
 from syncd.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS
 from syncd.openapi import Binary, describe
 from syncd.pagination import InvalidCursor, page, page_params
@@ -150,13 +152,21 @@ def tenant_response(tenant: Tenant, status: int = 200, platform: bool = False) -
     return web.json_response(body, status=status, headers={"ETag": service.etag(tenant)})
 
 
+def tenant_id_of(request: web.Request) -> uuid.UUID:
+    return path_uuid(
+        request,
+        "tenant_id",
+        lambda raw: TenantNotFound(Msg("no tenant {tenant_id}", tenant_id=repr(raw))),
+    )
+
+
 def _active_filter(request: web.Request) -> bool | None:
     raw = request.query.get("active")
     if raw is None or raw == "":
         return None
     if raw not in ("true", "false"):
         raise ValidationFailed(
-            "active must be true or false",
+            Msg("active must be true or false"),
             errors=[{"field": "active", "code": "bool_parsing", "message": raw}],
         )
     return raw == "true"
@@ -232,7 +242,7 @@ def _user_read(user: User | None) -> dict[str, str] | None:
 async def get_tenant(request: web.Request) -> web.Response:
     tenant = await service.get_tenant(
         _platform(request),
-        path_uuid(request, "tenant_id", lambda raw: TenantNotFound(f"no tenant {raw!r}")),
+        tenant_id_of(request),
     )
     return tenant_response(tenant, platform=True)
 
@@ -248,7 +258,7 @@ async def get_tenant(request: web.Request) -> web.Response:
     problems=[PreconditionFailed, service.SystemTenantLocked],
 )
 async def update_tenant(request: web.Request) -> web.Response:
-    tenant_id = path_uuid(request, "tenant_id", lambda raw: TenantNotFound(f"no tenant {raw!r}"))
+    tenant_id = tenant_id_of(request)
     body = await parse_body(request, PlatformTenantUpdate)
     tenant = await service.update_tenant(
         _platform(request),
@@ -307,7 +317,7 @@ async def update_own_tenant(request: web.Request) -> web.Response:
 async def put_logo(request: web.Request) -> web.Response:
     limit = request.app[appkeys.SETTINGS].max_logo_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise service.LogoTooLarge(f"a logo may be at most {limit} bytes")
+        raise service.LogoTooLarge(Msg("a logo may be at most {limit} bytes", limit=limit))
     tenant = await service.replace_logo(
         await tenant_uow(request),
         request.app[appkeys.BLOBS],
@@ -337,7 +347,7 @@ async def get_logo(request: web.Request) -> web.StreamResponse:
                 async for chunk in chunks:
                     await response.write(chunk)
     except BlobNotFound:
-        raise service.LogoNotFound("the logo's file is missing") from None
+        raise service.LogoNotFound(Msg("the logo's file is missing")) from None
     await response.write_eof()
     return response
 

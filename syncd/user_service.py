@@ -40,7 +40,9 @@ from syncd.auth.errors import InvalidCredentials, LoginThrottled, PasswordPolicy
 from syncd.auth.principal import Principal
 from syncd.auth.routes import checked_password
 from syncd.auth.service import AuthService, TokenPair
+from syncd.i18n import Msg
 from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.passwords import PasswordPolicyError, check_policy
 from syncd.problems import BadRequest, Conflict, NotFound
 from syncd.settings import Settings
 from syncd.tenancy import TenantRef
@@ -178,7 +180,7 @@ class UserService:
         async with self._uow(tenant.id) as uow:
             session = uow.session
             if await session.scalar(select(User.id).where(User.email == email)) is not None:
-                raise UserExists(f"{email} is already a user of this tenant")
+                raise UserExists(Msg("{email} is already a user of this tenant", email=email))
             user = User(
                 id=uuid.uuid4(),
                 email=email,
@@ -191,7 +193,9 @@ class UserService:
             try:
                 await session.flush()
             except IntegrityError:  # invited at the same moment by someone else
-                raise UserExists(f"{email} is already a user of this tenant") from None
+                raise UserExists(
+                    Msg("{email} is already a user of this tenant", email=email)
+                ) from None
             invite = UserInvite(
                 id=uuid.uuid4(),
                 user_id=user.id,
@@ -401,7 +405,7 @@ class UserService:
         hits, retry_after = await self.auth.limiter.count(throttle_key)
         if hits >= self.settings.login_rate_limit:
             raise LoginThrottled(
-                f"too many wrong passwords; retry in {retry_after} s",
+                Msg("too many wrong passwords; retry in {seconds} s", seconds=retry_after),
                 headers={"Retry-After": str(retry_after)},
                 extra={"retry_after": retry_after},
             )
@@ -409,15 +413,15 @@ class UserService:
             stored = (await _user(uow.session, who.tenant_id, who.user_id)).password_hash
         if not await self.auth.verify(current, stored):
             await self.auth.limiter.hit(throttle_key)
-            raise InvalidCredentials("the current password is wrong")
+            raise InvalidCredentials(Msg("the current password is wrong"))
         if new == current:
-            raise _policy_problem("must differ from the current password")
+            raise _policy_problem(Msg("must differ from the current password"))
         new_hash = await self.auth.hash(_checked_new_password(new))
         async with self._uow(who.tenant_id) as uow:
             session = uow.session
             user = await _user(session, who.tenant_id, who.user_id, lock=True)
             if user.password_hash != stored:
-                raise InvalidCredentials("the password changed meanwhile; try again")
+                raise InvalidCredentials(Msg("the password changed meanwhile; try again"))
             user.password_hash = new_hash
             await AuthService.revoke_user_sessions(session, user.id, keep_family=who.session_id)
             _audit(
@@ -437,7 +441,7 @@ async def _user(
 ) -> User:
     user = await session.get(User, (tenant_id, user_id), with_for_update=lock or None)
     if user is None:
-        raise UserNotFound(f"no user {user_id} in this tenant")
+        raise UserNotFound(Msg("no user {user_id} in this tenant", user_id=user_id))
     return user
 
 
@@ -461,7 +465,7 @@ async def _usable_invite(
         or user.status != PENDING
     ):
         raise InviteInvalid(
-            "the invitation is unknown, used, revoked or expired; ask for a new one"
+            Msg("the invitation is unknown, used, revoked or expired; ask for a new one")
         )
     return invite, user
 
@@ -475,7 +479,7 @@ async def _keep_an_admin(session: AsyncSession, leaving: uuid.UUID) -> None:
         .with_for_update()
     )
     if not set(admins) - {leaving}:
-        raise LastAdmin("the tenant would have no active admin left; promote another first")
+        raise LastAdmin(Msg("the tenant would have no active admin left; promote another first"))
 
 
 def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
@@ -489,18 +493,19 @@ def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
     return moment, after_id
 
 
-def _policy_problem(message: str) -> PasswordPolicy:
+def _policy_problem(rule: Msg) -> PasswordPolicy:
     return PasswordPolicy(
-        f"the new password {message}",
-        errors=[{"field": "new_password", "code": "password_policy", "message": message}],
+        Msg("the new password {rule}", rule=rule),
+        errors=[{"field": "new_password", "code": "password_policy", "message": str(rule)}],
     )
 
 
 def _checked_new_password(password: str) -> str:
     try:
-        return checked_password(password)
-    except PasswordPolicy as exc:
-        raise _policy_problem(exc.errors[0]["message"] if exc.errors else "") from None
+        check_policy(password)
+    except PasswordPolicyError as exc:
+        raise _policy_problem(exc.rule) from None
+    return password
 
 
 def _audit(

@@ -14,6 +14,7 @@ The rules live in syncd.user_service; these handlers parse, call, shape.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ from syncd.auth.permissions import Permission, public, requires
 from syncd.auth.principal import principal
 from syncd.auth.schemas import TokenPairRead
 from syncd.body import Body, Password, parse_body, path_uuid, validate
+from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.pagination import InvalidCursor, page, page_params
 from syncd.schemas import PageQuery, UserInvited, UserPage, UserPath, UserRead
@@ -101,6 +103,14 @@ def user_read(user: UserInfo) -> dict[str, Any]:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+def user_id_of(request: web.Request) -> uuid.UUID:
+    return path_uuid(
+        request,
+        "user_id",
+        lambda raw: UserNotFound(Msg("no user {user_id} in this tenant", user_id=repr(raw))),
+    )
 
 
 def _service(request: web.Request) -> UserService:
@@ -196,7 +206,7 @@ async def list_users(request: web.Request) -> web.Response:
 async def get_user(request: web.Request) -> web.Response:
     user = await _service(request).get_user(
         principal(request).tenant_id,
-        path_uuid(request, "user_id", lambda raw: UserNotFound(f"no user {raw!r} in this tenant")),
+        user_id_of(request),
     )
     return web.json_response(user_read(user))
 
@@ -216,7 +226,7 @@ async def change_role(request: web.Request) -> web.Response:
     user = await _service(request).change_role(
         request,
         principal(request),
-        path_uuid(request, "user_id", lambda raw: UserNotFound(f"no user {raw!r} in this tenant")),
+        user_id_of(request),
         body.role,
     )
     return web.json_response(user_read(user))
@@ -235,7 +245,7 @@ async def deactivate_user(request: web.Request) -> web.Response:
     user = await _service(request).deactivate(
         request,
         principal(request),
-        path_uuid(request, "user_id", lambda raw: UserNotFound(f"no user {raw!r} in this tenant")),
+        user_id_of(request),
     )
     return web.json_response(user_read(user))
 
@@ -249,7 +259,7 @@ async def activate_user(request: web.Request) -> web.Response:
     user = await _service(request).activate(
         request,
         principal(request),
-        path_uuid(request, "user_id", lambda raw: UserNotFound(f"no user {raw!r} in this tenant")),
+        user_id_of(request),
     )
     return web.json_response(user_read(user))
 

@@ -10,6 +10,7 @@ from syncd.auth import tokens
 from syncd.auth.errors import PermissionDenied, TokenExpired, TokenInvalid, TokenMissing
 from syncd.auth.permissions import Permission, permission_of, role_allows
 from syncd.auth.principal import PRINCIPAL, Principal
+from syncd.i18n import Msg
 from syncd.middlewares import Handler
 from syncd.tenancy import current_tenant
 
@@ -34,7 +35,7 @@ async def authenticate(request: web.Request) -> Principal:
     except tokens.TokenError as exc:
         if exc.expired:
             raise TokenExpired("the access token has expired; refresh it") from None
-        raise TokenInvalid(str(exc)) from None
+        raise TokenInvalid(exc.detail) from None
     request[appkeys.TOKEN_TENANT] = claims.tenant_id
     tenant = await current_tenant(request)
     who = await request.app[appkeys.AUTH].principal_for(claims, tenant)
@@ -48,7 +49,13 @@ def authorise(who: Principal, permission: Permission) -> None:
         if not who.is_platform_operator:
             raise PermissionDenied("only a platform operator may do this")
     elif not role_allows(who.role, permission):
-        raise PermissionDenied(f"the {who.role.value} role lacks '{permission.value}'")
+        raise PermissionDenied(
+            Msg(
+                "the {role} role lacks '{permission}'",
+                role=who.role.value,
+                permission=permission.value,
+            )
+        )
 
 
 @web.middleware
@@ -59,7 +66,7 @@ async def policy(request: web.Request, handler: Handler) -> web.StreamResponse:
     permission = permission_of(match.handler)
     if permission is None:
         log.error("route declares no permission", path=request.path)
-        raise PermissionDenied("this route declares no permission; refused")
+        raise PermissionDenied(Msg("this route declares no permission; refused"))
     if permission is not Permission.PUBLIC:
         authorise(await authenticate(request), permission)
     return await handler(request)

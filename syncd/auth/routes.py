@@ -24,6 +24,7 @@ from syncd.auth.permissions import Permission, public, requires
 from syncd.auth.principal import principal
 from syncd.auth.schemas import MeRead, Registered, TokenPairRead
 from syncd.body import Body, Password, parse_body
+from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.passwords import PasswordPolicyError, check_policy
 from syncd.problems import NotFound
@@ -58,7 +59,7 @@ def checked_password(password: str) -> str:
         check_policy(password)
     except PasswordPolicyError as exc:
         raise PasswordPolicy(
-            f"the password {exc}",
+            Msg("the password {rule}", rule=exc.rule),
             errors=[{"field": "password", "code": "password_policy", "message": str(exc)}],
         ) from None
     return password
@@ -138,13 +139,13 @@ async def register(request: web.Request) -> web.Response:
         raise NotFound()
     body = await parse_body(request, RegisterBody)
     if body.tenant_slug in RESERVED_SLUGS:
-        raise SlugTaken(f"the slug {body.tenant_slug!r} is reserved")
+        raise SlugTaken(Msg("the slug {slug} is reserved", slug=repr(body.tenant_slug)))
     password_hash = await request.app[appkeys.AUTH].hash(checked_password(body.password))
     async with PlatformUnitOfWork(request.app[appkeys.SESSIONS]) as uow:
         session = uow.session
         taken = await session.scalar(select(Tenant.id).where(Tenant.slug == body.tenant_slug))
         if taken is not None:
-            raise SlugTaken(f"the slug {body.tenant_slug!r} is taken")
+            raise SlugTaken(Msg("the slug {slug} is taken", slug=repr(body.tenant_slug)))
         tenant = Tenant(id=uuid.uuid4(), slug=body.tenant_slug, name=body.tenant_name)
         session.add(tenant)
         await session.flush()

@@ -34,6 +34,7 @@ from syncd.auth.errors import (
 )
 from syncd.auth.principal import Principal
 from syncd.auth.ratelimit import Limiter
+from syncd.i18n import Msg
 from syncd.passwords import hash_password, verify_password
 from syncd.settings import Settings
 from syncd.tenancy import TenantRef
@@ -109,7 +110,7 @@ class AuthService:
                 await uow.commit()
                 for key in keys:
                     await self.limiter.hit(key)
-                raise InvalidCredentials("the email or password is wrong")
+                raise InvalidCredentials(Msg("the email or password is wrong"))
             user.last_login_at = utcnow()
             pair, _ = await self._issue(uow.session, user, uuid.uuid4(), request, client_id)
             audit.record(
@@ -140,7 +141,7 @@ class AuthService:
             hits, retry_after = await self.limiter.count(key)
             if hits >= self.settings.login_rate_limit:
                 raise LoginThrottled(
-                    f"too many failed logins; retry in {retry_after} s",
+                    Msg("too many failed logins; retry in {seconds} s", seconds=retry_after),
                     headers={"Retry-After": str(retry_after)},
                     extra={"retry_after": retry_after},
                 )
@@ -205,7 +206,7 @@ class AuthService:
                 refresh_token, self.settings.jwt_refresh_secret, self.settings.jwt_issuer
             )
         except tokens.TokenError as exc:
-            raise RefreshInvalid(str(exc)) from None
+            raise RefreshInvalid(exc.detail) from None
         async with TenantUnitOfWork(self.sessions, claims.tenant_id) as uow:
             session = uow.session
             row = (

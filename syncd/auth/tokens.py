@@ -18,6 +18,7 @@ from datetime import datetime
 import jwt
 
 from protocol.roles import Role
+from syncd.i18n import Msg
 
 ALGORITHM = "HS256"
 ACCESS_AUDIENCE = "syncd:access"
@@ -26,10 +27,12 @@ LEEWAY_S = 5
 
 
 class TokenError(Exception):
-    """A token that cannot be used; `expired` tells the client to refresh."""
+    """A token that cannot be used; `expired` tells the client to refresh, and
+    `detail` says why (translatable: a problem's detail)."""
 
-    def __init__(self, message: str, *, expired: bool = False) -> None:
-        super().__init__(message)
+    def __init__(self, detail: Msg, *, expired: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
         self.expired = expired
 
 
@@ -116,9 +119,9 @@ def _decode(
             options={"require": ["sub", "tid", "iat", "exp", "jti", "iss", "aud", *extra]},
         )
     except jwt.ExpiredSignatureError:
-        raise TokenError("the token has expired", expired=True) from None
+        raise TokenError(Msg("the token has expired"), expired=True) from None
     except jwt.PyJWTError as exc:
-        raise TokenError(f"the token is not valid: {exc}") from None
+        raise TokenError(Msg("the token is not valid: {reason}", reason=str(exc))) from None
     return claims
 
 
@@ -134,7 +137,7 @@ def decode_access(token: str, secret: str, issuer: str) -> AccessClaims:
             expires_at=int(claims["exp"]),
         )
     except (ValueError, TypeError):
-        raise TokenError("the token's claims are malformed") from None
+        raise TokenError(Msg("the token's claims are malformed")) from None
 
 
 def decode_refresh(token: str, secret: str, issuer: str) -> RefreshClaims:
@@ -146,4 +149,4 @@ def decode_refresh(token: str, secret: str, issuer: str) -> RefreshClaims:
             jti=uuid.UUID(claims["jti"]),
         )
     except (ValueError, TypeError):
-        raise TokenError("the token's claims are malformed") from None
+        raise TokenError(Msg("the token's claims are malformed")) from None

@@ -55,6 +55,7 @@ from syncd.finance.service import (
     StaleRecordUpdatedAt,
     UnknownMedia,
     etag,
+    not_found,
 )
 from syncd.openapi import describe
 from syncd.pagination import InvalidCursor, page, page_params
@@ -79,7 +80,7 @@ def answer(record: dict[str, Any], status: int = 200) -> web.Response:
 
 def record_id_of(request: web.Request, kind: Kind) -> uuid.UUID:
     name = f"{kind.entity}_id"
-    return path_uuid(request, name, lambda raw: kind.missing(f"no {kind.entity} {raw!r}"))
+    return path_uuid(request, name, lambda raw: not_found(kind, repr(raw)))
 
 
 async def _create(request: web.Request, kind: Kind, body: BaseModel, **extra: Any) -> web.Response:

@@ -27,6 +27,7 @@ from storage import sync_store as store
 from storage.models import MediaAsset, Purchase, Receipt, Task
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
+from syncd.i18n import Msg
 from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from syncd.sync.writes import Check, RestWrites, UnknownReference
@@ -77,6 +78,22 @@ class Kind:
 
 PURCHASES = Kind("purchase", Purchase, "purchased_at", PurchaseNotFound)
 RECEIPTS = Kind("receipt", Receipt, "issued_at", ReceiptNotFound)
+
+
+def per_kind(kind: Kind, purchase: Msg, receipt: Msg) -> Msg:
+    """The sentence about `kind`: one template per kind, as the nouns' genders
+    differ in Arabic (a template cannot take the noun as a field)."""
+    return purchase if kind is PURCHASES else receipt
+
+
+def not_found(kind: Kind, record_id: object) -> NotFound:
+    return kind.missing(
+        per_kind(
+            kind,
+            Msg("no purchase {record_id}", record_id=record_id),
+            Msg("no receipt {record_id}", record_id=record_id),
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +205,33 @@ class FinanceService:
                 )
                 if same:
                     raise _AlreadyThere
+                if current["deleted_at"] is not None:
+                    raise RecordExists(
+                        per_kind(
+                            kind,
+                            Msg(
+                                "purchase {record_id} was deleted; a new one needs a new id",
+                                record_id=record_id,
+                            ),
+                            Msg(
+                                "receipt {record_id} was deleted; a new one needs a new id",
+                                record_id=record_id,
+                            ),
+                        )
+                    )
                 raise RecordExists(
-                    f"{kind.entity} {record_id} already exists with other values"
-                    if current["deleted_at"] is None
-                    else f"{kind.entity} {record_id} was deleted; a new one needs a new id",
-                    extra={"current": current} if current["deleted_at"] is None else {},
+                    per_kind(
+                        kind,
+                        Msg(
+                            "purchase {record_id} already exists with other values",
+                            record_id=record_id,
+                        ),
+                        Msg(
+                            "receipt {record_id} already exists with other values",
+                            record_id=record_id,
+                        ),
+                    ),
+                    extra={"current": current},
                 )
             await _references(session, who, fields)
 
@@ -222,7 +261,7 @@ class FinanceService:
         updated_at: datetime | None,
     ) -> dict[str, Any]:
         if not fields:
-            raise NothingToChange("name at least one field to change")
+            raise NothingToChange(Msg("name at least one field to change"))
         fresh = self._fresh(who, kind, record_id, if_match, updated_at)
 
         async def check(session: AsyncSession, current: dict[str, Any] | None) -> None:
@@ -256,15 +295,28 @@ class FinanceService:
             assert current is not None
             if not if_match_holds(if_match, etag(current)):
                 raise StaleRecord(
-                    f"the {kind.entity} changed since you read it; the current one is attached",
+                    per_kind(
+                        kind,
+                        Msg("the purchase changed since you read it; the current one is attached"),
+                        Msg("the receipt changed since you read it; the current one is attached"),
+                    ),
                     extra={"current": current},
                     headers={"ETag": etag(current)},
                 )
             stored = datetime.fromisoformat(str(current["updated_at"]).replace("Z", "+00:00"))
             if updated_at is not None and stored != updated_at:
                 raise StaleRecordUpdatedAt(
-                    f"the {kind.entity} changed since you read it (updated_at differs); "
-                    "the current one is attached",
+                    per_kind(
+                        kind,
+                        Msg(
+                            "the purchase changed since you read it (updated_at differs); "
+                            "the current one is attached"
+                        ),
+                        Msg(
+                            "the receipt changed since you read it (updated_at differs); "
+                            "the current one is attached"
+                        ),
+                    ),
                     extra={"current": current},
                 )
 
@@ -315,11 +367,11 @@ async def _of_task(session: AsyncSession, kind: Kind, task_id: uuid.UUID) -> lis
 async def _task_visible(session: AsyncSession, who: Principal, task_id: uuid.UUID) -> None:
     found = (await session.execute(select(Task.deleted_at).where(Task.id == task_id))).first()
     if found is None or found.deleted_at is not None:
-        raise TaskNotFound(f"no task {task_id}")
+        raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
     if who.role is Role.TECHNICIAN and task_id not in await store.assigned_task_ids(
         session, who.user_id
     ):
-        raise TaskNotFound(f"no task {task_id}")
+        raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
 
 
 async def _visible(
@@ -330,12 +382,12 @@ async def _visible(
     current: dict[str, Any] | None,
 ) -> None:
     if current is None or current["deleted_at"] is not None:
-        raise kind.missing(f"no {kind.entity} {record_id}")
+        raise not_found(kind, record_id)
     if who.role is Role.TECHNICIAN:
         task_id = current.get("task_id")
         scope = await store.assigned_task_ids(session, who.user_id)
         if task_id is None or uuid.UUID(str(task_id)) not in scope:
-            raise kind.missing(f"no {kind.entity} {record_id}")
+            raise not_found(kind, record_id)
 
 
 async def _references(session: AsyncSession, who: Principal, fields: dict[str, Any]) -> None:
@@ -347,7 +399,7 @@ async def _references(session: AsyncSession, who: Principal, fields: dict[str, A
         and uuid.UUID(str(task_id)) not in await store.assigned_task_ids(session, who.user_id)
     ):
         raise UnknownReference(
-            f"task_id {task_id} names no task of yours",
+            Msg("task_id {task_id} names no task of yours", task_id=task_id),
             errors=[{"field": "task_id", "code": "unknown_reference", "message": "no such task"}],
         )
     media_ids = {uuid.UUID(str(m)) for m in fields.get("media_ids") or ()}
@@ -360,7 +412,10 @@ async def _references(session: AsyncSession, who: Principal, fields: dict[str, A
         missing = sorted(str(m) for m in media_ids - found)
         if missing:
             raise UnknownMedia(
-                "media_ids name no media of this tenant: " + ", ".join(missing),
+                Msg(
+                    "media_ids name no media of this tenant: {media_ids}",
+                    media_ids=", ".join(missing),
+                ),
                 errors=[
                     {"field": "media_ids", "code": "unknown_media", "message": m} for m in missing
                 ],

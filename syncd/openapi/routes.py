@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from syncd import appkeys
 from syncd.auth.permissions import Permission, public, requires
+from syncd.i18n import Msg
 from syncd.openapi import Binary, describe
 from syncd.openapi.document import build_document
 from syncd.problems import NotFound
@@ -157,7 +158,7 @@ async def asset(request: web.Request) -> web.StreamResponse:
     if name == INIT_SCRIPT:
         return web.Response(text=INIT_JS, content_type="application/javascript", headers=cache)
     if name not in SWAGGER_ASSETS:
-        raise NotFound(f"no asset {name!r}")
+        raise NotFound(Msg("no asset {name}", name=repr(name)))
     headers = {**cache, "Content-Type": SWAGGER_ASSETS[name]}
     return web.FileResponse(swagger_ui_dir() / name, headers=headers)
 

@@ -22,6 +22,7 @@ from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
 from syncd import audit
 from syncd.auth.principal import Principal
+from syncd.i18n import Msg
 from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.problems import Conflict, NotFound
 from syncd.sync.service import SyncService
@@ -102,7 +103,7 @@ class SyncAdmin:
                     raise InvalidCursor("the cursor was not made by this server") from None
                 after = await uow.session.get(SyncRejection, (who.tenant_id, last_id))
                 if after is None:
-                    raise InvalidCursor("the cursor names no rejected change of yours")
+                    raise InvalidCursor(Msg("the cursor names no rejected change of yours"))
                 statement = statement.where(
                     (SyncRejection.created_at > after.created_at)
                     | (
@@ -141,12 +142,14 @@ class SyncAdmin:
             session = uow.session
             row = await session.get(SyncRejection, (who.tenant_id, rejection_id))
             if row is None:
-                raise RejectionNotFound(f"no rejected change {rejection_id}")
+                raise RejectionNotFound(
+                    Msg("no rejected change {rejection_id}", rejection_id=rejection_id)
+                )
             if row.status != "open":
-                raise RejectionClosed(f"the change is {row.status}")
+                raise RejectionClosed(Msg("the change is {status}", status=row.status))
             user = await session.get(User, (who.tenant_id, row.user_id))
             if user is None or user.status != "active":
-                raise ReplayImpossible("the user who pushed the change is not active")
+                raise ReplayImpossible(Msg("the user who pushed the change is not active"))
             original = Principal(user.id, who.tenant_id, Role(user.role), uuid.uuid4(), user.email)
             push = PushRequest(
                 client_id=row.client_id,
@@ -184,9 +187,11 @@ class SyncAdmin:
         async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
             row = await uow.session.get(SyncRejection, (who.tenant_id, rejection_id))
             if row is None:
-                raise RejectionNotFound(f"no rejected change {rejection_id}")
+                raise RejectionNotFound(
+                    Msg("no rejected change {rejection_id}", rejection_id=rejection_id)
+                )
             if row.status != "open":
-                raise RejectionClosed(f"the change is {row.status}")
+                raise RejectionClosed(Msg("the change is {status}", status=row.status))
             row.status = "dismissed"
             audit.record(
                 uow.session,

@@ -8,6 +8,7 @@ from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.body import path_uuid
+from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.pagination import InvalidCursor, page_params
 from syncd.problems import ValidationFailed
@@ -43,7 +44,7 @@ async def rejections(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status not in (None, "open", "replayed", "dismissed"):
         raise ValidationFailed(
-            "status is open, replayed or dismissed",
+            Msg("status is open, replayed or dismissed"),
             errors=[{"field": "status", "code": "enum", "message": str(status)}],
         )
     answer = await request.app[appkeys.SYNC_ADMIN].rejections(

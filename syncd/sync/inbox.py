@@ -25,6 +25,7 @@ from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
 from syncd import audit
 from syncd.auth.principal import Principal
+from syncd.i18n import Msg
 from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.problems import Conflict as ConflictProblem
 from syncd.problems import NotFound, ValidationFailed
@@ -130,7 +131,7 @@ class ConflictInbox:
     async def _get(self, session: AsyncSession, conflict_id: uuid.UUID) -> Conflict:
         row = await session.get(Conflict, (session.info["tenant_id"], conflict_id))
         if row is None:
-            raise ConflictNotFound(f"no conflict {conflict_id}")
+            raise ConflictNotFound(Msg("no conflict {conflict_id}", conflict_id=conflict_id))
         return row
 
     async def _base_values(self, session: AsyncSession, row: Conflict) -> dict[str, Any]:
@@ -165,7 +166,9 @@ class ConflictInbox:
             for conflict_id in ids:
                 row = await self._get(session, conflict_id)
                 if row.status != "open":
-                    raise ConflictResolved(f"conflict {conflict_id} is already resolved")
+                    raise ConflictResolved(
+                        Msg("conflict {conflict_id} is already resolved", conflict_id=conflict_id)
+                    )
                 version = await self._apply(session, batch, row, resolution, values)
                 row.status = "resolved"
                 row.resolution = {"choice": resolution, "values": values, "version": version}
@@ -204,28 +207,33 @@ class ConflictInbox:
             conflict.entity_id
         )
         if current is None:
-            raise ResolutionInvalid("the conflicting row no longer exists")
+            raise ResolutionInvalid(Msg("the conflicting row no longer exists"))
         chosen: dict[str, Any]
         restore = False
         if conflict.kind == "stale_action":
             if resolution == "take_client":
                 raise ResolutionInvalid(
-                    "a refused action cannot be replayed; set a status with 'custom' values instead"
+                    Msg(
+                        "a refused action cannot be replayed; "
+                        "set a status with 'custom' values instead"
+                    )
                 )
             chosen = dict(values or {}) if resolution == "custom" else {}
             if chosen and set(chosen) != {"status"}:
-                raise ResolutionInvalid("custom values of a refused action set 'status' only")
+                raise ResolutionInvalid(Msg("custom values of a refused action set 'status' only"))
             if chosen:
                 try:
                     TaskStatus(chosen["status"])
                 except ValueError:
-                    raise ResolutionInvalid(f"no status {chosen['status']!r}") from None
+                    raise ResolutionInvalid(
+                        Msg("no status {status}", status=repr(chosen["status"]))
+                    ) from None
         elif conflict.kind == "delete_update":
             # The client either deleted (against the server's update) or updated (against
             # the server's delete). Whichever side keeps the row brings it back.
             if resolution == "custom":
                 raise ResolutionInvalid(
-                    "a delete conflict is resolved by keep_server or take_client"
+                    Msg("a delete conflict is resolved by keep_server or take_client")
                 )
             client_deleted = conflict.client.get("op") == "delete"
             restore = (resolution == "keep_server") == client_deleted
@@ -245,7 +253,10 @@ class ConflictInbox:
             try:
                 chosen = spec.validate(chosen, creating=False)
             except FieldErrors as exc:
-                raise ValidationFailed(str(exc), errors=exc.errors) from None
+                raise ValidationFailed(
+                    Msg("{count} field(s) did not validate", count=len(exc.errors)),
+                    errors=exc.errors,
+                ) from None
         if not chosen and not restore:
             return None
         return self._write(batch, conflict, current, chosen, restore)

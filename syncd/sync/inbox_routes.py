@@ -13,6 +13,7 @@ from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.body import Body, parse_body, parse_uuid, path_uuid
+from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.pagination import InvalidCursor, page_params
 from syncd.problems import ValidationFailed
@@ -49,7 +50,7 @@ def _filters(request: web.Request) -> dict[str, Any]:
     }
     if filters["status"] not in (None, "open", "resolved"):
         raise ValidationFailed(
-            "status is open or resolved",
+            Msg("status is open or resolved"),
             errors=[{"field": "status", "code": "enum", "message": "open | resolved"}],
         )
     if "since" in query:
@@ -57,12 +58,12 @@ def _filters(request: web.Request) -> dict[str, Any]:
             filters["since"] = datetime.fromisoformat(query["since"].replace("Z", "+00:00"))
         except ValueError:
             raise ValidationFailed(
-                "since must be an ISO 8601 time",
+                Msg("since must be an ISO 8601 time"),
                 errors=[{"field": "since", "code": "datetime", "message": query["since"]}],
             ) from None
         if filters["since"].tzinfo is None:
             raise ValidationFailed(
-                "since needs a time zone (for example a trailing Z)",
+                Msg("since needs a time zone (for example a trailing Z)"),
                 errors=[{"field": "since", "code": "timezone", "message": query["since"]}],
             )
     return filters
@@ -115,7 +116,7 @@ async def resolve_conflict(request: web.Request) -> web.Response:
     body = await parse_body(request, ResolveBody)
     if (body.resolution == "custom") != (body.values is not None):
         raise ValidationFailed(
-            "values go with the custom resolution, and only with it",
+            Msg("values go with the custom resolution, and only with it"),
             errors=[{"field": "values", "code": "values_mismatch", "message": body.resolution}],
         )
     (answer,) = await request.app[appkeys.INBOX].resolve(

@@ -12,6 +12,7 @@ from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.body import parse_body
+from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.problems import ValidationFailed
 from syncd.sync.errors import BatchTooLarge, ClientIdTaken, InvalidSyncCursor
@@ -95,7 +96,7 @@ async def pull(request: web.Request) -> web.Response:
     raw = request.query.get("limit", str(DEFAULT_PULL_LIMIT))
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PULL_LIMIT:
         raise ValidationFailed(
-            f"limit must be an integer from 1 to {MAX_PULL_LIMIT}",
+            Msg("limit must be an integer from 1 to {max}", max=MAX_PULL_LIMIT),
             errors=[{"field": "limit", "code": "out_of_range", "message": raw}],
         )
     answer = await request.app[appkeys.SYNC].pull(

@@ -27,6 +27,7 @@ from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.body import parse_body, parse_uuid, path_uuid, validate
+from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.pagination import InvalidCursor, page, page_params
 from syncd.problems import Forbidden
@@ -68,7 +69,9 @@ def service(request: web.Request) -> TaskService:
 
 
 def task_id_of(request: web.Request) -> uuid.UUID:
-    return path_uuid(request, "task_id", lambda raw: TaskNotFound(f"no task {raw!r}"))
+    return path_uuid(
+        request, "task_id", lambda raw: TaskNotFound(Msg("no task {task_id}", task_id=repr(raw)))
+    )
 
 
 def answer(task: dict[str, Any], status: int = 200) -> web.Response:

@@ -33,6 +33,7 @@ from storage import sync_store as store
 from storage.models import Task, TaskAssignment, TaskEvent, User
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
+from syncd.i18n import Msg
 from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from syncd.sync.writes import Check, RestWrites
@@ -211,11 +212,13 @@ class TaskService:
                 current.get(name) == value for name, value in fields.items()
             ):
                 raise _AlreadyThere
+            if current["deleted_at"] is not None:
+                raise TaskExists(
+                    Msg("task {task_id} was deleted; a new task needs a new id", task_id=task_id)
+                )
             raise TaskExists(
-                f"task {task_id} already exists with other values"
-                if current["deleted_at"] is None
-                else f"task {task_id} was deleted; a new task needs a new id",
-                extra={"current": task_read(current, [])} if current["deleted_at"] is None else {},
+                Msg("task {task_id} already exists with other values", task_id=task_id),
+                extra={"current": task_read(current, [])},
             )
 
         try:
@@ -234,7 +237,7 @@ class TaskService:
         updated_at: datetime | None,
     ) -> dict[str, Any]:
         if not fields:
-            raise NothingToChange("name at least one field to change")
+            raise NothingToChange(Msg("name at least one field to change"))
         await self.writes.write(
             who,
             "task",
@@ -278,12 +281,18 @@ class TaskService:
                     )
                 )
                 if assigned is None:
-                    raise NotAssigned(f"user {user_id} is not assigned to task {task_id}")
+                    raise NotAssigned(
+                        Msg(
+                            "user {user_id} is not assigned to task {task_id}",
+                            user_id=user_id,
+                            task_id=task_id,
+                        )
+                    )
             try:
                 next_status(status, action)
             except InvalidTransition as exc:
                 raise InvalidTransitionProblem(
-                    str(exc),
+                    refused_action(exc),
                     extra={
                         "task_status": exc.status.value,
                         "allowed_actions": [a.value for a in exc.allowed],
@@ -315,26 +324,43 @@ class TaskService:
 
         async def check(session: AsyncSession, current: dict[str, Any] | None) -> None:
             if current is None or current["deleted_at"] is not None:
-                raise TaskNotFound(f"no task {task_id}")
+                raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
             if who.role is Role.TECHNICIAN and task_id not in await store.assigned_task_ids(
                 session, who.user_id
             ):
-                raise TaskNotFound(f"no task {task_id}")
+                raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
             shown = task_read(current, [])
             if not if_match_holds(if_match, etag(current)):
                 raise StaleTask(
-                    "the task changed since you read it; the current task is attached",
+                    Msg("the task changed since you read it; the current task is attached"),
                     extra={"current": shown},
                     headers={"ETag": etag(current)},
                 )
             if updated_at is not None and _instant(current["updated_at"]) != updated_at:
                 raise StaleUpdatedAt(
-                    "the task changed since you read it (updated_at differs); "
-                    "the current task is attached",
+                    Msg(
+                        "the task changed since you read it (updated_at differs); "
+                        "the current task is attached"
+                    ),
                     extra={"current": shown},
                 )
 
         return check
+
+
+def refused_action(exc: InvalidTransition) -> Msg:
+    """protocol.lifecycle's sentence for a refused action, as a translatable detail."""
+    action, status = exc.action.value, exc.status.value
+    if not exc.allowed:
+        return Msg(
+            "cannot {action} a task that is {status} (allowed: none)", action=action, status=status
+        )
+    return Msg(
+        "cannot {action} a task that is {status} (allowed: {allowed})",
+        action=action,
+        status=status,
+        allowed=", ".join(a.value for a in exc.allowed),
+    )
 
 
 def task_read(row: dict[str, Any], assignees: list[str]) -> dict[str, Any]:
@@ -464,9 +490,9 @@ async def _visible_row(session: AsyncSession, who: Principal, task_id: uuid.UUID
         (await session.execute(select(Task.__table__).where(Task.id == task_id))).mappings().first()
     )
     if row is None or row["deleted_at"] is not None:
-        raise TaskNotFound(f"no task {task_id}")
+        raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
     if who.role is Role.TECHNICIAN and task_id not in await store.assigned_task_ids(
         session, who.user_id
     ):
-        raise TaskNotFound(f"no task {task_id}")
+        raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
     return dict(row)

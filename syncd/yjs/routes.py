@@ -28,6 +28,7 @@ from syncd.auth import tokens
 from syncd.auth.errors import PermissionDenied
 from syncd.auth.permissions import Permission, public, role_allows
 from syncd.auth.principal import Principal
+from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.problems import NotFound, Problem
 from syncd.sync.service import YDOC_FIELDS, ydoc_name
@@ -115,7 +116,7 @@ async def yjs_document(request: web.Request) -> web.StreamResponse:
         raise PermissionDenied("this Origin is not allowed")
     document = parse_document(request.match_info["document"])
     if document is None:
-        raise NotFound("no such collaborative document")
+        raise NotFound(Msg("no such collaborative document"))
     settings = request.app[appkeys.SETTINGS]
     ws = web.WebSocketResponse(
         protocols=[SUBPROTOCOL],
