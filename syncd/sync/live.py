@@ -22,6 +22,7 @@ import json
 import time
 import uuid
 import weakref
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
 from protocol.changes import PushRequest
+from protocol.roles import Role
 from syncd import appkeys, metrics
 from syncd.auth import tokens
 from syncd.auth.errors import PermissionDenied
@@ -53,11 +55,52 @@ PAGE = 500
 RESYNC_INTERVAL_S = 30.0
 
 
+FRAME = "frame"  # a shared page's "changes" message, encoded once for every socket
+
+
+async def _framed(reading: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    page = await reading
+    if page["changes"]:
+        page[FRAME] = orjson.dumps({"type": "changes", **page}).decode()
+    return page
+
+
 class LiveSessions:
     """Every open session of this process, for deactivation and shutdown."""
 
     def __init__(self) -> None:
         self._sessions: weakref.WeakSet[LiveSession] = weakref.WeakSet()
+        self._heard: dict[uuid.UUID, int] = {}  # the newest version hinted, per tenant
+        self._reads: dict[tuple[uuid.UUID, str], tuple[int, asyncio.Task[dict[str, Any]]]] = {}
+
+    def heard(self, tenant_id: uuid.UUID, version: int) -> None:
+        if version > self._heard.get(tenant_id, -1):
+            self._heard[tenant_id] = version
+
+    def hinted(self, tenant_id: uuid.UUID) -> int:
+        return self._heard.get(tenant_id, -1)
+
+    async def shared_page(
+        self, sync: SyncService, who: Principal, cursor: str, need: int
+    ) -> dict[str, Any]:
+        """The log page after `cursor` as the whole tenant sees it, read once for all.
+
+        A read in flight is joined only if it began after every hint up to `need`
+        was heard (so after those commits): it cannot miss what woke the caller.
+        """
+        key = (who.tenant_id, cursor)
+        running = self._reads.get(key)
+        if running is None or running[0] < need or running[1].done():
+            task = asyncio.ensure_future(_framed(sync.pull(who, cursor, PAGE, None)))
+            running = (self.hinted(who.tenant_id), task)
+            self._reads[key] = running
+            task.add_done_callback(lambda t: self._forget(key, t))
+        return await asyncio.shield(running[1])
+
+    def _forget(self, key: tuple[uuid.UUID, str], task: asyncio.Task[dict[str, Any]]) -> None:
+        running = self._reads.get(key)
+        if running is not None and running[1] is task:
+            del self._reads[key]
 
     def add(self, session: LiveSession) -> None:
         self._sessions.add(session)
@@ -94,7 +137,7 @@ class LiveSession:
         app = request.app
         self.settings = app[appkeys.SETTINGS]
         self.sync: SyncService = app[appkeys.SYNC]
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(
+        self.queue: asyncio.Queue[dict[str, Any] | str | None] = asyncio.Queue(
             maxsize=self.settings.ws_send_queue
         )
         self.wake = asyncio.Event()
@@ -213,8 +256,14 @@ class LiveSession:
     async def _serve(self) -> None:
         assert self.who is not None
         hub = self.request.app[appkeys.HUB]
-        unsubscribe = hub.subscribe(self.who.tenant_id, lambda _version: self.wake.set())
         sessions = self.request.app[appkeys.LIVE]
+        tenant_id = self.who.tenant_id
+
+        def hint(version: int) -> None:
+            sessions.heard(tenant_id, version)
+            self.wake.set()
+
+        unsubscribe = hub.subscribe(tenant_id, hint)
         sessions.add(self)
         try:
             reader = asyncio.create_task(self._reader(), name="ws-reader")
@@ -282,17 +331,26 @@ class LiveSession:
             message = await self.queue.get()
             if message is None or self.ws.closed:
                 return
-            await self.ws.send_str(orjson.dumps(message).decode())
+            if not isinstance(message, str):
+                message = orjson.dumps(message).decode()
+            await self.ws.send_str(message)
 
     async def _streamer(self) -> None:
         """Catch up from the cursor, then follow the log as the hub wakes us."""
         assert self.who is not None
         caught_up = False
+        sessions = self.request.app[appkeys.LIVE]
+        shareable = self.who.role is not Role.TECHNICIAN
+        hinted = False
         while not self.ws.closed:
             # Cleared before the read, never after it: a hint that arrives while we
             # read (a commit our read may not see) must make us read again, not wait.
             self.wake.clear()
-            page = await self.sync.pull(self.who, self.cursor, PAGE, self.client_id)
+            need = sessions.hinted(self.who.tenant_id)
+            if caught_up and shareable and hinted and self.cursor is not None:
+                page = await sessions.shared_page(self.sync, self.who, self.cursor, need)
+            else:  # our own read, which also notes the device's cursor (sync health)
+                page = await self.sync.pull(self.who, self.cursor, PAGE, self.client_id)
             metrics.count_pull(self.request.app, page)
             if page["changes"] and not await self._put_page(page):
                 return
@@ -303,12 +361,17 @@ class LiveSession:
                 caught_up = True
                 if not await self._put_page({"type": "caught_up", "cursor": self.cursor}):
                     return
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self.wake.wait(), timeout=RESYNC_INTERVAL_S)
+                hinted = True
+            except TimeoutError:
+                hinted = False
 
     async def _put_page(self, page: dict[str, Any]) -> bool:
         """Queue a page, waiting for room; False once the reader was too slow and is closed."""
-        message = page if "type" in page else {"type": "changes", **page}
+        message: dict[str, Any] | str = page.get(FRAME) or (
+            page if "type" in page else {"type": "changes", **page}
+        )
         try:
             await asyncio.wait_for(self.queue.put(message), self.settings.ws_slow_client_s)
         except TimeoutError:

@@ -335,3 +335,39 @@ async def test_redis_hub_reaches_a_second_app(
 
 def test_client_library_is_aiohttp() -> None:
     assert aiohttp.__version__ >= "3.14"
+
+
+async def test_many_dashboards_share_one_log_read_and_each_gets_every_change_once(
+    client: Any, app: web.Application, sessions: Sessions
+) -> None:
+    tenant = await make_tenant(sessions)
+    staff = await signed_in(client, sessions, Role.STAFF, tenant)
+    sockets = [await connect(client, staff, client_id=f"dash-{n}") for n in range(12)]
+    for ws in sockets:
+        await until(ws, "caught_up")
+    service = app[appkeys.SYNC]
+    real_pull = service.pull
+    reads = 0
+
+    async def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        return await real_pull(*args, **kwargs)
+
+    service.pull = counted  # type: ignore[method-assign]
+    pushed = []
+    for n in range(3):
+        task_id = uuid.uuid4()
+        pushed.append(str(task_id))
+        await push(client, staff, "writer", [upsert("task", task_id, "writer", title=f"t{n}")])
+    for ws in sockets:
+        seen: list[dict[str, Any]] = []
+        while len([c for c in seen if c["entity"] == "task"]) < 3:
+            message = await next_json(ws)
+            seen += message.get("changes", [])
+        versions = [c["version"] for c in seen]
+        assert versions == sorted(set(versions))  # in order, nothing twice
+        assert [c["id"] for c in seen if c["entity"] == "task"] == pushed
+        await ws.close()
+    # Woken together, the sockets joined reads instead of each reading the log.
+    assert reads < len(sockets) * len(pushed)
