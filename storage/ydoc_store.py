@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Doc
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import YDoc, YDocUpdate
@@ -46,6 +46,12 @@ async def append(session: AsyncSession, name: str, update: bytes) -> int:
     return row.id
 
 
+async def append_validated(session: AsyncSession, name: str, updates: list[bytes]) -> None:
+    """Store updates the caller has validated already, in order, with one flush."""
+    session.add_all([YDocUpdate(name=name, data=update) for update in updates])
+    await session.flush()
+
+
 async def load(session: AsyncSession, name: str) -> Doc[Any]:
     """The document: its snapshot with every unfolded update applied."""
     doc = new_doc()
@@ -55,11 +61,16 @@ async def load(session: AsyncSession, name: str) -> Doc[Any]:
 
 
 async def _parts(session: AsyncSession, name: str) -> list[bytes]:
-    snapshot = await session.scalar(select(YDoc.snapshot).where(YDoc.name == name))
-    updates = await session.scalars(
-        select(YDocUpdate.data).where(YDocUpdate.name == name).order_by(YDocUpdate.id)
+    # One statement, so one view of the data: read as two, a compaction committing
+    # between them (updates folded into the snapshot, then deleted) could hide both.
+    snapshot = select(
+        literal(0).label("part"), literal(0).label("seq"), YDoc.snapshot.label("data")
     )
-    return [part for part in (snapshot or b"", *updates) if part]
+    updates = select(literal(1), YDocUpdate.id, YDocUpdate.data)
+    both = union_all(
+        snapshot.where(YDoc.name == name), updates.where(YDocUpdate.name == name)
+    ).order_by("part", "seq")
+    return [data for _, _, data in (await session.execute(both)).all() if data]
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 
 A room holds a pycrdt document loaded from the store, the sockets editing it
 (peers) and their awareness states. The hooks run in order for each update a
-peer sends: validate (a scratch document), store (its own short transaction,
-so an update is durable before anyone else sees it), apply to the room's
-document, relay to the other peers, publish to the other processes. A failed
-store raises to the peer's session (which closes it, so the client resends on
-reconnect) and keeps the document loaded.
+peer sends: validate (a scratch document), store, apply to the room's
+document, relay to the other peers, publish to the other processes. Storing
+is a group commit: the updates that arrive while a store is in flight are
+stored together in the next transaction, so an update is durable before
+anyone else sees it and a fast sender is not held to one transaction per
+update. A failed store closes the peers whose updates it held (1011, so their
+clients resend on reconnect) and keeps the document loaded.
 
 Between processes (REDIS_URL set) rooms talk over Redis pub/sub on
 `<prefix>yjs:<tenant>:<name>`; a payload is `<origin>:<kind><bytes>` (kind `u`
@@ -32,6 +34,7 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Protocol
 
 import structlog
+from pycrdt import merge_updates
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,6 +49,8 @@ COMPACT_AFTER_UPDATES = 200
 COMPACT_AFTER_BYTES = 256 * 1024
 EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions
 UPDATE, AWARENESS = b"u", b"a"
+MAX_PENDING = 256  # updates waiting for the room's next store (group commit)
+CLOSE_NOT_STORED = 1011
 Key = tuple[uuid.UUID, str]
 
 
@@ -76,6 +81,9 @@ class Room:
         self.stored_updates = 0
         self.stored_bytes = 0
         self.compacting: asyncio.Task[None] | None = None
+        self.pending: list[tuple[Peer, bytes]] = []
+        self.room_for_pending = asyncio.Semaphore(MAX_PENDING)
+        self.writer: asyncio.Task[None] | None = None
 
     # --- reading ---------------------------------------------------------------------
 
@@ -94,21 +102,61 @@ class Room:
     # --- writing ---------------------------------------------------------------------
 
     async def receive_update(self, peer: Peer, update: bytes) -> None:
-        """A peer's update: validate, store, apply, relay, publish."""
+        """A peer's update: validate it now; store, apply, relay and publish it soon.
+
+        Group commit: the update joins the room's pending list and the caller
+        goes on reading its socket; the room's writer stores everything pending
+        in one transaction (in arrival order), then applies and relays it as one
+        merged update. Nothing is relayed before it is stored. At most MAX_PENDING
+        updates wait per room: a peer sending faster than the store waits here.
+        """
         if update == EMPTY_UPDATE:
             return
-        ydoc_store.validate(update)
-        async with TenantUnitOfWork(self.rooms.sessions, self.tenant_id) as uow:
-            await ydoc_store.append(uow.session, self.name, update)
-            await uow.commit()
-        self.stored_updates += 1
-        self.stored_bytes += len(update)
-        self.apply(update, exclude=peer)
-        await self.rooms.publish(self.tenant_id, self.name, UPDATE + update)
-        if (
-            self.stored_updates >= COMPACT_AFTER_UPDATES or self.stored_bytes >= COMPACT_AFTER_BYTES
-        ) and self.compacting is None:
-            self.compacting = self.rooms.own(self.compact(), f"yjs-compact-{self.name}")
+        ydoc_store.validate(update)  # ValueError: the session closes the peer
+        await self.room_for_pending.acquire()
+        self.pending.append((peer, update))
+        if self.writer is None:
+            self.writer = self.rooms.own(self._store_pending(), f"yjs-store-{self.name}")
+
+    async def _store_pending(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                try:
+                    async with TenantUnitOfWork(self.rooms.sessions, self.tenant_id) as uow:
+                        await ydoc_store.append_validated(
+                            uow.session, self.name, [update for _, update in batch]
+                        )
+                        await uow.commit()
+                except Exception:
+                    # Not stored, so relayed to no one: the senders reconnect and resend.
+                    log.exception("yjs updates could not be stored", document=self.name)
+                    for peer in {peer for peer, _ in batch}:
+                        peer.request_close(CLOSE_NOT_STORED, "update not stored; reconnect")
+                else:
+                    self.stored_updates += len(batch)
+                    self.stored_bytes += sum(len(update) for _, update in batch)
+                    senders = {peer for peer, _ in batch}
+                    # One frame for the batch: a burst does not fill every reader's queue.
+                    merged = (
+                        batch[0][1]
+                        if len(batch) == 1
+                        else merge_updates(*(update for _, update in batch))
+                    )
+                    # Echoing a peer its own updates is harmless to Yjs (applied twice is
+                    # applied once); only a lone sender is spared them.
+                    self.apply(merged, exclude=next(iter(senders)) if len(senders) == 1 else None)
+                    await self.rooms.publish(self.tenant_id, self.name, UPDATE + merged)
+                finally:
+                    for _ in batch:
+                        self.room_for_pending.release()
+                if (
+                    self.stored_updates >= COMPACT_AFTER_UPDATES
+                    or self.stored_bytes >= COMPACT_AFTER_BYTES
+                ) and self.compacting is None:
+                    self.compacting = self.rooms.own(self.compact(), f"yjs-compact-{self.name}")
+        finally:
+            self.writer = None
 
     def apply(self, update: bytes, exclude: Peer | None = None) -> None:
         """Apply an update already stored and relay it to every peer but `exclude`."""

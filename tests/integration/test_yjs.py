@@ -287,3 +287,41 @@ async def test_deactivation_closes_the_users_editors(client: Any, sessions: Sess
     response = await client.post(f"/users/{staff.user_id}/deactivate", headers=admin.headers)
     assert response.status == 200, await response.text()
     assert await closed_with(editor.ws) == 4403
+
+
+async def test_a_burst_is_stored_in_few_transactions_and_relayed_whole(
+    client: Any, sessions: Sessions
+) -> None:
+    staff = await signed_in(client, sessions, Role.STAFF)
+    name = f"task:{await new_task(client, staff)}:notes"
+    writer, reader = await open_editor(client, staff, name), await open_editor(client, staff, name)
+    for n in range(300):  # sent without waiting: stores group while one is in flight
+        await writer.insert(n, "x")
+    await reader.until(lambda: str(reader.text) == "x" * 300)
+    tenant_id = staff.tenant.id
+    async with TenantUnitOfWork(sessions, tenant_id) as uow:
+        stored = await ydoc_store.load(uow.session, name)
+    assert str(stored.get("notes", type=Text)) == "x" * 300  # relayed only once stored
+    for editor in (writer, reader):
+        await editor.ws.close()
+
+
+async def test_an_update_that_cannot_be_stored_closes_its_sender_and_reaches_no_one(
+    client: Any, sessions: Sessions, monkeypatch: Any
+) -> None:
+    staff = await signed_in(client, sessions, Role.STAFF)
+    name = f"task:{await new_task(client, staff)}:notes"
+    writer, reader = await open_editor(client, staff, name), await open_editor(client, staff, name)
+
+    async def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(ydoc_store, "append_validated", broken)
+    await writer.insert(0, "lost")
+    assert await closed_with(writer.ws) == 1011  # its client resends on reconnect
+    monkeypatch.undo()
+    await reader.insert(0, "kept")
+    await reader.ws.send_bytes(y.sync_step1(reader.doc.get_state()))
+    await reader.until(lambda: reader.synced)
+    assert str(reader.text) == "kept"  # the unstored update was never relayed
+    await reader.ws.close()
