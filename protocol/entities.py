@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -60,9 +62,18 @@ class LineItem(BaseModel):
 
 
 class _Fields(BaseModel):
-    """Every field optional: a change carries only the fields it sets."""
+    """Every field optional: a change carries only the fields it sets.
+
+    Datetimes are kept in UTC, so one instant has one text (`...Z`) whatever
+    offset a device wrote it with: the merge compares values as text.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _in_utc(cls, value: Any) -> Any:
+        return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 class TaskFields(_Fields):

@@ -434,7 +434,7 @@ class SyncService:
         self._check_references(batch, clean)
         if spec.append_only and current is not None:
             return self._answer(batch, spec, change.id, Outcome.SUPERSEDED)
-        state = None if current is None else RowState.from_row(current, current["field_clocks"])
+        state = None if current is None else _state_of(spec.name, current)
         whole = self._stamp(change)
         own = change.field_hlc or {}
         write = Write(
@@ -489,7 +489,7 @@ class SyncService:
         if batch.who.role is Role.TECHNICIAN and spec.name == "task":
             raise Rejected("forbidden", "technicians do not delete tasks", status=403)
         self._authorise_row(batch, spec, task_id, creating=False)
-        state = RowState.from_row(current, current["field_clocks"])
+        state = _state_of(spec.name, current)
         result = merge_delete(
             state, self._stamp(change), batch.client_id, change.base_version, batch.version + 1
         )
@@ -1123,6 +1123,12 @@ class SyncService:
         session.add_all(batch.conflicts)
         if batch.log:
             await store.set_version(session, batch.version)
+
+
+def _state_of(entity: str, row: dict[str, Any]) -> RowState:
+    """A stored row as the merge sees it: JSON values, the same form as a change's
+    (a datetime compares with, and is recorded in a conflict as, its ISO text)."""
+    return RowState.from_row(store.row_to_json(entity, row), row["field_clocks"])
 
 
 def _pulled(entity: str, row: dict[str, Any], op: str) -> dict[str, Any]:

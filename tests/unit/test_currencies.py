@@ -1,4 +1,4 @@
-"""ISO 4217 codes and exponents (protocol.currencies) and the purchase amount rule."""
+"""ISO 4217 codes and exponents (protocol.currencies), the purchase amount rule, UTC times."""
 
 from __future__ import annotations
 
@@ -68,3 +68,10 @@ def test_an_amount_off_its_lines_is_refused(items: list[tuple[int, int]], off: i
         ENTITIES["purchase"].validate(
             {"line_items": line_items, "amount_minor": total}, creating=False
         )
+
+
+def test_device_datetimes_are_kept_in_utc_whatever_their_offset() -> None:
+    # One instant, one text: the merge compares values as text.
+    riyadh = ENTITIES["task"].validate({"due_at": "2026-06-01T09:00:00+03:00"}, creating=False)
+    utc = ENTITIES["task"].validate({"due_at": "2026-06-01T06:00:00Z"}, creating=False)
+    assert riyadh == utc == {"due_at": "2026-06-01T06:00:00Z"}
