@@ -361,8 +361,11 @@ class LiveSession:
                 caught_up = True
                 if not await self._put_page({"type": "caught_up", "cursor": self.cursor}):
                     return
+            # asyncio.timeout, not wait_for: no extra task per wait (1,000 sockets wake
+            # on every commit).
             try:
-                await asyncio.wait_for(self.wake.wait(), timeout=RESYNC_INTERVAL_S)
+                async with asyncio.timeout(RESYNC_INTERVAL_S):
+                    await self.wake.wait()
                 hinted = True
             except TimeoutError:
                 hinted = False
@@ -372,8 +375,12 @@ class LiveSession:
         message: dict[str, Any] | str = page.get(FRAME) or (
             page if "type" in page else {"type": "changes", **page}
         )
+        if not self.queue.full():  # the usual case: no timer, no extra task
+            self.queue.put_nowait(message)
+            return True
         try:
-            await asyncio.wait_for(self.queue.put(message), self.settings.ws_slow_client_s)
+            async with asyncio.timeout(self.settings.ws_slow_client_s):
+                await self.queue.put(message)
         except TimeoutError:
             self.request_close(CLOSE_TOO_SLOW, "too slow; reconnect and catch up from your cursor")
             return False
