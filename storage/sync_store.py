@@ -173,6 +173,20 @@ async def load_rows(
         return {}
     model: Any = MODELS[entity]
     found: dict[uuid.UUID, dict[str, Any]] = {}
+    if session.get_bind().dialect.name == "postgresql":
+        # One `= ANY($2)` array instead of 500 IN parameters: as the tables grow,
+        # the planner's generic plan for the long IN list turned to scans.
+        table = model.__table__
+        rows = await (await _pg_driver(session)).fetch(
+            f'SELECT * FROM "{table.name}" WHERE tenant_id = $1 AND id = ANY($2::uuid[])',  # noqa: S608
+            _tenant_of(session),
+            wanted,
+        )
+        for record in rows:
+            loaded = dict(record)
+            loaded["id"] = uuid.UUID(bytes=loaded["id"].bytes)
+            found[loaded["id"]] = loaded
+        return found
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         result = await session.execute(select(model.__table__).where(model.id.in_(chunk)))
