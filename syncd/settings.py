@@ -90,8 +90,8 @@ class Settings(BaseModel):
         validation_alias="REDIS_URL",
         description=(
             "Redis for the readiness check, login rate limit and job queue (rq: "
-            "`syncd worker` runs the jobs; unset: the app runs them in-process); "
-            "fan-out *planned*."
+            "`syncd worker` runs the jobs; unset: the app runs them in-process), "
+            "live fan-out and Yjs relay between processes (pub/sub)."
         ),
     )
     redis_prefix: str = Field(
@@ -184,7 +184,7 @@ class Settings(BaseModel):
         "fpdf2",
         pattern=r"^fpdf2$",
         validation_alias="PDF_ENGINE",
-        description="Engine for job sheets *planned*.",
+        description="Engine that renders PDF job sheets (jobs/job_sheets.py).",
     )
     base_domain: str = Field(
         "localhost",

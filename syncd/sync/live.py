@@ -22,7 +22,6 @@ import json
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -39,6 +38,8 @@ from syncd.auth.permissions import Permission, public, role_allows
 from syncd.auth.principal import Principal
 from syncd.openapi import describe
 from syncd.problems import Problem
+from syncd.sync.cursor import Cursor
+from syncd.sync.live_feed import PAGE, RESYNC_INTERVAL_S, TenantFeed
 from syncd.sync.service import SyncService
 from syncd.ws_auth import offered_token, origin_allowed
 
@@ -51,62 +52,38 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_HELLO_TIMEOUT = 4408
 CLOSE_TOO_SLOW = 4429
 SUBPROTOCOL = "syncd.v1"
-PAGE = 500
-RESYNC_INTERVAL_S = 30.0
-
-
-FRAME = "frame"  # a shared page's "changes" message, encoded once for every socket
-
-
-async def _framed(reading: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-    page = await reading
-    if page["changes"]:
-        page[FRAME] = orjson.dumps({"type": "changes", **page}).decode()
-    return page
 
 
 class LiveSessions:
-    """Every open session of this process, for deactivation and shutdown."""
+    """Every open session of this process, for deactivation and shutdown, and the
+    tenants' shared log readers (syncd/sync/live_feed.py)."""
 
     def __init__(self) -> None:
         self._sessions: weakref.WeakSet[LiveSession] = weakref.WeakSet()
-        self._heard: dict[uuid.UUID, int] = {}  # the newest version hinted, per tenant
-        self._reads: dict[tuple[uuid.UUID, str], tuple[int, asyncio.Task[dict[str, Any]]]] = {}
+        self._feeds: dict[uuid.UUID, TenantFeed] = {}
 
-    def heard(self, tenant_id: uuid.UUID, version: int) -> None:
-        if version > self._heard.get(tenant_id, -1):
-            self._heard[tenant_id] = version
-
-    def hinted(self, tenant_id: uuid.UUID) -> int:
-        return self._heard.get(tenant_id, -1)
-
-    async def shared_page(
-        self, sync: SyncService, who: Principal, cursor: str, need: int
-    ) -> dict[str, Any]:
-        """The log page after `cursor` as the whole tenant sees it, read once for all.
-
-        A read in flight is joined only if it began after every hint up to `need`
-        was heard (so after those commits): it cannot miss what woke the caller.
-        """
-        key = (who.tenant_id, cursor)
-        running = self._reads.get(key)
-        if running is None or running[0] < need or running[1].done():
-            task = asyncio.ensure_future(_framed(sync.pull(who, cursor, PAGE, None)))
-            running = (self.hinted(who.tenant_id), task)
-            self._reads[key] = running
-            task.add_done_callback(lambda t: self._forget(key, t))
-        return await asyncio.shield(running[1])
-
-    def _forget(self, key: tuple[uuid.UUID, str], task: asyncio.Task[dict[str, Any]]) -> None:
-        running = self._reads.get(key)
-        if running is not None and running[1] is task:
-            del self._reads[key]
+    def feed(self, session: LiveSession) -> TenantFeed:
+        assert session.who is not None
+        tenant_id = session.who.tenant_id
+        feed = self._feeds.get(tenant_id)
+        if feed is None:
+            app = session.request.app
+            feed = TenantFeed(
+                session.sync,
+                tenant_id,
+                app[appkeys.HUB].subscribe,
+                lambda page: metrics.count_pull(app, page),
+            )
+            self._feeds[tenant_id] = feed
+        return feed
 
     def add(self, session: LiveSession) -> None:
         self._sessions.add(session)
 
     def discard(self, session: LiveSession) -> None:
         self._sessions.discard(session)
+        if session.who is not None and session.who.tenant_id in self._feeds:
+            self._feeds[session.who.tenant_id].leave(session)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -125,6 +102,8 @@ class LiveSessions:
 
     async def close_all(self) -> None:
         sessions = list(self._sessions)
+        for feed in self._feeds.values():
+            await feed.stop()
         for session in sessions:
             session.request_close(CLOSE_RESTART, "server restarting; reconnect")
         await asyncio.gather(*(s.finished.wait() for s in sessions))
@@ -149,6 +128,25 @@ class LiveSession:
         self._close_request: tuple[int, str] | None = None
         self._close_requested = asyncio.Event()
         self.finished = asyncio.Event()
+        self.released = asyncio.Event()  # set when the tenant feed lets this session go
+
+    # --- as a follower of the tenant feed (live_feed.py) --------------------------------
+
+    @property
+    def version(self) -> int:
+        cursor = Cursor.decode(self.cursor)
+        return 0 if cursor is None else cursor.version
+
+    def offer(self, frame: str | None, cursor: str, version: int) -> bool:
+        if frame is not None:
+            if self.closing or self.queue.full():
+                return False
+            self.queue.put_nowait(frame)
+        self.cursor = cursor
+        return True
+
+    def release(self) -> None:
+        self.released.set()
 
     def request_close(self, code: int, message: str) -> None:
         """Ask the handler task to close the socket (only it touches the socket's reads)."""
@@ -260,7 +258,6 @@ class LiveSession:
         tenant_id = self.who.tenant_id
 
         def hint(version: int) -> None:
-            sessions.heard(tenant_id, version)
             self.wake.set()
 
         unsubscribe = hub.subscribe(tenant_id, hint)
@@ -336,21 +333,19 @@ class LiveSession:
             await self.ws.send_str(message)
 
     async def _streamer(self) -> None:
-        """Catch up from the cursor, then follow the log as the hub wakes us."""
+        """Catch up from the cursor, then follow the log: through the tenant feed
+        when the whole tenant is in scope, by our own reads as the hub wakes us
+        otherwise (and whenever the feed lets us go)."""
         assert self.who is not None
         caught_up = False
         sessions = self.request.app[appkeys.LIVE]
         shareable = self.who.role is not Role.TECHNICIAN
-        hinted = False
         while not self.ws.closed:
             # Cleared before the read, never after it: a hint that arrives while we
             # read (a commit our read may not see) must make us read again, not wait.
             self.wake.clear()
-            need = sessions.hinted(self.who.tenant_id)
-            if caught_up and shareable and hinted and self.cursor is not None:
-                page = await sessions.shared_page(self.sync, self.who, self.cursor, need)
-            else:  # our own read, which also notes the device's cursor (sync health)
-                page = await self.sync.pull(self.who, self.cursor, PAGE, self.client_id)
+            # Our own read also notes the device's cursor (sync health).
+            page = await self.sync.pull(self.who, self.cursor, PAGE, self.client_id)
             metrics.count_pull(self.request.app, page)
             if page["changes"] and not await self._put_page(page):
                 return
@@ -361,20 +356,21 @@ class LiveSession:
                 caught_up = True
                 if not await self._put_page({"type": "caught_up", "cursor": self.cursor}):
                     return
-            # asyncio.timeout, not wait_for: no extra task per wait (1,000 sockets wake
-            # on every commit).
+            if shareable:
+                self.released.clear()
+                sessions.feed(self).follow(self)
+                await self.released.wait()
+                continue
+            # asyncio.timeout, not wait_for: no extra task per wait.
             try:
                 async with asyncio.timeout(RESYNC_INTERVAL_S):
                     await self.wake.wait()
-                hinted = True
             except TimeoutError:
-                hinted = False
+                pass
 
     async def _put_page(self, page: dict[str, Any]) -> bool:
         """Queue a page, waiting for room; False once the reader was too slow and is closed."""
-        message: dict[str, Any] | str = page.get(FRAME) or (
-            page if "type" in page else {"type": "changes", **page}
-        )
+        message: dict[str, Any] = page if "type" in page else {"type": "changes", **page}
         if not self.queue.full():  # the usual case: no timer, no extra task
             self.queue.put_nowait(message)
             return True
