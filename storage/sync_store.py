@@ -97,13 +97,17 @@ def _defaults(entity: str) -> tuple[tuple[str, Any, bool], ...]:
 
 def _factory(wrapped: Any) -> Any:
     """A column's default factory, unwrapped from SQLAlchemy's context-taking
-    wrapper where it is one of ours (fresh containers, the time)."""
+    wrapper where it is one of ours (fresh containers, the time: `_NOW`)."""
     sample = wrapped(None)
     if type(sample) in (dict, list):
         return lambda _context: type(sample)()
     if isinstance(sample, datetime):
-        return lambda _context: utcnow()
+        return _NOW
     return wrapped
+
+
+def _NOW(_context: Any) -> datetime:  # a marker as much as a function
+    return utcnow()
 
 
 def _parse_datetime(text: str) -> datetime:
@@ -138,10 +142,12 @@ def json_to_row(entity: str, data: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def new_row(entity: str) -> dict[str, Any]:
-    """A row of `entity` holding every column's Python-side default."""
+def new_row(entity: str, now: datetime | None = None) -> dict[str, Any]:
+    """A row of `entity` holding every column's Python-side default (time
+    defaults: `now`, so a batch stamps its rows with one time)."""
+    now = now or utcnow()
     return {
-        key: (default(None) if is_callable else default)
+        key: (now if default is _NOW else default(None) if is_callable else default)
         for key, default, is_callable in _defaults(entity)
     }
 
@@ -177,11 +183,19 @@ async def load_rows(
         # One `= ANY($2)` array instead of 500 IN parameters: as the tables grow,
         # the planner's generic plan for the long IN list turned to scans.
         table = model.__table__
-        rows = await (await _pg_driver(session)).fetch(
+        drv = await _pg_driver(session)
+        # A generic plan would test each of the tenant's rows against the array
+        # unhashed (linear in both); a custom plan hashes the array and, once the
+        # table's statistics are current, probes the primary key.
+        await drv.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        rows = await drv.fetch(
             f'SELECT * FROM "{table.name}" WHERE tenant_id = $1 AND id = ANY($2::uuid[])',  # noqa: S608
             _tenant_of(session),
             wanted,
         )
+        # Only this statement: custom plans for the batch inserts' long arrays
+        # cost more to plan than they save.
+        await drv.execute("SET LOCAL plan_cache_mode TO DEFAULT")
         for record in rows:
             loaded = dict(record)
             loaded["id"] = uuid.UUID(bytes=loaded["id"].bytes)
@@ -244,14 +258,7 @@ def _pg_array_types(table_name: str, keys: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
-def _pg_value(value: Any) -> Any:
-    """A Python value as the raw connection takes it (JSON columns travel as text)."""
-    if type(value) in _JSON_TYPES:
-        return orjson.dumps(value).decode()
-    return value
-
-
-_JSON_TYPES = (dict, list)
+_JSON_ARRAYS = frozenset({"JSON[]", "JSONB[]"})
 
 
 async def _pg_unnest_insert(
@@ -265,9 +272,13 @@ async def _pg_unnest_insert(
     keys = ["tenant_id", *[key for key in keys if key != "tenant_id"]]
     tenant_id = _tenant_of(session)
     types = _pg_array_types(table.name, tuple(keys))
-    arrays = [[tenant_id] * len(rows)] + [
-        [_pg_value(row.get(key)) for row in rows] for key in keys[1:]
-    ]
+    arrays: list[list[Any]] = [[tenant_id] * len(rows)]
+    dumps = orjson.dumps
+    for key, kind in zip(keys[1:], types[1:], strict=True):
+        column = [row.get(key) for row in rows]
+        if kind in _JSON_ARRAYS:  # JSON columns travel as text
+            column = [None if value is None else dumps(value).decode() for value in column]
+        arrays.append(column)
     names = ", ".join(f'"{key}"' for key in keys)
     unnest = ", ".join(f"${n}::{kind}" for n, kind in enumerate(types, 1))
     # Names and types come from the table's own definition, never from input.

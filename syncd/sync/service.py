@@ -541,7 +541,7 @@ class SyncService:
         version: int,
     ) -> dict[str, Any]:
         now = batch.now
-        row = dict(current) if current is not None else store.new_row(spec.name)
+        row = dict(current) if current is not None else store.new_row(spec.name, now)
         row.update(store.json_to_row(spec.name, dict(state.values)))
         row.update(id=row_id, version=version, field_clocks=state.clocks_json(), updated_at=now)
         if current is None:
@@ -988,7 +988,7 @@ class SyncService:
             stamp = self.server_clock.observe(latest)
             version = batch.next_version()
             now = batch.now
-            row = dict(current) if current is not None else store.new_row(entity)
+            row = dict(current) if current is not None else store.new_row(entity, now)
             row.update(store.json_to_row(entity, values))
             for name in values:
                 clocks[name] = {"hlc": str(stamp), "v": version, "by": SERVER_NODE}
