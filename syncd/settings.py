@@ -240,6 +240,16 @@ class Settings(BaseModel):
         validation_alias="WS_SEND_QUEUE",
         description="WebSocket: messages queued per socket.",
     )
+    ws_max_sockets_per_user: int = Field(
+        8,
+        ge=1,
+        le=1_000,
+        validation_alias="WS_MAX_SOCKETS_PER_USER",
+        description=(
+            "WebSocket `/sync/ws`: live sockets one user may hold in one process; a newer "
+            "one closes the oldest (4409)."
+        ),
+    )
     ws_slow_client_s: float = Field(
         30.0,
         ge=0.1,

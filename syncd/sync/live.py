@@ -10,7 +10,8 @@ and reconnects from its cursor.
 
 Close codes (docs/protocol.md): 1009 frame too big, 1012 server restarting
 (reconnect), 4400 protocol error, 4401 token expired or invalid (refresh and
-reconnect), 4403 forbidden (user deactivated), 4408 no hello in time,
+reconnect), 4403 forbidden (user deactivated), 4408 no hello in time, 4409 superseded (the
+user opened more than WS_MAX_SOCKETS_PER_USER sockets: the oldest is closed),
 4429 too slow (reconnect and catch up from the cursor).
 """
 
@@ -50,6 +51,7 @@ CLOSE_PROTOCOL = 4400
 CLOSE_TOKEN = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_HELLO_TIMEOUT = 4408
+CLOSE_SUPERSEDED = 4409
 CLOSE_TOO_SLOW = 4429
 SUBPROTOCOL = "syncd.v1"
 
@@ -61,6 +63,7 @@ class LiveSessions:
     def __init__(self) -> None:
         self._sessions: weakref.WeakSet[LiveSession] = weakref.WeakSet()
         self._feeds: dict[uuid.UUID, TenantFeed] = {}
+        self._by_user: dict[tuple[uuid.UUID, uuid.UUID], list[LiveSession]] = {}
 
     def feed(self, session: LiveSession) -> TenantFeed:
         assert session.who is not None
@@ -77,12 +80,28 @@ class LiveSessions:
             self._feeds[tenant_id] = feed
         return feed
 
-    def add(self, session: LiveSession) -> None:
+    def add(self, session: LiveSession, limit: int) -> None:
+        """Track a session; past `limit` sockets of its user, close the oldest."""
+        assert session.who is not None
         self._sessions.add(session)
+        mine = self._by_user.setdefault((session.who.tenant_id, session.who.user_id), [])
+        mine.append(session)  # oldest first
+        open_ = [s for s in mine if not s.superseded]
+        for old in open_[: max(0, len(open_) - limit)]:
+            old.superseded = True
+            old.request_close(CLOSE_SUPERSEDED, "too many live sockets for this user")
 
     def discard(self, session: LiveSession) -> None:
         self._sessions.discard(session)
-        if session.who is not None and session.who.tenant_id in self._feeds:
+        if session.who is None:
+            return
+        key = (session.who.tenant_id, session.who.user_id)
+        mine = self._by_user.get(key, [])
+        if session in mine:
+            mine.remove(session)
+        if not mine:
+            self._by_user.pop(key, None)
+        if session.who.tenant_id in self._feeds:
             self._feeds[session.who.tenant_id].leave(session)
 
     def __len__(self) -> int:
@@ -90,11 +109,7 @@ class LiveSessions:
 
     async def close_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
         """Close the sessions of a deactivated user (4403). Answers how many."""
-        mine = [
-            s
-            for s in list(self._sessions)
-            if s.who is not None and (s.who.tenant_id, s.who.user_id) == (tenant_id, user_id)
-        ]
+        mine = list(self._by_user.get((tenant_id, user_id), []))
         for session in mine:
             session.request_close(CLOSE_FORBIDDEN, "user deactivated")
         await asyncio.gather(*(s.finished.wait() for s in mine))
@@ -129,6 +144,7 @@ class LiveSession:
         self._close_requested = asyncio.Event()
         self.finished = asyncio.Event()
         self.released = asyncio.Event()  # set when the tenant feed lets this session go
+        self.superseded = False
 
     # --- as a follower of the tenant feed (live_feed.py) --------------------------------
 
@@ -261,7 +277,7 @@ class LiveSession:
             self.wake.set()
 
         unsubscribe = hub.subscribe(tenant_id, hint)
-        sessions.add(self)
+        sessions.add(self, self.settings.ws_max_sockets_per_user)
         try:
             reader = asyncio.create_task(self._reader(), name="ws-reader")
             self._tasks = [

@@ -174,6 +174,33 @@ async def test_frame_limit_closes_with_1009(
     assert await closed_with(ws) == 1009
 
 
+async def test_past_the_per_user_limit_the_oldest_socket_is_closed_with_4409(
+    database_url: str, tmp_path: Path, aiohttp_client: Any, sessions: Sessions
+) -> None:
+    client = await aiohttp_client(
+        create_app(make_settings(tmp_path, DATABASE_URL=database_url, WS_MAX_SOCKETS_PER_USER="2"))
+    )
+    tenant = await make_tenant(sessions)
+    tech = await signed_in(client, sessions, Role.TECHNICIAN, tenant)
+    colleague = await signed_in(client, sessions, Role.TECHNICIAN, tenant)
+    theirs = await signed_in(client, sessions, Role.TECHNICIAN)  # another tenant
+    first = await connect(client, tech, client_id="phone-1")
+    await until(first, "caught_up")
+    others = [await connect(client, colleague, client_id="c-1")]
+    others.append(await connect(client, theirs, client_id="t-1"))
+    second = await connect(client, tech, client_id="phone-2")
+    await until(second, "caught_up")
+    for ws in others:
+        await until(ws, "caught_up")
+    third = await connect(client, tech, client_id="phone-3")
+    await until(third, "caught_up")
+    assert await closed_with(first) == 4409  # the oldest of this user's three
+    for ws in (second, third, *others):  # the newer ones, and everyone else's, carry on
+        await ws.send_json({"type": "ping"})
+        assert (await next_json(ws))["type"] == "pong"
+        await ws.close()
+
+
 async def test_token_expiry_closes_with_4401(
     client: Any, sessions: Sessions, settings: Any
 ) -> None:
