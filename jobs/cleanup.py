@@ -1,10 +1,18 @@
-"""Cleanup: uploads declared but never completed are removed after a while.
+"""Cleanup: uploads declared but never completed are removed after a while, and
+job sheets whose worker died while making them are failed.
 
 `remove_stale_uploads()` finds media rows still `pending` longer than
 UPLOAD_CLEANUP_AFTER_SECONDS after they were declared (in every tenant, up to
 `BATCH` per run), deletes whatever object was sent under their key, and marks
 each row deleted through the write path, so devices drop it too. Idempotent:
 a removed upload is no longer pending-and-live, and a missing object is fine.
+
+Reports (jobs.reports) still `running` STUCK_REPORT_AFTER_S after their attempt
+began can no longer be running (rq stops an attempt at its timeout; a worker
+killed outright leaves the row as it was): they become `failed`, with an error
+that says to request the sheet again, instead of `running` for ever. Should
+that attempt finish after all, it still marks its report done.
+
 The app queues it every hour.
 """
 
@@ -16,13 +24,16 @@ import structlog
 
 from jobs import runtime
 from jobs.queue import JobSpec
+from jobs.reports import MAKE_JOB_SHEET
 from jobs.runtime import Runtime
-from storage import media_store
+from storage import media_store, report_store
 from storage.types import utcnow
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 
 BATCH = 500
 CLEANUP_INTERVAL_S = 3600.0
+STUCK_REPORT_AFTER_S = 3 * MAKE_JOB_SHEET.timeout_s
+STUCK_REPORT_ERROR = "the worker stopped while making the job sheet; request it again"
 
 log = structlog.get_logger("jobs.cleanup")
 
@@ -48,7 +59,23 @@ async def cleanup(rt: Runtime) -> int:
         )
     if stale:
         log.info("removed uploads never completed", count=len(stale))
+    await fail_stuck_reports(rt)
     return len(stale)
+
+
+async def fail_stuck_reports(rt: Runtime) -> int:
+    """Fail the reports left `running` by a worker that died; answers how many."""
+    async with PlatformUnitOfWork(rt.sessions) as uow:
+        stuck = await report_store.stuck_running(
+            uow.session, utcnow() - timedelta(seconds=STUCK_REPORT_AFTER_S), BATCH
+        )
+    for tenant_id, report_id in stuck:
+        async with TenantUnitOfWork(rt.sessions, tenant_id) as uow:
+            await report_store.fail(uow.session, report_id, STUCK_REPORT_ERROR, final=True)
+            await uow.commit()
+    if stuck:
+        log.warning("failed job sheets left running by a stopped worker", count=len(stuck))
+    return len(stuck)
 
 
 def remove_stale_uploads() -> int:

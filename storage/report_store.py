@@ -99,6 +99,20 @@ async def fail(session: AsyncSession, report_id: uuid.UUID, error: str, *, final
         report.finished_at = utcnow() if final else None
 
 
+async def stuck_running(
+    session: AsyncSession, before: datetime, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(tenant_id, id) of reports still `running` untouched since `before`, oldest
+    first, in every tenant (a platform unit of work)."""
+    rows = await session.execute(
+        select(Report.tenant_id, Report.id)
+        .where(Report.status == "running", Report.updated_at < before)
+        .order_by(Report.updated_at)
+        .limit(limit)
+    )
+    return [(tenant_id, report_id) for tenant_id, report_id in rows]
+
+
 @dataclass(frozen=True, slots=True)
 class SheetRows:
     tenant: Tenant

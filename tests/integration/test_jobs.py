@@ -22,12 +22,18 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jobs import runtime
-from jobs.cleanup import REMOVE_STALE_UPLOADS
+from jobs.cleanup import (
+    REMOVE_STALE_UPLOADS,
+    STUCK_REPORT_AFTER_S,
+    STUCK_REPORT_ERROR,
+    fail_stuck_reports,
+)
 from jobs.queue import InProcessQueue, JobSpec, RqQueue, every
 from jobs.runtime import Runtime
 from protocol.roles import Role
+from storage import report_store
 from storage.blobs import LocalBlobStore
-from storage.models import MediaAsset
+from storage.models import MediaAsset, Report
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
 from syncd import appkeys
@@ -193,6 +199,47 @@ async def test_cleanup_removes_uploads_never_completed(
         queue.wait(await queue.enqueue(REMOVE_STALE_UPLOADS)), timeout=30
     )
     assert again.status == "finished"
+
+
+async def test_cleanup_fails_job_sheets_left_running_by_a_dead_worker(
+    client: Any, sessions: Sessions, job_runtime: Runtime
+) -> None:
+    tenant = await make_tenant(sessions)
+    other = await make_tenant(sessions)
+    staff = await signed_in(client, sessions, Role.STAFF, tenant)
+    task_id = uuid.UUID(str(await new_task(client, staff)))
+
+    async def running(tenant_id: uuid.UUID, task: uuid.UUID, minutes_ago: int) -> uuid.UUID:
+        async with TenantUnitOfWork(sessions, tenant_id) as uow:
+            report = await report_store.create(uow.session, task, "en", None)
+            await report_store.claim(uow.session, report.id)  # as a worker does, then dies
+            await uow.session.execute(
+                update(Report)
+                .where(Report.id == report.id)
+                .values(updated_at=utcnow() - timedelta(minutes=minutes_ago))
+            )
+            await uow.commit()
+            return report.id
+
+    stuck = await running(tenant.id, task_id, minutes_ago=STUCK_REPORT_AFTER_S // 60 + 5)
+    busy = await running(tenant.id, task_id, minutes_ago=1)
+    theirs = await running(other.id, uuid.uuid4(), minutes_ago=STUCK_REPORT_AFTER_S // 60 + 5)
+    assert await fail_stuck_reports(job_runtime) >= 2  # the sweep covers every tenant
+    response = await client.get(f"/reports/{stuck}", headers=staff.headers)
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert body["status"] == "failed"
+    assert body["error"] == STUCK_REPORT_ERROR
+    assert (await (await client.get(f"/reports/{busy}", headers=staff.headers)).json())[
+        "status"
+    ] == "running"
+    async with TenantUnitOfWork(sessions, other.id) as uow:
+        kept = await report_store.find(uow.session, theirs)
+    assert kept is not None
+    assert kept.status == "failed"
+    # Nothing of the other tenant's shows through this tenant's token.
+    assert (await client.get(f"/reports/{theirs}", headers=staff.headers)).status == 404
+    assert await fail_stuck_reports(job_runtime) == 0  # idempotent
 
 
 # --- rq and `syncd worker` --------------------------------------------------------------
