@@ -11,7 +11,9 @@ generated block of docs/benchmarks.md (between `<!-- bench:all -->` and
 Run: `python bench/run_all.py [--quick] [--only NAME[,NAME]] [--no-docs]
 [--json PATH] [--dsn DSN]`. NAME is a script: sync_push_pull, live_fanout,
 yjs_relay, reports. `--quick` is a smoke run of about a minute (push/pull at
-1,000, fan-out at 100, fewer Yjs updates, one job sheet each). Exit code 2
+1,000, fan-out at 100, fewer Yjs updates, one job sheet each). With
+`--only`, the other scripts' runs are carried over from the previous JSON
+(and the table says from which date). Exit code 2
 when PostgreSQL or node is missing, 1 when a benchmark failed (the docs are
 then left as they were).
 """
@@ -36,7 +38,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from bench_report import Row, machine_description, render_text, rewrite_block, summary_block
+from bench_report import (
+    Row,
+    carry_over,
+    machine_description,
+    render_text,
+    rewrite_block,
+    summary_block,
+)
 from bench_rows import rows_of
 from syncd_server import DEFAULT_DSN, ROOT
 
@@ -169,10 +178,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="syncd-bench-all-") as scratch:
         done = [execute(run, args.dsn, Path(scratch)) for run in runs]
     load_end = os.getloadavg()
-    rows: list[Row] = [row for run in done if run["ok"] for row in rows_of(run["result"])]
+    previous = json.loads(args.json.read_text()) if args.json.is_file() else None
+    carried, carried_note = carry_over(previous, only, NAMES) if only != set(NAMES) else ([], None)
+    shown = sorted([*done, *carried], key=lambda run: NAMES.index(run["benchmark"]))
+    rows: list[Row] = [row for run in shown if run["ok"] for row in rows_of(run["result"])]
     failed = [run for run in done if not run["ok"]]
     print(f"\nsyncd benchmarks, {started:%Y-%m-%d %H:%M} UTC: {command}")
     print(f"load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end\n")
+    if carried_note:
+        print(carried_note)
     print(render_text(rows))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     summary = {
@@ -184,7 +198,8 @@ def main() -> int:
         "machine": machine,
         "rows": [row.to_json() for row in rows],
         "failed": [run["label"] for run in failed],
-        "runs": done,
+        "runs": shown,
+        "carried_over": carried_note,
     }
     args.json.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nwrote {args.json}")
@@ -197,7 +212,12 @@ def main() -> int:
         return 1
     if not args.no_docs:
         block = summary_block(
-            machine, f"{started:%Y-%m-%d}", (load_start[0], load_end[0]), command, rows
+            machine,
+            f"{started:%Y-%m-%d}",
+            (load_start[0], load_end[0]),
+            command,
+            rows,
+            carried_note,
         )
         DOCS.write_text(rewrite_block(DOCS.read_text(), block))
         print(f"rewrote the generated block of {DOCS.relative_to(ROOT)}")

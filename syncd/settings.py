@@ -243,7 +243,7 @@ class Settings(BaseModel):
     ws_max_sockets_per_user: int = Field(
         8,
         ge=1,
-        le=1_000,
+        le=100_000,
         validation_alias="WS_MAX_SOCKETS_PER_USER",
         description=(
             "WebSocket `/sync/ws`: live sockets one user may hold in one process; a newer "

@@ -11,6 +11,7 @@ from bench_report import (
     END_MARKER,
     START_MARKER,
     Row,
+    carry_over,
     cpu_model,
     memory_gib,
     os_name,
@@ -101,3 +102,30 @@ def test_the_machine_files_are_read() -> None:
     assert os_name('NAME="Debian"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n') == (
         "Debian GNU/Linux 12 (bookworm)"
     )
+
+
+ORDER = ("sync_push_pull", "live_fanout", "yjs_relay", "reports")
+
+
+def test_a_partial_run_carries_the_other_scripts_runs_over_with_their_date() -> None:
+    previous = {
+        "started": "2026-11-20T10:00:00+00:00",
+        "runs": [
+            {"benchmark": "sync_push_pull", "ok": True, "result": {"n": 1}},
+            {"benchmark": "live_fanout", "ok": True, "result": {"n": 2}},
+            {"benchmark": "yjs_relay", "ok": False, "result": None},  # failed then: not kept
+            {"benchmark": "reports", "ok": True, "result": {"n": 3}, "carried_from": "2026-11-01"},
+        ],
+    }
+    kept, note = carry_over(previous, {"live_fanout"}, ORDER)
+    assert [run["benchmark"] for run in kept] == ["sync_push_pull", "reports"]
+    assert [run["carried_from"] for run in kept] == ["2026-11-20", "2026-11-01"]
+    assert note == (
+        "Rows of sync_push_pull, reports are carried over from the run of 2026-11-01, 2026-11-20."
+    )
+
+
+def test_nothing_is_carried_without_a_previous_run_or_when_all_ran_again() -> None:
+    assert carry_over(None, {"live_fanout"}, ORDER) == ([], None)
+    previous = {"started": "2026-11-20", "runs": [{"benchmark": "reports", "ok": True}]}
+    assert carry_over(previous, {"reports"}, ORDER) == ([], None)
