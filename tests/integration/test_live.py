@@ -369,7 +369,9 @@ async def test_many_dashboards_share_one_log_read_and_each_gets_every_change_onc
 ) -> None:
     tenant = await make_tenant(sessions)
     staff = await signed_in(client, sessions, Role.STAFF, tenant)
-    sockets = [await connect(client, staff, client_id=f"dash-{n}") for n in range(12)]
+    # Twelve dashboards of three people (four each: under the per-user socket cap).
+    people = [staff, *[await signed_in(client, sessions, Role.STAFF, tenant) for _ in range(2)]]
+    sockets = [await connect(client, people[n % 3], client_id=f"dash-{n}") for n in range(12)]
     for ws in sockets:
         await until(ws, "caught_up")
     service = app[appkeys.SYNC]
