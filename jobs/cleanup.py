@@ -65,17 +65,18 @@ async def cleanup(rt: Runtime) -> int:
 
 async def fail_stuck_reports(rt: Runtime) -> int:
     """Fail the reports left `running` by a worker that died; answers how many."""
+    before = utcnow() - timedelta(seconds=STUCK_REPORT_AFTER_S)
     async with PlatformUnitOfWork(rt.sessions) as uow:
-        stuck = await report_store.stuck_running(
-            uow.session, utcnow() - timedelta(seconds=STUCK_REPORT_AFTER_S), BATCH
-        )
+        stuck = await report_store.stuck_running(uow.session, before, BATCH)
+    failed = 0
     for tenant_id, report_id in stuck:
         async with TenantUnitOfWork(rt.sessions, tenant_id) as uow:
-            await report_store.fail(uow.session, report_id, STUCK_REPORT_ERROR, final=True)
+            if await report_store.fail_if_stuck(uow.session, report_id, before, STUCK_REPORT_ERROR):
+                failed += 1
             await uow.commit()
-    if stuck:
-        log.warning("failed job sheets left running by a stopped worker", count=len(stuck))
-    return len(stuck)
+    if failed:
+        log.warning("failed job sheets left running by a stopped worker", count=failed)
+    return failed
 
 
 def remove_stale_uploads() -> int:

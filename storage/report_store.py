@@ -113,6 +113,18 @@ async def stuck_running(
     return [(tenant_id, report_id) for tenant_id, report_id in rows]
 
 
+async def fail_if_stuck(
+    session: AsyncSession, report_id: uuid.UUID, before: datetime, error: str
+) -> bool:
+    """Fail the report for good if it is still `running` untouched since `before`
+    (checked under the row lock: an attempt that finished meanwhile stands)."""
+    report = await _locked(session, report_id)
+    if report is None or report.status != "running" or report.updated_at >= before:
+        return False
+    await fail(session, report_id, error, final=True)
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class SheetRows:
     tenant: Tenant

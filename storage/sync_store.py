@@ -142,10 +142,9 @@ def json_to_row(entity: str, data: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def new_row(entity: str, now: datetime | None = None) -> dict[str, Any]:
+def new_row(entity: str, now: datetime) -> dict[str, Any]:
     """A row of `entity` holding every column's Python-side default (time
     defaults: `now`, so a batch stamps its rows with one time)."""
-    now = now or utcnow()
     return {
         key: (now if default is _NOW else default(None) if is_callable else default)
         for key, default, is_callable in _defaults(entity)

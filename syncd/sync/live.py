@@ -153,7 +153,7 @@ class LiveSession:
         cursor = Cursor.decode(self.cursor)
         return 0 if cursor is None else cursor.version
 
-    def offer(self, frame: str | None, cursor: str, version: int) -> bool:
+    def offer(self, frame: str | None, cursor: str) -> bool:
         if frame is not None:
             if self.closing or self.queue.full():
                 return False

@@ -44,7 +44,7 @@ class Follower(Protocol):
         """The log version the session's cursor stands at."""
         ...
 
-    def offer(self, frame: str | None, cursor: str, version: int) -> bool:
+    def offer(self, frame: str | None, cursor: str) -> bool:
         """Queue a page's frame (None: nothing to send, the cursor moves) without
         waiting; False when there is no room."""
         ...
@@ -133,7 +133,7 @@ class TenantFeed:
             at = follower.version
             if at >= end and at != start:
                 continue  # it read this far itself: nothing here is new to it
-            if at != start or not follower.offer(frame, page["cursor"], end):
+            if at != start or not follower.offer(frame, page["cursor"]):
                 self._followers.pop(follower, None)
                 follower.release()
         self._version = end

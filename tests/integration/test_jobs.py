@@ -240,6 +240,16 @@ async def test_cleanup_fails_job_sheets_left_running_by_a_dead_worker(
     # Nothing of the other tenant's shows through this tenant's token.
     assert (await client.get(f"/reports/{theirs}", headers=staff.headers)).status == 404
     assert await fail_stuck_reports(job_runtime) == 0  # idempotent
+    # An attempt that finishes between the sweep's query and its write stands.
+    late = await running(tenant.id, task_id, minutes_ago=STUCK_REPORT_AFTER_S // 60 + 5)
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        await report_store.finish(uow.session, late, "tenants/x/reports/late.pdf")
+        before = utcnow() - timedelta(seconds=STUCK_REPORT_AFTER_S)
+        assert not await report_store.fail_if_stuck(uow.session, late, before, "stuck")
+        await uow.commit()
+    assert (await (await client.get(f"/reports/{late}", headers=staff.headers)).json())[
+        "status"
+    ] == "done"
 
 
 # --- rq and `syncd worker` --------------------------------------------------------------

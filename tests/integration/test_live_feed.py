@@ -44,7 +44,7 @@ class Recorder:
         cursor = Cursor.decode(self.cursor)
         return 0 if cursor is None else cursor.version
 
-    def offer(self, frame: str | None, cursor: str, version: int) -> bool:
+    def offer(self, frame: str | None, cursor: str) -> bool:
         if frame is not None:
             if len(self.frames) >= self.room:
                 return False

@@ -79,6 +79,8 @@ def test_production_with_strong_secrets_loads() -> None:
         ("MAX_BODY_BYTES", "10"),
         ("LOG_LEVEL", "loud"),
         ("PDF_ENGINE", "latex"),
+        ("WS_MAX_SOCKETS_PER_USER", "0"),
+        ("WS_MAX_SOCKETS_PER_USER", "many"),
     ],
 )
 def test_bad_value_names_its_variable(variable: str, value: str, tmp_path: Path) -> None:
