@@ -1,7 +1,9 @@
 """Benchmark: push N task changes in batches and pull them back, on PostgreSQL.
 
-Each figure sits beside a baseline measured in the same run on the same
-database server:
+syncd runs as its own `syncd serve` process, as deployed; the client is this
+script, which encodes and decodes with orjson (the figures are the server's,
+not a slow client's). Each figure sits beside a baseline measured in the same
+run on the same database server:
 
 - push vs asyncpg `copy_records_to_table` of the same rows (the raw ceiling),
   and vs an idempotent `INSERT ... SELECT unnest(...) ON CONFLICT DO NOTHING`
@@ -28,22 +30,25 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
-from aiohttp.test_utils import TestClient, TestServer
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from storage.database import create_engine, session_factory  # noqa: E402
-from storage.models import Tenant, TenantVersion, User  # noqa: E402
-from storage.unit_of_work import PlatformUnitOfWork  # noqa: E402
-from syncd.app import create_app  # noqa: E402
-from syncd.migrate import upgrade  # noqa: E402
-from syncd.passwords import hash_password  # noqa: E402
-from syncd.settings import load_settings  # noqa: E402
+from syncd_server import (  # noqa: E402
+    ADMIN_EMAIL,
+    PASSWORD,
+    TENANT,
+    fresh_database,
+    prepare,
+    server_env,
+    serving,
+)
+
 from syncd.sync.cursor import Cursor  # noqa: E402
-
-PASSWORD = "bench-password-123"  # noqa: S105  (a throwaway benchmark account)
 
 
 def changes_for(count: int) -> list[dict[str, Any]]:
@@ -60,85 +65,45 @@ def changes_for(count: int) -> list[dict[str, Any]]:
     ]
 
 
-async def setup_database(dsn: str) -> tuple[str, str]:
-    name = f"syncd_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = dsn.rsplit("/", 1)[0]
-    return name, f"{base}/{name}"
+async def measure_syncd(
+    env: dict[str, str], scratch: Path, changes: list[dict[str, Any]], batch: int
+) -> dict[str, float]:
+    async with serving(env, scratch) as server, aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{server.base}/auth/login",
+            json={"email": ADMIN_EMAIL, "password": PASSWORD},
+            headers={"X-Tenant": TENANT},
+        ) as login:
+            token = (await login.json())["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
+        async def push(body: dict[str, Any]) -> None:
+            async with http.post(
+                f"{server.base}/sync/push", data=orjson.dumps(body), headers=headers
+            ) as response:
+                text = await response.read()
+                assert response.status == 200, text[:500]
+                assert len(orjson.loads(text)["results"]) == len(body["changes"])
 
-async def drop_database(dsn: str, name: str) -> None:
-    admin = await asyncpg.connect(dsn)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
-
-
-async def seed(url: str) -> None:
-    engine = create_engine(url)
-    await upgrade(engine)
-    async with PlatformUnitOfWork(session_factory(engine)) as uow:
-        tenant = Tenant(slug="bench", name="Bench")
-        uow.session.add(tenant)
-        await uow.flush()
-        uow.session.add_all(
-            [
-                TenantVersion(tenant_id=tenant.id, version=0),
-                User(
-                    tenant_id=tenant.id,
-                    email="bench@example.com",
-                    role="staff",
-                    password_hash=hash_password(PASSWORD, rounds=4),
-                ),
-            ]
-        )
-        await uow.commit()
-    await engine.dispose()
-
-
-async def measure_syncd(url: str, changes: list[dict[str, Any]], batch: int) -> dict[str, float]:
-    settings = load_settings(
-        {
-            "SYNCD_ENV": "test",
-            "DATABASE_URL": url.replace("postgresql://", "postgresql+asyncpg://"),
-            "JWT_ACCESS_SECRET": "bench-access-" + "a" * 32,
-            "JWT_REFRESH_SECRET": "bench-refresh-" + "b" * 32,
-            "LOG_LEVEL": "warning",
-            "MAX_BODY_BYTES": str(16 * 1024 * 1024),
-            "MAX_BATCH_CHANGES": str(max(batch, 500)),
-            "SYNCD_VAR_DIR": tempfile.mkdtemp(prefix="syncd-bench-"),
-        }
-    )
-    async with TestClient(TestServer(create_app(settings))) as client:
-        login = await client.post(
-            "/auth/login",
-            json={"email": "bench@example.com", "password": PASSWORD},
-            headers={"X-Tenant": "bench"},
-        )
-        headers = {"Authorization": f"Bearer {(await login.json())['access_token']}"}
         batches = [changes[i : i + batch] for i in range(0, len(changes), batch)]
         started = time.perf_counter()
         for n, part in enumerate(batches):
-            body = {"client_id": "bench", "batch_id": f"b{n}", "changes": part}
-            response = await client.post("/sync/push", json=body, headers=headers)
-            assert response.status == 200, await response.text()
+            await push({"client_id": "bench", "batch_id": f"b{n}", "changes": part})
         push_s = time.perf_counter() - started
-        body = {"client_id": "bench", "batch_id": "b0", "changes": batches[0]}
         started = time.perf_counter()
-        resent = await client.post("/sync/push", json=body, headers=headers)
-        assert resent.status == 200
-        await resent.read()
+        await push({"client_id": "bench", "batch_id": "b0", "changes": batches[0]})
         resend_s = time.perf_counter() - started
         first_s = push_s / len(batches)
         cursor = Cursor.at(0).encode()  # the log from the start, not a snapshot
         pulled = 0
         started = time.perf_counter()
         while True:
-            response = await client.get(
-                "/sync/pull", params={"since": cursor, "limit": "5000"}, headers=headers
-            )
-            page = await response.json()
+            async with http.get(
+                f"{server.base}/sync/pull",
+                params={"since": cursor, "limit": "5000"},
+                headers=headers,
+            ) as response:
+                page = orjson.loads(await response.read())
             pulled += len(page["changes"])
             cursor = page["cursor"]
             if not page["has_more"]:
@@ -189,7 +154,7 @@ async def measure_baselines(url: str, changes: list[dict[str, Any]]) -> dict[str
         unnest_s = time.perf_counter() - started
         # Pull's baseline: the same change-log rows syncd served, read by a raw
         # keyset query in pages of the same size (no scope, no JSON, no HTTP).
-        bench_tenant = await conn.fetchval("SELECT id FROM tenants WHERE slug = 'bench'")
+        bench_tenant = await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", TENANT)
         started = time.perf_counter()
         last, read = 0, 0
         while True:
@@ -220,14 +185,18 @@ async def main() -> None:
     parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "sync.json")
     args = parser.parse_args()
-    name, url = await setup_database(args.dsn)
-    try:
-        await seed(url.replace("postgresql://", "postgresql+asyncpg://"))
-        changes = changes_for(args.changes)
-        ours = await measure_syncd(url, changes, args.batch)
+    changes = changes_for(args.changes)
+    async with fresh_database(args.dsn) as url:
+        env = server_env(
+            url.replace("postgresql://", "postgresql+asyncpg://"),
+            MAX_BODY_BYTES=str(16 * 1024 * 1024),
+            MAX_BATCH_CHANGES=str(max(args.batch, 500)),
+        )
+        with tempfile.TemporaryDirectory(prefix="syncd-bench-") as scratch:
+            env["SYNCD_VAR_DIR"] = scratch
+            await prepare(env, Path(scratch))
+            ours = await measure_syncd(env, Path(scratch), changes, args.batch)
         base = await measure_baselines(url, changes)
-    finally:
-        await drop_database(args.dsn, name)
     rows = [
         ("push (changes/s)", ours["push_per_s"], "COPY", base["copy_per_s"]),
         ("push (changes/s)", ours["push_per_s"], "INSERT unnest ON CONFLICT", base["unnest_per_s"]),

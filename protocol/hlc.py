@@ -18,6 +18,7 @@ MAX_COUNTER = 9999
 MAX_WALL_MS = 9_999_999_999_999
 NODE_PATTERN = r"[A-Za-z0-9._\-]{1,64}"
 _STAMP = re.compile(rf"^(\d{{13}}):(\d{{4}}):({NODE_PATTERN})$")
+_NODE = re.compile(NODE_PATTERN)
 
 
 class InvalidStamp(ValueError):
@@ -35,7 +36,7 @@ class Stamp:
             raise InvalidStamp(f"wall time {self.wall_ms} out of range")
         if not 0 <= self.counter <= MAX_COUNTER:
             raise InvalidStamp(f"counter {self.counter} out of range")
-        if not re.fullmatch(NODE_PATTERN, self.node):
+        if not _NODE.fullmatch(self.node):
             raise InvalidStamp(f"node id {self.node!r} is not 1-64 of [A-Za-z0-9._-]")
 
     def __str__(self) -> str:

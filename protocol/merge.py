@@ -52,7 +52,13 @@ class RowState:
     deleted: FieldClock | None = None
 
     def clocks_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {name: c.as_json() for name, c in self.clocks.items()}
+        data: dict[str, Any] = {}
+        texts: dict[int, str] = {}  # the fields of one write share one stamp: format it once
+        for name, clock in self.clocks.items():
+            text = texts.get(id(clock.stamp))
+            if text is None:
+                text = texts[id(clock.stamp)] = str(clock.stamp)
+            data[name] = {"hlc": text, "v": clock.version, "by": clock.client_id}
         if self.deleted is not None:
             data["_deleted"] = self.deleted.as_json()
         return data

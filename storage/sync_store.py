@@ -114,16 +114,26 @@ def _parse_datetime(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+class _LastTime:
+    """The text of the last datetime formatted: a batch's rows share one time."""
+
+    value: datetime | None = None
+    text = ""
+
+
 def row_to_json(entity: str, row: Any) -> dict[str, Any]:
     """A row (ORM mapping) as the JSON `data` devices receive."""
     data: dict[str, Any] = {}
+    last = _LastTime
     for key in _visible_keys(entity):
         value = row[key]
         kind = type(value)
         if kind is str or value is None:
             pass
         elif kind is datetime:
-            value = value.isoformat().replace("+00:00", "Z")
+            if value is not last.value:
+                last.text, last.value = value.isoformat().replace("+00:00", "Z"), value
+            value = last.text
         elif isinstance(value, uuid.UUID):  # asyncpg hands back a subclass of its own
             value = str(value)
         data[key] = value
@@ -145,10 +155,31 @@ def json_to_row(entity: str, data: dict[str, Any]) -> dict[str, Any]:
 def new_row(entity: str, now: datetime) -> dict[str, Any]:
     """A row of `entity` holding every column's Python-side default (time
     defaults: `now`, so a batch stamps its rows with one time)."""
-    return {
-        key: (now if default is _NOW else default(None) if is_callable else default)
-        for key, default, is_callable in _defaults(entity)
-    }
+    fixed, fresh, timed = _new_row_parts(entity)
+    row = dict(fixed)
+    for key, make in fresh:
+        row[key] = make(None)
+    for key in timed:
+        row[key] = now
+    return row
+
+
+@functools.cache
+def _new_row_parts(
+    entity: str,
+) -> tuple[dict[str, Any], tuple[tuple[str, Any], ...], tuple[str, ...]]:
+    """(constant defaults, (key, factory) of the rest, keys that default to the time)."""
+    fixed: dict[str, Any] = {}
+    fresh: list[tuple[str, Any]] = []
+    timed: list[str] = []
+    for key, default, is_callable in _defaults(entity):
+        if default is _NOW:
+            timed.append(key)
+        elif is_callable:
+            fresh.append((key, default))
+        else:
+            fixed[key] = default
+    return fixed, tuple(fresh), tuple(timed)
 
 
 async def lock_version(session: AsyncSession) -> int:
@@ -231,33 +262,29 @@ async def append_log(session: AsyncSession, entries: Sequence[dict[str, Any]]) -
     if session.get_bind().dialect.name == "postgresql":
         table = ChangeLogEntry.__table__
         keys = sorted({key for entry in entries for key in entry} & set(table.columns.keys()))
-        if "created_at" not in keys:
-            now = utcnow()
-            entries = [{**entry, "created_at": now} for entry in entries]
-            keys.append("created_at")
-        await _pg_unnest_insert(session, table, keys, entries, upsert=False)
+        same = {} if "created_at" in keys else {"created_at": utcnow()}
+        await _pg_unnest_insert(session, table, keys, entries, upsert=False, same=same)
         return
     await session.execute(insert(ChangeLogEntry), list(entries))
 
 
 # --- PostgreSQL: one round trip per batch -------------------------------------------------
 #
-# A batch's rows go in as one `INSERT ... SELECT * FROM unnest($1::type[], ...)`, one
+# A batch's rows go in as one `INSERT ... SELECT ... FROM unnest($1::type[], ...)`, one
 # array per column, on the session's own connection (same transaction, same role and
 # row-level security). This skips the per-row parameter processing of executemany,
-# which dominated the cost of a push.
+# which dominated the cost of a push. A column that holds one value in every row (the
+# tenant, the batch's time, its user) travels once, as a plain parameter.
 
 
 @functools.cache
-def _pg_array_types(table_name: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+def _pg_types(table_name: str, keys: tuple[str, ...]) -> tuple[str, ...]:
     table = Base.metadata.tables[table_name]
     dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
-    return tuple(
-        table.columns[key].type.compile(dialect=dialect).split("(")[0] + "[]" for key in keys
-    )
+    return tuple(table.columns[key].type.compile(dialect=dialect).split("(")[0] for key in keys)
 
 
-_JSON_ARRAYS = frozenset({"JSON[]", "JSONB[]"})
+_JSON_TYPES = frozenset({"JSON", "JSONB"})
 
 
 async def _pg_unnest_insert(
@@ -267,27 +294,41 @@ async def _pg_unnest_insert(
     rows: Sequence[dict[str, Any]],
     *,
     upsert: bool,
+    same: dict[str, Any] | None = None,
 ) -> None:
-    keys = ["tenant_id", *[key for key in keys if key != "tenant_id"]]
-    tenant_id = _tenant_of(session)
-    types = _pg_array_types(table.name, tuple(keys))
-    arrays: list[list[Any]] = [[tenant_id] * len(rows)]
+    """Insert (or upsert) `rows` in one statement; `same` gives columns every row
+    shares that the rows themselves leave out."""
+    shared = {"tenant_id": _tenant_of(session), **(same or {})}
+    keys = [*shared, *[key for key in keys if key not in shared]]
+    types = _pg_types(table.name, tuple(keys))
     dumps = orjson.dumps
-    for key, kind in zip(keys[1:], types[1:], strict=True):
-        column = [row.get(key) for row in rows]
-        if kind in _JSON_ARRAYS:  # JSON columns travel as text
+    params: list[Any] = []
+    selected: list[str] = []
+    unnested: list[str] = []
+    for key, kind in zip(keys, types, strict=True):
+        column = [shared[key]] if key in shared else [row.get(key) for row in rows]
+        if kind in _JSON_TYPES:  # JSON columns travel as text
             column = [None if value is None else dumps(value).decode() for value in column]
-        arrays.append(column)
+        params.append(column)
+        n = len(params)
+        if column.count(column[0]) == len(column):  # one value for all: pass it once
+            params[-1] = column[0]
+            selected.append(f"${n}::{kind}")
+        else:
+            selected.append(f'u."{key}"')
+            unnested.append(f"${n}::{kind}[]")
     names = ", ".join(f'"{key}"' for key in keys)
-    unnest = ", ".join(f"${n}::{kind}" for n, kind in enumerate(types, 1))
     # Names and types come from the table's own definition, never from input.
-    sql = f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({unnest})'  # noqa: S608
+    sql = f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)}'
+    if unnested:
+        aliases = ", ".join(f'"{key}"' for key in keys if f'u."{key}"' in selected)
+        sql += f" FROM unnest({', '.join(unnested)}) AS u({aliases})"
     if upsert:
         updates = ", ".join(
             f'"{key}" = EXCLUDED."{key}"' for key in keys if key not in ("tenant_id", "id")
         )
         sql += f" ON CONFLICT (tenant_id, id) DO UPDATE SET {updates}"
-    await (await _pg_driver(session)).execute(sql, *arrays)
+    await (await _pg_driver(session)).execute(sql, *params)
 
 
 async def _pg_driver(session: AsyncSession) -> Any:

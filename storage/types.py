@@ -10,6 +10,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# JSON kept as written (PostgreSQL `json`, not `jsonb`): for documents stored once
+# and read back whole, never searched inside (the change log's rows, push answers).
+# PostgreSQL then neither parses them into jsonb on insert nor prints them on read.
+JSONText = JSON()
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")

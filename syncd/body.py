@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
@@ -36,8 +36,8 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         )
     raw = await request.read()
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise MalformedJSON(Msg("the body is not valid JSON: {reason}", reason=str(exc))) from None
     return validate(model, data)
 

@@ -157,10 +157,16 @@ def count_push(app: web.Application, endpoint: str, answer: Mapping[str, Any]) -
     """Count a push answer: the batch, each change by result, the conflicts it opened."""
     metrics = app[appkeys.METRICS]
     metrics.pushes.labels(endpoint).inc()
+    statuses: dict[str, int] = {}
+    conflicts = 0
     for result in answer["results"]:
-        metrics.pushed_changes.labels(result["status"]).inc()
+        statuses[result["status"]] = statuses.get(result["status"], 0) + 1
         if result.get("conflict_id"):
-            metrics.conflicts_opened.inc()
+            conflicts += 1
+    for status, count in statuses.items():
+        metrics.pushed_changes.labels(status).inc(count)
+    if conflicts:
+        metrics.conflicts_opened.inc(conflicts)
 
 
 def count_pull(app: web.Application, answer: Mapping[str, Any]) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, TenantScoped
-from storage.types import BigIntPK, JSONType, utcnow
+from storage.types import BigIntPK, JSONText, JSONType, utcnow
 
 
 class ChangeLogEntry(TenantScoped, Base):
@@ -34,7 +34,7 @@ class ChangeLogEntry(TenantScoped, Base):
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[uuid.UUID]
     op: Mapped[str] = mapped_column(String(16))
-    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
     task_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     hlc: Mapped[str | None] = mapped_column(String(64), default=None)
     client_id: Mapped[str | None] = mapped_column(String(100), default=None)
@@ -51,7 +51,7 @@ class PushBatch(TenantScoped, Base):
     client_id: Mapped[str] = mapped_column(String(100))
     batch_id: Mapped[str] = mapped_column(String(100))
     user_id: Mapped[uuid.UUID]
-    response: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONText)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -50,7 +50,7 @@ async def push(request: web.Request) -> web.Response:
         principal(request), body, request.headers.get("User-Agent")
     )
     metrics.count_push(request.app, "push", answer)
-    return web.json_response(answer)
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
 
 @routes.post("/sync/tasks")
