@@ -245,7 +245,7 @@ async def upsert_rows(session: AsyncSession, entity: str, rows: Sequence[dict[st
         return
     model: Any = MODELS[entity]
     columns = set(model.__table__.columns.keys())
-    keys = sorted({key for row in rows for key in row} & columns)
+    keys = sorted(set().union(*rows) & columns)
     if session.get_bind().dialect.name == "postgresql":
         await _pg_unnest_insert(session, model.__table__, keys, rows, upsert=True)
         return
@@ -261,7 +261,7 @@ async def append_log(session: AsyncSession, entries: Sequence[dict[str, Any]]) -
         return
     if session.get_bind().dialect.name == "postgresql":
         table = ChangeLogEntry.__table__
-        keys = sorted({key for entry in entries for key in entry} & set(table.columns.keys()))
+        keys = sorted(set().union(*entries) & set(table.columns.keys()))
         same = {} if "created_at" in keys else {"created_at": utcnow()}
         await _pg_unnest_insert(session, table, keys, entries, upsert=False, same=same)
         return

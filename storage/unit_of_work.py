@@ -87,10 +87,12 @@ class TenantUnitOfWork(_UnitOfWork):
         return {"scope": self._scope, "tenant_id": self.tenant_id}
 
     async def _bind_postgres(self, session: AsyncSession) -> None:
-        await session.execute(text(f"SET LOCAL ROLE {TENANT_ROLE}"))
+        # One round trip: `set_config('role', ..., true)` is `SET LOCAL ROLE`.
         await session.execute(
-            text("SELECT set_config('app.tenant_id', :tenant, true)"),
-            {"tenant": str(self.tenant_id)},
+            text(
+                "SELECT set_config('role', :role, true), set_config('app.tenant_id', :tenant, true)"
+            ),
+            {"role": TENANT_ROLE, "tenant": str(self.tenant_id)},
         )
 
 

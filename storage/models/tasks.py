@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -73,6 +74,10 @@ class TaskEvent(TenantScoped, Base):
         _task_fk(),
         Index(None, "tenant_id", "task_id", "server_time"),
     )
+
+    # The task's key (tenant_id, task_id) proves the tenant and cascades its
+    # deletion: no second, per-row check against tenants.
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid())
 
     id: Mapped[uuid.UUID]
     task_id: Mapped[uuid.UUID]

@@ -52,6 +52,7 @@ async def test_wall_two_alone_hides_other_tenants_on_postgres(
     async with TenantUnitOfWork(pg_sessions, a) as uow:
         raw = uow.session.connection
         conn = await raw()
+        assert (await conn.execute(text("SELECT current_user"))).scalar() == "syncd_tenant"
         assert (await conn.execute(text("SELECT count(*) FROM tasks"))).scalar() == 2
         named = await conn.execute(
             text("SELECT count(*) FROM tasks WHERE tenant_id = :b"), {"b": b}
@@ -62,6 +63,10 @@ async def test_wall_two_alone_hides_other_tenants_on_postgres(
             text("UPDATE tasks SET title = 'x' WHERE tenant_id = :b"), {"b": b}
         )
         assert updated.rowcount == 0
+    async with pg_engine.connect() as plain:  # the role and tenant ended with the transaction
+        assert (await plain.execute(text("SELECT current_user"))).scalar() == "postgres"
+        setting = text("SELECT current_setting('app.tenant_id', true)")
+        assert (await plain.execute(setting)).scalar() in ("", None)
     async with TenantUnitOfWork(pg_sessions, a) as uow:
         conn = await uow.session.connection()
         with pytest.raises(DBAPIError, match="row-level security"):
