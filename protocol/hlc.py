@@ -47,7 +47,13 @@ class Stamp:
         match = _STAMP.match(text)
         if match is None:
             raise InvalidStamp(f"{text!r} is not '<13-digit ms>:<4-digit counter>:<node>'")
-        return cls(int(match[1]), int(match[2]), match[3])
+        # The pattern already holds every field in range: skip __post_init__'s checks
+        # (a push parses each change's stamp twice).
+        stamp = object.__new__(cls)
+        object.__setattr__(stamp, "wall_ms", int(match[1]))
+        object.__setattr__(stamp, "counter", int(match[2]))
+        object.__setattr__(stamp, "node", match[3])
+        return stamp
 
     def with_node(self, node: str) -> Stamp:
         return Stamp(self.wall_ms, self.counter, node)
