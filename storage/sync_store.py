@@ -304,7 +304,8 @@ async def _pg_unnest_insert(
     dumps = orjson.dumps
     params: list[Any] = []
     selected: list[str] = []
-    unnested: list[str] = []
+    unnested: list[str] = []  # (the arrays and their names in the unnest)
+    aliases: list[str] = []
     for key, kind in zip(keys, types, strict=True):
         column = [shared[key]] if key in shared else [row.get(key) for row in rows]
         if kind in _JSON_TYPES:  # JSON columns travel as text
@@ -317,12 +318,12 @@ async def _pg_unnest_insert(
         else:
             selected.append(f'u."{key}"')
             unnested.append(f"${n}::{kind}[]")
+            aliases.append(f'"{key}"')
     names = ", ".join(f'"{key}"' for key in keys)
     # Names and types come from the table's own definition, never from input.
     sql = f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)}'
     if unnested:
-        aliases = ", ".join(f'"{key}"' for key in keys if f'u."{key}"' in selected)
-        sql += f" FROM unnest({', '.join(unnested)}) AS u({aliases})"
+        sql += f" FROM unnest({', '.join(unnested)}) AS u({', '.join(aliases)})"
     if upsert:
         updates = ", ".join(
             f'"{key}" = EXCLUDED."{key}"' for key in keys if key not in ("tenant_id", "id")

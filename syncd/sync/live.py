@@ -40,7 +40,7 @@ from syncd.auth.principal import Principal
 from syncd.openapi import describe
 from syncd.problems import Problem
 from syncd.sync.cursor import Cursor
-from syncd.sync.live_feed import PAGE, RESYNC_INTERVAL_S, TenantFeed
+from syncd.sync.live_feed import PAGE, TenantFeed, wait_for_hint
 from syncd.sync.service import SyncService
 from syncd.ws_auth import offered_token, origin_allowed
 
@@ -377,12 +377,7 @@ class LiveSession:
                 sessions.feed(self).follow(self)
                 await self.released.wait()
                 continue
-            # asyncio.timeout, not wait_for: no extra task per wait.
-            try:
-                async with asyncio.timeout(RESYNC_INTERVAL_S):
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
+            await wait_for_hint(self.wake)
 
     async def _put_page(self, page: dict[str, Any]) -> bool:
         """Queue a page, waiting for room; False once the reader was too slow and is closed."""

@@ -54,6 +54,17 @@ class Follower(Protocol):
         ...
 
 
+async def wait_for_hint(wake: asyncio.Event) -> None:
+    """Wait for a commit hint, or RESYNC_INTERVAL_S at most: a lost hint (pub/sub
+    is at-most-once) costs a short delay, never a missed change.
+
+    asyncio.timeout, not wait_for: no extra task per wait.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(RESYNC_INTERVAL_S):
+            await wake.wait()
+
+
 class TenantFeed:
     """The shared log reader of one tenant; runs while it has followers."""
 
@@ -108,11 +119,7 @@ class TenantFeed:
                 has_more = await self._read_and_deliver()
                 if has_more or not self._followers:
                     continue
-                try:
-                    async with asyncio.timeout(RESYNC_INTERVAL_S):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
+                await wait_for_hint(self._wake)
         except Exception:
             log.exception("live_feed_failed", tenant_id=str(self._tenant_id))
             self._release_all()  # the sessions carry on with their own reads
