@@ -6,8 +6,12 @@ not a slow client's). Each figure sits beside a baseline measured in the same
 run on the same database server:
 
 - push vs asyncpg `copy_records_to_table` of the same rows (the raw ceiling),
-  and vs an idempotent `INSERT ... SELECT unnest(...) ON CONFLICT DO NOTHING`
-  (what an idempotent bulk write costs without any sync logic);
+  vs an idempotent `INSERT ... SELECT unnest(...) ON CONFLICT DO NOTHING`
+  (what an idempotent bulk write costs without any sync logic), vs the same
+  insert a batch per transaction (a push commits each batch), and vs every row
+  syncd writes for a task creation (the task, its `created` timeline entry and
+  a change-log entry for each), raw, into tables of the same shape, a batch per
+  transaction: the floor of the writes the protocol asks for;
 - a resent batch (answered from the stored first answer) vs its first send;
 - pull vs a raw keyset query over the same change-log rows, in pages of the
   same size.
@@ -27,6 +31,8 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,13 +125,111 @@ async def measure_syncd(
     }
 
 
-async def measure_baselines(url: str, changes: list[dict[str, Any]]) -> dict[str, float]:
+@dataclass
+class CreationWrites:
+    """The column arrays of what syncd writes for one batch of task creations:
+    the task rows, their `created` timeline entries, a change-log entry for each."""
+
+    tasks: tuple[list[Any], ...]  # id, title, field_clocks, version
+    events: tuple[list[Any], ...]  # id, task_id, payload, version
+    log: tuple[list[Any], ...]  # version, entity, entity_id, task_id, data, hlc
+
+
+def creation_writes(
+    changes: list[dict[str, Any]], batch: int, user: uuid.UUID
+) -> list[CreationWrites]:
+    now = datetime.now(UTC).isoformat()
+    out = []
+    for start in range(0, len(changes), batch):
+        part = changes[start : start + batch]
+        ids = [c["id"] for c in part]
+        task_ids = [uuid.UUID(i) for i in ids]
+        event_ids = [uuid.uuid4() for _ in part]
+        task_v = [2 * (start + n) + 1 for n in range(len(part))]
+        event_v = [v + 1 for v in task_v]
+        titles = [c["fields"]["title"] for c in part]
+        clocks = [
+            json.dumps({k: {"hlc": c["hlc"], "v": v, "by": "bench"} for k in c["fields"]})
+            for c, v in zip(part, task_v, strict=True)
+        ]
+        payloads = [
+            json.dumps({"task_id": i, "title": t}) for i, t in zip(ids, titles, strict=True)
+        ]
+        task_data = [
+            json.dumps(
+                {
+                    "id": c["id"],
+                    **c["fields"],
+                    "status": "open",
+                    "version": v,
+                    "created_by": str(user),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            for c, v in zip(part, task_v, strict=True)
+        ]
+        event_data = [
+            json.dumps({"id": str(e), "task_id": i, "kind": "created", "payload": p, "version": v})
+            for e, i, p, v in zip(event_ids, ids, payloads, event_v, strict=True)
+        ]
+        out.append(
+            CreationWrites(
+                tasks=(task_ids, titles, clocks, task_v),
+                events=(event_ids, task_ids, payloads, event_v),
+                log=(
+                    task_v + event_v,
+                    ["task"] * len(part) + ["task_event"] * len(part),
+                    task_ids + event_ids,
+                    task_ids + task_ids,
+                    task_data + event_data,
+                    [c["hlc"] for c in part] * 2,
+                ),
+            )
+        )
+    return out
+
+
+WRITE_TASKS = (
+    "INSERT INTO bench_tasks (tenant_id, created_by, created_at, updated_at, status, priority,"
+    " location, description, id, title, field_clocks, version)"
+    " SELECT $1::uuid, $2::uuid, now(), now(), 'open', 'normal', '{}'::json, $3::text,"
+    " u.id, u.title, u.clocks, u.version"
+    " FROM unnest($4::uuid[], $5::text[], $6::json[], $7::bigint[])"
+    " AS u(id, title, clocks, version)"
+    " ON CONFLICT (tenant_id, id) DO UPDATE SET title = EXCLUDED.title,"
+    " field_clocks = EXCLUDED.field_clocks, version = EXCLUDED.version"
+)
+WRITE_EVENTS = (
+    "INSERT INTO bench_task_events (tenant_id, actor_id, server_time, kind, client_id, refused,"
+    " id, task_id, payload, version)"
+    " SELECT $1::uuid, $2::uuid, now(), 'created', 'bench', false, u.id, u.task_id, u.payload,"
+    " u.version FROM unnest($3::uuid[], $4::uuid[], $5::json[], $6::bigint[])"
+    " AS u(id, task_id, payload, version)"
+    " ON CONFLICT (tenant_id, id) DO UPDATE SET version = EXCLUDED.version"
+)
+WRITE_LOG = (
+    "INSERT INTO bench_change_log (tenant_id, user_id, created_at, client_id, op, version,"
+    " entity, entity_id, task_id, data, hlc)"
+    " SELECT $1::uuid, $2::uuid, now(), 'bench', 'upsert', u.version, u.entity, u.entity_id,"
+    " u.task_id, u.data, u.hlc FROM unnest($3::bigint[], $4::text[], $5::uuid[], $6::uuid[],"
+    " $7::json[], $8::text[]) AS u(version, entity, entity_id, task_id, data, hlc)"
+)
+
+
+async def measure_baselines(
+    url: str, changes: list[dict[str, Any]], batch: int
+) -> dict[str, float]:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(
             "CREATE TABLE bench_rows (tenant_id uuid, id uuid, title text, description text,"
             " priority text, field_clocks jsonb, version bigint, PRIMARY KEY (tenant_id, id))"
         )
+        # Tables of the same shape as syncd's (columns, keys, indexes), without
+        # row-level security or foreign keys: the baselines' side of the scale.
+        for name in ("tasks", "task_events", "change_log"):
+            await conn.execute(f"CREATE TABLE bench_{name} (LIKE {name} INCLUDING ALL)")
         tenant = uuid.uuid4()
         rows = [
             (
@@ -141,11 +245,25 @@ async def measure_baselines(url: str, changes: list[dict[str, Any]]) -> dict[str
         ]
         columns = ["tenant_id", "id", "title", "description", "priority", "field_clocks", "version"]
         arrays = [list(col) for col in zip(*rows, strict=True)]
+        batches = [
+            [list(col) for col in zip(*rows[i : i + batch], strict=True)]
+            for i in range(0, len(rows), batch)
+        ]
         bench_tenant = await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", TENANT)
+        user = await conn.fetchval(
+            "SELECT id FROM users WHERE tenant_id = $1 LIMIT 1", bench_tenant
+        )
+        writes = creation_writes(changes, batch, user)
+        description = changes[0]["fields"]["description"]
         await conn.execute("ANALYZE change_log")  # current statistics for the keyset read
+        unnest = (
+            "INSERT INTO bench_rows SELECT * FROM unnest($1::uuid[], $2::uuid[],"
+            " $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::bigint[])"
+            " ON CONFLICT DO NOTHING"
+        )
         # Each baseline runs twice and keeps its faster run (warm caches and
         # statements): the comparison errs on the baselines' side.
-        copy_s = unnest_s = keyset_s = float("inf")
+        copy_s = unnest_s = batched_s = writes_s = keyset_s = float("inf")
         read = 0
         for _ in range(2):
             await conn.execute("TRUNCATE bench_rows")
@@ -155,13 +273,24 @@ async def measure_baselines(url: str, changes: list[dict[str, Any]]) -> dict[str
             await conn.execute("TRUNCATE bench_rows")
             started = time.perf_counter()
             async with conn.transaction():
-                await conn.execute(
-                    "INSERT INTO bench_rows SELECT * FROM unnest($1::uuid[], $2::uuid[],"
-                    " $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::bigint[])"
-                    " ON CONFLICT DO NOTHING",
-                    *arrays,
-                )
+                await conn.execute(unnest, *arrays)
             unnest_s = min(unnest_s, time.perf_counter() - started)
+            # The same insert a batch at a time, one commit each, as a push commits.
+            await conn.execute("TRUNCATE bench_rows")
+            started = time.perf_counter()
+            for part in batches:
+                async with conn.transaction():
+                    await conn.execute(unnest, *part)
+            batched_s = min(batched_s, time.perf_counter() - started)
+            # Every row syncd writes for a task creation, a batch per transaction.
+            await conn.execute("TRUNCATE bench_tasks, bench_task_events, bench_change_log")
+            started = time.perf_counter()
+            for w in writes:
+                async with conn.transaction():
+                    await conn.execute(WRITE_TASKS, tenant, user, description, *w.tasks)
+                    await conn.execute(WRITE_EVENTS, tenant, user, *w.events)
+                    await conn.execute(WRITE_LOG, tenant, user, *w.log)
+            writes_s = min(writes_s, time.perf_counter() - started)
             # Pull's baseline: the same change-log rows syncd served, read by a raw
             # keyset query in pages of the same size (no scope, no JSON, no HTTP).
             started = time.perf_counter()
@@ -183,6 +312,8 @@ async def measure_baselines(url: str, changes: list[dict[str, Any]]) -> dict[str
     return {
         "copy_per_s": len(rows) / copy_s,
         "unnest_per_s": len(rows) / unnest_s,
+        "unnest_batched_per_s": len(rows) / batched_s,
+        "creation_writes_per_s": len(rows) / writes_s,
         "keyset_per_s": read / keyset_s,
     }
 
@@ -205,10 +336,22 @@ async def main() -> None:
             env["SYNCD_VAR_DIR"] = scratch
             await prepare(env, Path(scratch))
             ours = await measure_syncd(env, Path(scratch), changes, args.batch)
-        base = await measure_baselines(url, changes)
+        base = await measure_baselines(url, changes, args.batch)
     rows = [
         ("push (changes/s)", ours["push_per_s"], "COPY", base["copy_per_s"]),
         ("push (changes/s)", ours["push_per_s"], "INSERT unnest ON CONFLICT", base["unnest_per_s"]),
+        (
+            "push (changes/s)",
+            ours["push_per_s"],
+            "same, a commit per batch",
+            base["unnest_batched_per_s"],
+        ),
+        (
+            "push (changes/s)",
+            ours["push_per_s"],
+            "every row a creation writes",
+            base["creation_writes_per_s"],
+        ),
         ("pull (changes/s)", ours["pull_per_s"], "raw keyset, same rows", base["keyset_per_s"]),
         (
             "resent batch (batches/s)",

@@ -1,6 +1,7 @@
-"""Persistence for sync: the version counter, synced rows in bulk, the change
-log, push batches and devices. Every function takes a tenant-bound session
-(storage.unit_of_work.TenantUnitOfWork) and never a tenant id.
+"""Persistence for sync: synced rows in bulk, the change log, snapshot pages
+(the counter, push batches and devices are storage.sync_ledger's). Every
+function takes a tenant-bound session (storage.unit_of_work.TenantUnitOfWork)
+and never a tenant id.
 
 Rows cross this boundary as plain dicts of JSON values (ISO 8601 datetimes,
 UUIDs as strings), the same shape devices receive in `data`.
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, Uuid, cast, insert, or_, select, update
+from sqlalchemy import Text, Uuid, cast, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
@@ -23,15 +24,12 @@ from sqlalchemy.orm import DeclarativeBase
 from storage.models import (
     Base,
     ChangeLogEntry,
-    Device,
     MediaAsset,
     Purchase,
-    PushBatch,
     Receipt,
     Task,
     TaskAssignment,
     TaskEvent,
-    TenantVersion,
 )
 from storage.types import UTCDateTime, utcnow
 
@@ -45,10 +43,6 @@ MODELS: dict[str, type[DeclarativeBase]] = {
 }
 SNAPSHOT_ORDER: tuple[str, ...] = tuple(MODELS)
 HIDDEN_COLUMNS = frozenset({"tenant_id", "field_clocks"})
-
-
-class ClientBound(Exception):
-    """The client id already belongs to another user of the tenant."""
 
 
 def _table(entity: str) -> Any:
@@ -182,24 +176,6 @@ def _new_row_parts(
     return fixed, tuple(fresh), tuple(timed)
 
 
-async def lock_version(session: AsyncSession) -> int:
-    """The tenant's version, locked until the transaction ends (guarantee 3)."""
-    version = await session.scalar(select(TenantVersion.version).with_for_update())
-    if version is None:
-        session.add(TenantVersion(version=0))
-        await session.flush()
-        return 0
-    return int(version)
-
-
-async def current_version(session: AsyncSession) -> int:
-    return int(await session.scalar(select(TenantVersion.version)) or 0)
-
-
-async def set_version(session: AsyncSession, version: int) -> None:
-    await session.execute(update(TenantVersion).values(version=version))
-
-
 async def load_rows(
     session: AsyncSession, entity: str, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, dict[str, Any]]:
@@ -312,8 +288,10 @@ async def _pg_unnest_insert(
             column = [None if value is None else dumps(value).decode() for value in column]
         params.append(column)
         n = len(params)
-        if column.count(column[0]) == len(column):  # one value for all: pass it once
-            params[-1] = column[0]
+        first = column[0]
+        # One value for all: pass it once (the second row's value rules most columns out).
+        if len(column) == 1 or (column[1] == first and column.count(first) == len(column)):
+            params[-1] = first
             selected.append(f"${n}::{kind}")
         else:
             selected.append(f'u."{key}"')
@@ -372,15 +350,6 @@ async def read_log(session: AsyncSession, after: int, limit: int) -> tuple[list[
     rows = [dict(row) for row in (await session.execute(statement)).mappings()]
     scanned_to = rows[-1]["version"] if rows else after
     return rows, scanned_to, len(rows) == limit
-
-
-async def note_pull(session: AsyncSession, client_id: str, user_id: uuid.UUID, cursor: int) -> None:
-    """Remember how far a device has pulled (device sync health)."""
-    device = await session.get(Device, (_tenant_of(session), client_id))
-    if device is None or device.user_id != user_id:
-        return
-    device.cursor = cursor
-    device.last_seen_at = utcnow()
 
 
 async def snapshot_page(
@@ -445,40 +414,6 @@ async def assigned_task_ids(session: AsyncSession, user_id: uuid.UUID) -> set[uu
         )
     )
     return set(result.scalars())
-
-
-async def find_batch(session: AsyncSession, client_id: str, batch_id: str) -> PushBatch | None:
-    result = await session.execute(
-        select(PushBatch).where(PushBatch.client_id == client_id, PushBatch.batch_id == batch_id)
-    )
-    return result.scalar_one_or_none()
-
-
-async def save_batch(
-    session: AsyncSession,
-    client_id: str,
-    batch_id: str,
-    user_id: uuid.UUID,
-    response: dict[str, Any],
-) -> None:
-    session.add(
-        PushBatch(client_id=client_id, batch_id=batch_id, user_id=user_id, response=response)
-    )
-
-
-async def bind_device(
-    session: AsyncSession, client_id: str, user_id: uuid.UUID, user_agent: str | None
-) -> Device:
-    """The device row for `client_id`, created for `user_id` on first use."""
-    device = await session.get(Device, (_tenant_of(session), client_id))
-    if device is None:
-        device = Device(client_id=client_id, user_id=user_id, user_agent=user_agent)
-        session.add(device)
-        await session.flush()
-    elif device.user_id != user_id:
-        raise ClientBound(client_id)
-    device.last_seen_at = utcnow()
-    return device
 
 
 def _tenant_of(session: AsyncSession) -> uuid.UUID:

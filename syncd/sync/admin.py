@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from protocol.changes import PushRequest
 from protocol.roles import Role
-from storage import sync_store as store
+from storage import sync_ledger as ledger
 from storage.models import Device, SyncRejection, User
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
@@ -53,7 +53,7 @@ class SyncAdmin:
 
     async def devices(self, who: Principal) -> dict[str, Any]:
         async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
-            version = await store.current_version(uow.session)
+            version = await ledger.current_version(uow.session)
             rows = await uow.session.execute(
                 select(Device, User.email, User.role)
                 .join(User, (User.id == Device.user_id) & (User.tenant_id == Device.tenant_id))

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from protocol.entities import ENTITIES, FieldErrors
 from protocol.hlc import HybridClock, Stamp
 from protocol.lifecycle import TaskStatus
+from storage import sync_ledger as ledger
 from storage import sync_store as store
 from storage.models import ChangeLogEntry, Conflict
 from storage.types import utcnow
@@ -161,7 +162,7 @@ class ConflictInbox:
         """Resolve conflicts in one transaction; each becomes a logged server change."""
         async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
             session = uow.session
-            batch = Batch(who, SERVER_NODE, await store.lock_version(session))
+            batch = Batch(who, SERVER_NODE, await ledger.lock_version(session))
             answers = []
             for conflict_id in ids:
                 row = await self._get(session, conflict_id)

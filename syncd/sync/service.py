@@ -39,6 +39,7 @@ from protocol.hlc import HybridClock, Stamp, clamp
 from protocol.lifecycle import InvalidTransition, TaskAction, TaskStatus, next_status
 from protocol.merge import MergeResult, Outcome, RowState, Write, merge_delete, merge_upsert
 from protocol.roles import Role
+from storage import sync_ledger as ledger
 from storage import sync_store as store
 from storage.models import Conflict as ConflictRow
 from storage.models import SyncRejection, TaskAssignment, User
@@ -211,7 +212,7 @@ class SyncService:
         """
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
             session = uow.session
-            batch = Batch(who, client_id, await store.lock_version(session))
+            batch = Batch(who, client_id, await ledger.lock_version(session))
             await self._preload(session, batch, [change])
             current = batch.rows.get((change.entity, change.id))
             if check is not None:
@@ -252,15 +253,15 @@ class SyncService:
     ) -> tuple[dict[str, Any], Batch | None]:
         # The version lock comes first: it serialises this tenant's pushes, so two
         # sends of one batch, or two first pushes of one client id, cannot race.
-        version = await store.lock_version(session)
-        prior = await store.find_batch(session, request.client_id, request.batch_id)
+        version = await ledger.lock_version(session)
+        prior = await ledger.find_batch(session, request.client_id, request.batch_id)
         if prior is not None:
             if prior.user_id != who.user_id:
                 raise ClientIdTaken(f"client id {request.client_id!r} belongs to another user")
             return dict(prior.response), None
         try:
-            device = await store.bind_device(session, request.client_id, who.user_id, user_agent)
-        except store.ClientBound:
+            seen_at = await ledger.bind_device(session, request.client_id, who.user_id, user_agent)
+        except ledger.ClientBound:
             raise ClientIdTaken(
                 f"client id {request.client_id!r} belongs to another user"
             ) from None
@@ -276,7 +277,7 @@ class SyncService:
             "results": [r.model_dump(mode="json", exclude_none=True) for r in results],
             "cursor": Cursor.at(batch.version).encode(),
         }
-        await store.save_batch(session, request.client_id, request.batch_id, who.user_id, response)
+        await ledger.save_batch(session, request.client_id, request.batch_id, who.user_id, response)
         for raw, result in zip(request.changes, results, strict=True):
             if keep_rejections and result.status is Outcome.REJECTED:
                 session.add(
@@ -288,8 +289,7 @@ class SyncService:
                         problem=result.problem or {},
                     )
                 )
-        device.last_push_at = device.last_seen_at
-        device.last_push_counts = _count(results)
+        await ledger.note_push(session, request.client_id, seen_at, _count(results))
         return response, batch
 
     def _parse(self, raw: dict[str, Any], only_entity: str | None) -> Change | ChangeResult:
@@ -623,7 +623,8 @@ class SyncService:
         if outcome in (Outcome.SUPERSEDED, Outcome.CONFLICT) and row is not None:
             current = store.row_to_json(spec.name, row)
         version = row["version"] if (row is not None and applied) else None
-        return ChangeResult(
+        # Every value here is the server's own, already typed: no validation needed.
+        return ChangeResult.model_construct(
             id=str(row_id),
             status=outcome,
             version=version,
@@ -979,7 +980,7 @@ class SyncService:
             who = Principal(
                 actor_id or uuid.UUID(int=0), tenant_id, Role.ADMIN, uuid.UUID(int=0), "server"
             )
-            batch = Batch(who, SERVER_NODE, await store.lock_version(session))
+            batch = Batch(who, SERVER_NODE, await ledger.lock_version(session))
             current = (await store.load_rows(session, entity, [row_id])).get(row_id)
             clocks: dict[str, Any] = dict((current or {}).get("field_clocks") or {})
             latest = max(
@@ -1036,13 +1037,13 @@ class SyncService:
             if who.role is Role.TECHNICIAN:
                 scope = await store.assigned_task_ids(session, who.user_id)
             if cursor is None:
-                cursor = Cursor.start_snapshot(await store.current_version(session))
+                cursor = Cursor.start_snapshot(await ledger.current_version(session))
             if cursor.snapshot:
                 changes, cursor, has_more = await self._snapshot(session, cursor, limit, scope)
             else:
                 changes, cursor, has_more = await self._log_page(session, who, cursor, limit, scope)
             if client_id is not None:
-                await store.note_pull(session, client_id, who.user_id, cursor.version)
+                await ledger.note_pull(session, client_id, who.user_id, cursor.version)
                 await uow.commit()
         return {"changes": changes, "cursor": cursor.encode(), "has_more": has_more}
 
@@ -1063,7 +1064,7 @@ class SyncService:
                 last_id = rows[-1]["id"]
         if entity_index < len(store.SNAPSHOT_ORDER):
             return changes, Cursor(cursor.version, True, entity_index, last_id), True
-        latest = await store.current_version(session)
+        latest = await ledger.current_version(session)
         return changes, Cursor.at(cursor.version), latest > cursor.version
 
     async def _log_page(
@@ -1122,7 +1123,7 @@ class SyncService:
         await store.append_log(session, batch.log)
         session.add_all(batch.conflicts)
         if batch.log:
-            await store.set_version(session, batch.version)
+            await ledger.set_version(session, batch.version)
 
 
 def _state_of(entity: str, row: dict[str, Any]) -> RowState:
