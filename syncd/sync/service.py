@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import orjson
 import structlog
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -1075,13 +1074,13 @@ class SyncService:
         limit: int,
         scope: set[uuid.UUID] | None,
     ) -> tuple[list[dict[str, Any]], Cursor, bool]:
+        if scope is None:
+            every, scanned_to, full = await store.read_log_changes(session, cursor.version, limit)
+            return every, Cursor.at(scanned_to), full
         entries, scanned_to, full = await store.read_log(session, cursor.version, limit)
-        changes: list[dict[str, Any]] = []
+        changes: list[Any] = []
         for entry in entries:
-            if scope is None:
-                changes.append(_from_log(entry))
-            else:
-                changes.extend(await self._scoped(session, who, entry, scope))
+            changes.extend(await self._scoped(session, who, entry, scope))
         return changes, Cursor.at(scanned_to), full
 
     async def _scoped(
@@ -1109,7 +1108,7 @@ class SyncService:
                     for entity, row in rows
                 ]
         if task_id is not None and task_id in scope:
-            return [_from_log(entry)]
+            return [store.pulled_from_log(entry)]
         return []
 
     # --- writing --------------------------------------------------------------------
@@ -1139,18 +1138,6 @@ def _pulled(entity: str, row: dict[str, Any], op: str) -> dict[str, Any]:
         "id": str(row["id"]),
         "op": op,
         "data": store.row_to_json(entity, row),
-    }
-
-
-def _from_log(entry: dict[str, Any]) -> dict[str, Any]:
-    """A pulled change; its `data` is the stored JSON, passed on without decoding
-    (encode answers holding it with orjson)."""
-    return {
-        "version": entry["version"],
-        "entity": entry["entity"],
-        "id": str(entry["entity_id"]),
-        "op": entry["op"],
-        "data": orjson.Fragment(entry["data_json"]),
     }
 
 
