@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from protocol.changes import Change, ChangeResult, Op, PushRequest
+from protocol.changes import Change, Op, PushRequest
 from protocol.entities import ENTITIES, EntitySpec, FieldErrors, Geo
 from protocol.hlc import HybridClock, Stamp, clamp
 from protocol.lifecycle import InvalidTransition, TaskAction, TaskStatus, next_status
@@ -47,6 +47,7 @@ from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.sync.cursor import Cursor
 from syncd.sync.errors import BatchTooLarge, ClientIdTaken
+from syncd.sync.outcomes import ChangeOutcome
 
 log = structlog.get_logger("syncd.sync")
 
@@ -122,7 +123,7 @@ class Batch:
 class Applied:
     """What `SyncService.apply` did with one change: its result and the row after it."""
 
-    result: ChangeResult
+    result: ChangeOutcome
     row: dict[str, Any] | None
 
 
@@ -273,7 +274,7 @@ class SyncService:
         ]
         await self._flush(session, batch)
         response = {
-            "results": [r.model_dump(mode="json", exclude_none=True) for r in results],
+            "results": [r.as_json() for r in results],
             "cursor": Cursor.at(batch.version).encode(),
         }
         await ledger.save_batch(session, request.client_id, request.batch_id, who.user_id, response)
@@ -291,12 +292,12 @@ class SyncService:
         await ledger.note_push(session, request.client_id, seen_at, _count(results))
         return response, batch
 
-    def _parse(self, raw: dict[str, Any], only_entity: str | None) -> Change | ChangeResult:
+    def _parse(self, raw: dict[str, Any], only_entity: str | None) -> Change | ChangeOutcome:
         if only_entity is not None and raw.get("entity") != only_entity:
             rejection = Rejected(
                 "wrong_entity", f"this endpoint takes {only_entity} changes only", status=422
             )
-            return ChangeResult(
+            return ChangeOutcome(
                 id=str(raw.get("id", "")), status=Outcome.REJECTED, problem=rejection.problem()
             )
         try:
@@ -311,7 +312,7 @@ class SyncService:
                 for e in exc.errors(include_url=False, include_input=False)
             ]
             rejection = Rejected("validation_failed", "the change did not validate", errors)
-            return ChangeResult(
+            return ChangeOutcome(
                 id=str(raw.get("id", "")), status=Outcome.REJECTED, problem=rejection.problem()
             )
 
@@ -343,7 +344,9 @@ class SyncService:
         if batch.who.role is Role.TECHNICIAN:
             batch.assigned = await store.assigned_task_ids(session, batch.who.user_id)
 
-    async def _apply_one(self, session: AsyncSession, batch: Batch, change: Change) -> ChangeResult:
+    async def _apply_one(
+        self, session: AsyncSession, batch: Batch, change: Change
+    ) -> ChangeOutcome:
         try:
             spec = ENTITIES.get(change.entity)
             if spec is None:
@@ -363,7 +366,7 @@ class SyncService:
                 return self._delete(batch, spec, change)
             return self._upsert(batch, spec, change)
         except Rejected as rejection:
-            return ChangeResult(
+            return ChangeOutcome(
                 id=str(change.id), status=Outcome.REJECTED, problem=rejection.problem()
             )
 
@@ -417,7 +420,7 @@ class SyncService:
                     ],
                 )
 
-    def _upsert(self, batch: Batch, spec: EntitySpec, change: Change) -> ChangeResult:
+    def _upsert(self, batch: Batch, spec: EntitySpec, change: Change) -> ChangeOutcome:
         key = (spec.name, change.id)
         current = batch.rows.get(key)
         creating = current is None
@@ -478,7 +481,7 @@ class SyncService:
             raise Rejected("validation_failed", "the receipt does not match its purchase", errors)
         return clean
 
-    def _delete(self, batch: Batch, spec: EntitySpec, change: Change) -> ChangeResult:
+    def _delete(self, batch: Batch, spec: EntitySpec, change: Change) -> ChangeOutcome:
         current = batch.rows.get((spec.name, change.id))
         if current is None:
             raise Rejected("not_found", f"no {spec.name} {change.id}", status=404)
@@ -501,7 +504,7 @@ class SyncService:
         change: Change,
         result: MergeResult,
         task_id: uuid.UUID | None,
-    ) -> ChangeResult:
+    ) -> ChangeOutcome:
         key = (spec.name, change.id)
         current = batch.rows.get(key)
         conflict_id = None
@@ -616,14 +619,13 @@ class SyncService:
         outcome: Outcome,
         conflict_id: uuid.UUID | None = None,
         applied: bool = False,
-    ) -> ChangeResult:
+    ) -> ChangeOutcome:
         row = batch.rows.get((spec.name, row_id))
         current = None
         if outcome in (Outcome.SUPERSEDED, Outcome.CONFLICT) and row is not None:
             current = store.row_to_json(spec.name, row)
         version = row["version"] if (row is not None and applied) else None
-        # Every value here is the server's own, already typed: no validation needed.
-        return ChangeResult.model_construct(
+        return ChangeOutcome(
             id=str(row_id),
             status=outcome,
             version=version,
@@ -635,7 +637,7 @@ class SyncService:
 
     async def _ydoc(
         self, session: AsyncSession, batch: Batch, spec: EntitySpec, change: Change
-    ) -> ChangeResult:
+    ) -> ChangeOutcome:
         """A Yjs update made offline: merged by the CRDT, never in conflict."""
         if self.ydocs is None:
             raise Rejected("unsupported_op", "collaborative text is not enabled", status=501)
@@ -674,13 +676,13 @@ class SyncService:
                 [{"field": "update", "code": "yjs_update", "message": str(exc)}],
             ) from None
         batch.ydoc_updates.append((name, update))
-        return ChangeResult(id=str(change.id), status=Outcome.APPLIED)
+        return ChangeOutcome(id=str(change.id), status=Outcome.APPLIED)
 
     # --- lifecycle actions ----------------------------------------------------------
 
     async def _action(
         self, session: AsyncSession, batch: Batch, spec: EntitySpec, change: Change
-    ) -> ChangeResult:
+    ) -> ChangeOutcome:
         if spec.name != "task":
             raise Rejected("unsupported_op", "actions apply to tasks only")
         try:
@@ -747,7 +749,7 @@ class SyncService:
                 **({"user_id": str(assignee)} if assignee else {}),
             },
         )
-        return ChangeResult(id=str(change.id), status=Outcome.APPLIED, version=batch.version)
+        return ChangeOutcome(id=str(change.id), status=Outcome.APPLIED, version=batch.version)
 
     async def _assignee(
         self, session: AsyncSession, change: Change, action: TaskAction
@@ -908,7 +910,7 @@ class SyncService:
         task: dict[str, Any],
         action: TaskAction,
         exc: InvalidTransition,
-    ) -> ChangeResult:
+    ) -> ChangeOutcome:
         """A stale action: kept in the timeline as refused, and opened as a conflict."""
         self._event(
             batch,
@@ -942,7 +944,7 @@ class SyncService:
                 server_client_id=status_clock.get("by"),
             )
         )
-        return ChangeResult(
+        return ChangeOutcome(
             id=str(change.id),
             status=Outcome.CONFLICT,
             conflict_id=conflict_id,
@@ -1158,7 +1160,7 @@ def _creation_payload(entity: str, row_id: uuid.UUID, row: dict[str, Any]) -> di
     return payload
 
 
-def _count(results: list[ChangeResult]) -> dict[str, int]:
+def _count(results: list[ChangeOutcome]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for result in results:
         counts[result.status.value] = counts.get(result.status.value, 0) + 1

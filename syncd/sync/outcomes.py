@@ -1,0 +1,40 @@
+"""The outcome of one change as the sync service builds it.
+
+`ChangeOutcome` carries what the wire's `ChangeResult` (protocol/changes.py)
+carries, as a plain frozen dataclass: a push builds one per change, and a
+pydantic model's construction and dump cost more than the rest of answering a
+task creation. `as_json()` is the wire form: the same keys as
+`ChangeResult.model_dump(mode="json", exclude_none=True)`, checked by the
+tests against the model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from protocol.merge import Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeOutcome:
+    id: str
+    status: Outcome
+    version: int | None = None
+    conflict_id: uuid.UUID | None = None
+    current: dict[str, Any] | None = None
+    problem: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The result as it travels (fields without a value left out)."""
+        data: dict[str, Any] = {"id": self.id, "status": self.status.value}
+        if self.version is not None:
+            data["version"] = self.version
+        if self.conflict_id is not None:
+            data["conflict_id"] = str(self.conflict_id)
+        if self.current is not None:
+            data["current"] = self.current
+        if self.problem is not None:
+            data["problem"] = self.problem
+        return data
