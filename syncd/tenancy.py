@@ -2,8 +2,10 @@
 
 For an authenticated request the token's tenant is the authority; a header or
 subdomain naming another tenant is refused (403 tenant_mismatch). An unknown
-tenant is a 404 problem. The lookup is a platform read (it happens before a
-tenant is known) and is the only one a request makes.
+tenant is a 404 problem. Without a token the lookup is a platform read (it
+happens before a tenant is known); with one, the tenant row is read in the
+same tenant-bound transaction that checks the user and the session
+(syncd.auth.service.AuthService.principal_for).
 """
 
 from __future__ import annotations
@@ -32,8 +34,32 @@ class TenantRef:
     time_zone: str
     is_system: bool = False
 
+    @classmethod
+    def of(cls, row: Tenant) -> TenantRef:
+        return cls(row.id, row.slug, row.name, row.locale, row.time_zone, row.is_system)
+
 
 RESOLVED_TENANT = web.RequestKey("tenant", TenantRef)
+
+
+def usable_tenant(
+    tenant: TenantRef | None, named: str | None, token_tenant: uuid.UUID | None = None
+) -> TenantRef:
+    """`tenant` (an active one, or None) if it is the one a header or subdomain
+    names, when a token decides; else TenantNotFound (404) or TenantMismatch (403)."""
+    if tenant is None:
+        raise TenantNotFound(Msg("no active tenant {tenant}", tenant=str(named or token_tenant)))
+    if (
+        token_tenant is not None
+        and named is not None
+        and named not in (tenant.slug, str(tenant.id))
+    ):
+        raise TenantMismatch("the token belongs to another tenant than the one named")
+    return tenant
+
+
+def active_tenant(row: Tenant | None) -> TenantRef | None:
+    return TenantRef.of(row) if row is not None and row.is_active else None
 
 
 def named_tenant(request: web.Request) -> str | None:
@@ -57,9 +83,7 @@ async def find_tenant(request: web.Request, key: str | uuid.UUID) -> TenantRef |
         condition = Tenant.slug == str(key).lower()
     async with PlatformUnitOfWork(request.app[appkeys.SESSIONS]) as uow:
         row = (await uow.session.execute(select(Tenant).where(condition))).scalar_one_or_none()
-        if row is None or not row.is_active:
-            return None
-        return TenantRef(row.id, row.slug, row.name, row.locale, row.time_zone, row.is_system)
+        return active_tenant(row)
 
 
 async def current_tenant(request: web.Request) -> TenantRef:
@@ -76,15 +100,8 @@ async def current_tenant(request: web.Request) -> TenantRef:
                 header=TENANT_HEADER,
             )
         )
-    tenant = await find_tenant(request, token_tenant or named or "")
-    if tenant is None:
-        raise TenantNotFound(Msg("no active tenant {tenant}", tenant=str(named or token_tenant)))
-    if (
-        token_tenant is not None
-        and named is not None
-        and named not in (tenant.slug, str(tenant.id))
-    ):
-        raise TenantMismatch("the token belongs to another tenant than the one named")
+    found = await find_tenant(request, token_tenant or named or "")
+    tenant = usable_tenant(found, named, token_tenant)
     request[RESOLVED_TENANT] = tenant
     return tenant
 

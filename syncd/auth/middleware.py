@@ -12,7 +12,7 @@ from syncd.auth.permissions import Permission, permission_of, role_allows
 from syncd.auth.principal import PRINCIPAL, Principal
 from syncd.i18n import Msg
 from syncd.middlewares import Handler
-from syncd.tenancy import current_tenant
+from syncd.tenancy import RESOLVED_TENANT, named_tenant
 
 log = structlog.get_logger("syncd.auth")
 
@@ -37,8 +37,8 @@ async def authenticate(request: web.Request) -> Principal:
             raise TokenExpired("the access token has expired; refresh it") from None
         raise TokenInvalid(exc.detail) from None
     request[appkeys.TOKEN_TENANT] = claims.tenant_id
-    tenant = await current_tenant(request)
-    who = await request.app[appkeys.AUTH].principal_for(claims, tenant)
+    tenant, who = await request.app[appkeys.AUTH].principal_for(claims, named_tenant(request))
+    request[RESOLVED_TENANT] = tenant
     request[PRINCIPAL] = who
     structlog.contextvars.bind_contextvars(tenant=tenant.slug, user=str(who.user_id))
     return who

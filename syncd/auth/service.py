@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from storage.models import RefreshToken, User
+from storage.models import RefreshToken, Tenant, User
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
 from syncd import audit
@@ -37,7 +37,7 @@ from syncd.auth.ratelimit import Limiter
 from syncd.i18n import Msg
 from syncd.passwords import hash_password, verify_password
 from syncd.settings import Settings
-from syncd.tenancy import TenantRef
+from syncd.tenancy import TenantRef, active_tenant, usable_tenant
 
 ACTIVE = "active"
 
@@ -299,13 +299,23 @@ class AuthService:
             statement = statement.where(RefreshToken.family_id != keep_family)
         await session.execute(statement.values(revoked_at=utcnow()))
 
-    async def principal_for(self, claims: tokens.AccessClaims, tenant: TenantRef) -> Principal:
-        """The live principal behind an access token: user active, session not revoked."""
+    async def principal_for(
+        self, claims: tokens.AccessClaims, named: str | None = None
+    ) -> tuple[TenantRef, Principal]:
+        """The live principal behind an access token, and its tenant, read in one
+        transaction: the tenant active and, when a header or subdomain `named`
+        one, that one; the user active; the session not revoked."""
         async with TenantUnitOfWork(self.sessions, claims.tenant_id) as uow:
-            user = await uow.session.get(User, (claims.tenant_id, claims.user_id))
+            session = uow.session
+            tenant = usable_tenant(
+                active_tenant(await session.get(Tenant, claims.tenant_id)),
+                named,
+                claims.tenant_id,
+            )
+            user = await session.get(User, (claims.tenant_id, claims.user_id))
             if user is None or user.status != ACTIVE:
                 raise SessionRevoked("the user is not active")
-            alive = await uow.session.scalar(
+            alive = await session.scalar(
                 select(RefreshToken.id)
                 .where(
                     RefreshToken.family_id == claims.session_id,
@@ -316,7 +326,7 @@ class AuthService:
             )
             if alive is None:
                 raise SessionRevoked("the session was signed out or revoked")
-            return Principal(
+            return tenant, Principal(
                 user_id=user.id,
                 tenant_id=user.tenant_id,
                 role=Role(user.role),

@@ -30,7 +30,7 @@ from syncd.auth.permissions import Permission, public, role_allows
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.problems import NotFound, Problem
+from syncd.problems import NotFound, Problem, TenantMismatch, TenantNotFound
 from syncd.sync.service import YDOC_FIELDS, ydoc_name
 from syncd.ws_auth import offered_token, origin_allowed
 from syncd.yjs import session as codes
@@ -68,14 +68,12 @@ async def authenticate(request: web.Request, token: str | None) -> Principal:
         claims = tokens.decode_access(token, settings.jwt_access_secret, settings.jwt_issuer)
     except tokens.TokenError as exc:
         raise Refused(codes.CLOSE_TOKEN, str(exc)[:120]) from None
-    from syncd.tenancy import find_tenant, named_tenant
+    from syncd.tenancy import named_tenant
 
-    tenant = await find_tenant(request, claims.tenant_id)
-    named = named_tenant(request)
-    if tenant is None or (named is not None and named not in (tenant.slug, str(tenant.id))):
-        raise Refused(codes.CLOSE_FORBIDDEN, "the token's tenant is not usable here")
     try:
-        who = await request.app[appkeys.AUTH].principal_for(claims, tenant)
+        _, who = await request.app[appkeys.AUTH].principal_for(claims, named_tenant(request))
+    except (TenantNotFound, TenantMismatch):
+        raise Refused(codes.CLOSE_FORBIDDEN, "the token's tenant is not usable here") from None
     except Problem as problem:
         code = codes.CLOSE_TOKEN if problem.status == 401 else codes.CLOSE_FORBIDDEN
         raise Refused(code, (problem.detail or problem.title)[:120]) from None
