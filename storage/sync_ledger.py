@@ -169,13 +169,14 @@ async def bind_device(
             raise ClientBound(client_id)
         device.last_seen_at = now
         return now
-    # One round trip creates or touches the row and tells its owner. Touching
-    # another user's device is undone with the transaction the refusal ends.
+    # One round trip creates the row, or touches it if it is this user's; a
+    # device of another user is left alone and answers no row.
     owner = await drv.fetchval(
         "INSERT INTO devices (tenant_id, client_id, user_id, user_agent, cursor,"
         " first_seen_at, last_seen_at, last_push_counts)"
         " VALUES ($1, $2, $3, $4, 0, $5, $5, '{}'::jsonb)"
         " ON CONFLICT (tenant_id, client_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at"
+        " WHERE devices.user_id = EXCLUDED.user_id"
         " RETURNING user_id",
         _tenant_of(session),
         client_id,
@@ -183,7 +184,7 @@ async def bind_device(
         user_agent,
         now,
     )
-    if uuid.UUID(bytes=owner.bytes) != user_id:
+    if owner is None:
         raise ClientBound(client_id)
     return now
 

@@ -37,8 +37,9 @@ async def authenticate(request: web.Request) -> Principal:
             raise TokenExpired("the access token has expired; refresh it") from None
         raise TokenInvalid(exc.detail) from None
     request[appkeys.TOKEN_TENANT] = claims.tenant_id
-    tenant, who = await request.app[appkeys.AUTH].principal_for(claims, named_tenant(request))
-    request[RESOLVED_TENANT] = tenant
+    tenant, who = await request.app[appkeys.AUTH].principal_for(
+        claims, named_tenant(request), lambda found: request.__setitem__(RESOLVED_TENANT, found)
+    )
     request[PRINCIPAL] = who
     structlog.contextvars.bind_contextvars(tenant=tenant.slug, user=str(who.user_id))
     return who

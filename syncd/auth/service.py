@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -300,11 +301,16 @@ class AuthService:
         await session.execute(statement.values(revoked_at=utcnow()))
 
     async def principal_for(
-        self, claims: tokens.AccessClaims, named: str | None = None
+        self,
+        claims: tokens.AccessClaims,
+        named: str | None = None,
+        on_tenant: Callable[[TenantRef], None] | None = None,
     ) -> tuple[TenantRef, Principal]:
         """The live principal behind an access token, and its tenant, read in one
         transaction: the tenant active and, when a header or subdomain `named`
-        one, that one; the user active; the session not revoked."""
+        one, that one; the user active; the session not revoked. `on_tenant`
+        hears of the tenant as soon as it is known (so a refused session is
+        answered in the tenant's language)."""
         async with TenantUnitOfWork(self.sessions, claims.tenant_id) as uow:
             session = uow.session
             tenant = usable_tenant(
@@ -312,6 +318,8 @@ class AuthService:
                 named,
                 claims.tenant_id,
             )
+            if on_tenant is not None:
+                on_tenant(tenant)
             user = await session.get(User, (claims.tenant_id, claims.user_id))
             if user is None or user.status != ACTIVE:
                 raise SessionRevoked("the user is not active")

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
 from syncd.app import create_app
+from syncd.auth.errors import SessionRevoked
 from syncd.i18n import Msg, catalog_path, has_translation, translate
 from syncd.problems import PROBLEM_CODES, Problem
 from tests.conftest import make_settings, make_tenant
@@ -281,6 +282,20 @@ async def test_the_tenant_locale_is_the_fallback(client: Any, sessions: Sessions
     assert (await wrong.json(content_type=None))["title"] == (
         "البريد الإلكتروني أو كلمة المرور غير صحيحة"
     )
+
+
+async def test_a_revoked_session_is_refused_in_the_tenants_language(
+    client: Any, sessions: Sessions
+) -> None:
+    arabic = await make_tenant(sessions, locale="ar")
+    staff = await signed_in(client, sessions, Role.STAFF, arabic)
+    assert (await client.post("/auth/logout", headers=staff.headers)).status == 204
+    refused = await client.get("/conflicts", headers=staff.headers)
+    assert refused.status == 401
+    assert refused.headers["Content-Language"] == "ar"
+    body = await refused.json(content_type=None)
+    assert body["code"] == "session_revoked"
+    assert body["title"] == translate(SessionRevoked.title, "ar") != SessionRevoked.title
 
 
 async def test_the_users_locale_comes_before_the_tenants(client: Any, sessions: Sessions) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import uuid
 
 import orjson
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
 from storage import sync_store as store
+from storage.models import ChangeLogEntry
 from storage.unit_of_work import TenantUnitOfWork
 from tests.factories import signed_in
 from tests.sync_helpers import hlc, push, upsert
@@ -43,6 +45,19 @@ async def test_database_built_changes_match_the_python_shaping(
         partial, _, more = await store.read_log_changes(uow.session, 0, 3)
 
     assert orjson.dumps(built) == orjson.dumps(shaped)
+    # And it is what the log holds, read and decoded by the ORM, not only the same text.
+    async with TenantUnitOfWork(sessions, admin.tenant.id) as uow:
+        logged = [
+            {
+                "version": e.version,
+                "entity": e.entity,
+                "id": str(e.entity_id),
+                "op": e.op,
+                "data": e.data,
+            }
+            for e in await uow.session.scalars(select(ChangeLogEntry).order_by("version"))
+        ]
+    assert orjson.loads(orjson.dumps(built)) == logged
     assert (built_to, built_full) == (shaped_to, shaped_full)
     decoded = orjson.loads(orjson.dumps(built))
     assert {c["data"].get("title") for c in decoded if c["entity"] == "task"} >= set(TITLES)

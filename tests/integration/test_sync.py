@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from storage.models import Conflict, TaskEvent, TenantVersion
+from storage.models import Conflict, Device, TaskEvent, TenantVersion
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.sync.cursor import Cursor
 from tests.conftest import make_tenant
@@ -73,6 +74,39 @@ async def test_client_id_is_bound_to_its_first_user(client: Any, sessions: Sessi
         client, two, "phone-7", [upsert("task", uuid.uuid4(), "phone-7", title="b")], status=403
     )
     assert refused["code"] == "client_id_taken"
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        device = await uow.session.get(Device, (tenant.id, "phone-7"))
+        assert device is not None
+        seen = (device.user_id, device.last_seen_at, device.last_push_counts)
+    await push(
+        client, two, "phone-7", [upsert("task", uuid.uuid4(), "phone-7", title="c")], status=403
+    )
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        device = await uow.session.get(Device, (tenant.id, "phone-7"))
+        assert device is not None
+        assert (device.user_id, device.last_seen_at, device.last_push_counts) == seen
+    assert seen[0] == one.user_id
+
+
+async def test_a_tenants_first_pushes_may_race(client: Any, sessions: Sessions) -> None:
+    """The tenant's version row is created by its first write; concurrent first
+    writes all succeed and get distinct versions."""
+    tenant = await make_tenant(sessions)
+    staff = await signed_in(client, sessions, Role.STAFF, tenant)
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        await uow.session.execute(delete(TenantVersion))
+        await uow.commit()
+    answers = await asyncio.gather(
+        *(
+            push(client, staff, f"dev-{n}", [upsert("task", uuid.uuid4(), f"dev-{n}", title="t")])
+            for n in range(6)
+        )
+    )
+    versions = [a["results"][0]["version"] for a in answers]
+    assert len(set(versions)) == 6
+    replica = Replica()
+    await replica.sync(client, staff)
+    assert len([key for key in replica.rows if key[0] == "task"]) == 6
 
 
 async def test_bad_changes_are_rejected_one_by_one(client: Any, sessions: Sessions) -> None:
