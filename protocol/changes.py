@@ -88,7 +88,9 @@ class Change(_Wire):
 class PushRequest(_Wire):
     client_id: str = Field(pattern=rf"^{NODE_PATTERN}$")
     batch_id: str = Field(pattern=ID_PATTERN)
-    changes: list[dict[str, Any]] = Field(min_length=1)
+    # Any JSON value: each is validated on its own, so one that is not even an
+    # object is answered `rejected` without failing the rest of the batch.
+    changes: list[Any] = Field(min_length=1)
 
 
 class ChangeResult(_Wire):

@@ -8,8 +8,9 @@ room, so a slow reader makes the server read less, never buffer more; a
 reader whose queue stays full for WS_SLOW_CLIENT_SECONDS is closed with 4429
 and reconnects from its cursor.
 
-Close codes (docs/protocol.md): 1009 frame too big, 1012 server restarting
-(reconnect), 4400 protocol error, 4401 token expired or invalid (refresh and
+Close codes (docs/protocol.md): 1009 frame too big, 1011 server error
+(reconnect), 1012 server restarting (reconnect), 4400 protocol error (also a
+cursor this server did not make), 4401 token expired or invalid (refresh and
 reconnect), 4403 forbidden (user deactivated), 4408 no hello in time, 4409 superseded (the
 user opened more than WS_MAX_SOCKETS_PER_USER sockets: the oldest is closed),
 4429 too slow (reconnect and catch up from the cursor).
@@ -40,12 +41,14 @@ from syncd.auth.principal import Principal
 from syncd.openapi import describe
 from syncd.problems import Problem
 from syncd.sync.cursor import Cursor
+from syncd.sync.errors import InvalidSyncCursor
 from syncd.sync.live_feed import PAGE, TenantFeed, wait_for_hint
 from syncd.sync.service import SyncService
 from syncd.ws_auth import offered_token, origin_allowed
 
 log = structlog.get_logger("syncd.live")
 
+CLOSE_SERVER_ERROR = 1011
 CLOSE_RESTART = 1012
 CLOSE_PROTOCOL = 4400
 CLOSE_TOKEN = 4401
@@ -248,6 +251,11 @@ class LiveSession:
         self.client_id = str(client_id) if client_id else None
         cursor = message.get("cursor")
         self.cursor = str(cursor) if cursor not in (None, "", 0, "0") else None
+        try:
+            Cursor.decode(self.cursor)
+        except InvalidSyncCursor as exc:
+            await self.close(CLOSE_PROTOCOL, f"invalid cursor: {exc.detail}"[:120])
+            return None
         return message
 
     async def _authenticate(self, token: str) -> Principal:
@@ -345,6 +353,15 @@ class LiveSession:
             await self.ws.send_str(message)
 
     async def _streamer(self) -> None:
+        """Stream, and close the socket with 1011 if streaming fails (a socket
+        that no longer streams must not stay open looking alive)."""
+        try:
+            await self._stream()
+        except Exception:
+            log.exception("live_stream_failed", client_id=self.client_id)
+            self.request_close(CLOSE_SERVER_ERROR, "server error; reconnect")
+
+    async def _stream(self) -> None:
         """Catch up from the cursor, then follow the log: through the tenant feed
         when the whole tenant is in scope, by our own reads as the hub wakes us
         otherwise (and whenever the feed lets us go)."""

@@ -292,7 +292,14 @@ class SyncService:
         await ledger.note_push(session, request.client_id, seen_at, _count(results))
         return response, batch
 
-    def _parse(self, raw: dict[str, Any], only_entity: str | None) -> Change | ChangeOutcome:
+    def _parse(self, raw: Any, only_entity: str | None) -> Change | ChangeOutcome:
+        if not isinstance(raw, dict):
+            rejection = Rejected(
+                "validation_failed",
+                "a change is a JSON object",
+                [{"field": "change", "code": "dict_type", "message": "not a JSON object"}],
+            )
+            return ChangeOutcome(id="", status=Outcome.REJECTED, problem=rejection.problem())
         if only_entity is not None and raw.get("entity") != only_entity:
             rejection = Rejected(
                 "wrong_entity", f"this endpoint takes {only_entity} changes only", status=422
@@ -1095,8 +1102,12 @@ class SyncService:
             rows = await store.rows_of_task(session, task_id)
             version = entry["version"]
             if task_id in scope and data.get("active"):
+                # A row changed after the assignment comes in its own later entry:
+                # sending it here too would deliver the same state twice.
                 return [
-                    {**_pulled(entity, row, "upsert"), "version": version} for entity, row in rows
+                    {**_pulled(entity, row, "upsert"), "version": version}
+                    for entity, row in rows
+                    if row["version"] <= version
                 ]
             if task_id not in scope and not data.get("active"):
                 return [

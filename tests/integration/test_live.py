@@ -161,6 +161,34 @@ async def test_other_ways_to_authenticate_and_refusals(
     assert evil.status == 403
 
 
+async def test_a_cursor_this_server_did_not_make_closes_with_4400(
+    client: Any, sessions: Sessions
+) -> None:
+    staff = await signed_in(client, sessions, Role.STAFF)
+    for cursor in ("not-a-cursor", "djEuYy4tNQ"):  # garbage; "v1.c.-5" encoded
+        ws = await connect(client, staff, cursor=cursor)
+        assert await closed_with(ws) == 4400
+
+
+async def test_a_failing_stream_closes_with_1011_instead_of_going_silent(
+    client: Any, app: web.Application, sessions: Sessions, monkeypatch: Any
+) -> None:
+    staff = await signed_in(client, sessions, Role.STAFF)
+    sync = app[appkeys.SYNC]
+    real_pull = sync.pull
+
+    async def failing_pull(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the database went away")  # an injected fault
+
+    monkeypatch.setattr(sync, "pull", failing_pull)
+    ws = await connect(client, staff)
+    assert await closed_with(ws) == 1011
+    monkeypatch.setattr(sync, "pull", real_pull)
+    again = await connect(client, staff)  # reconnecting works once the cause is gone
+    assert (await until(again, "caught_up"))[-1]["type"] == "caught_up"
+    await again.close()
+
+
 async def test_frame_limit_closes_with_1009(
     database_url: str, tmp_path: Path, aiohttp_client: Any, sessions: Sessions
 ) -> None:

@@ -141,6 +141,8 @@ async def test_bad_changes_are_rejected_one_by_one(client: Any, sessions: Sessio
                 issued_at="2026-01-01T00:00:00Z",
             ),
             upsert("task", good, "dev", title="fine"),
+            "not an object",
+            ["nor", "this"],
         ],
     )
     statuses = [(r["status"], r.get("problem", {}).get("code")) for r in answer["results"]]
@@ -153,7 +155,10 @@ async def test_bad_changes_are_rejected_one_by_one(client: Any, sessions: Sessio
         ("rejected", "validation_failed"),
         ("rejected", "unknown_reference"),
         ("applied", None),
+        ("rejected", "validation_failed"),
+        ("rejected", "validation_failed"),
     ]
+    assert answer["results"][-1]["problem"]["errors"][0]["code"] == "dict_type"
     fields = {e["field"] for e in answer["results"][2]["problem"]["errors"]}
     assert fields == {"colour"}
     assert answer["results"][3]["problem"]["errors"][0]["field"] == "title"
@@ -264,6 +269,34 @@ async def test_technician_sees_only_assigned_tasks_and_drops_them_on_unassign(
     )
     await phone.sync(client, tech)
     assert phone.rows == {}
+
+
+async def test_an_assignment_sends_the_tasks_rows_once(client: Any, sessions: Sessions) -> None:
+    """A technician's pull expands an assignment into the task's rows; rows
+    changed after it arrive in their own later entries, not twice."""
+    tenant = await make_tenant(sessions)
+    staff = await signed_in(client, sessions, Role.STAFF, tenant)
+    tech = await signed_in(client, sessions, Role.TECHNICIAN, tenant)
+    task = uuid.uuid4()
+    await push(client, staff, "dash", [upsert("task", task, "dash", title="leak")])
+    phone = Replica()
+    await phone.sync(client, tech)  # the snapshot: nothing yet
+    await push(
+        client,
+        staff,
+        "dash",
+        [action(task, "assign", "dash", fields={"user_id": str(tech.user_id)})],
+    )
+    for n in range(3):  # edits after the assignment
+        await push(client, staff, "dash", [upsert("task", task, "dash", title=f"leak {n}")])
+    changes, _ = await pull_all(client, tech, since=phone.cursor, limit=2)
+    delivered = [(c["entity"], c["id"], c["data"].get("version")) for c in changes]
+    assert len(delivered) == len(set(delivered))  # no state twice
+    phone.apply(changes)
+    fresh = Replica()
+    await fresh.sync(client, tech)
+    assert phone.rows == fresh.rows
+    assert phone.rows[("task", str(task))]["title"] == "leak 2"
 
 
 async def test_stale_action_is_refused_into_the_timeline_and_inbox(
