@@ -13,9 +13,12 @@ from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
+from storage.models import Tenant
+from storage.unit_of_work import PlatformUnitOfWork
 from syncd import appkeys
 from syncd.app import create_app
 from syncd.auth import tokens
@@ -159,6 +162,18 @@ async def test_other_ways_to_authenticate_and_refusals(
         },
     )
     assert evil.status == 403
+
+
+async def test_a_suspended_tenants_token_streams_nothing(client: Any, sessions: Sessions) -> None:
+    tenant = await make_tenant(sessions)
+    staff = await signed_in(client, sessions, Role.STAFF, tenant)
+    async with PlatformUnitOfWork(sessions) as uow:
+        await uow.session.execute(
+            update(Tenant).where(Tenant.id == tenant.id).values(is_active=False)
+        )
+        await uow.commit()
+    ws = await connect(client, staff)
+    assert await closed_with(ws) == 4403
 
 
 async def test_a_cursor_this_server_did_not_make_closes_with_4400(

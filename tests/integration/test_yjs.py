@@ -16,12 +16,14 @@ from typing import Any
 
 from aiohttp import WSMsgType
 from pycrdt import Text
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol import yprotocol as y
 from protocol.roles import Role
 from storage import ydoc_store
-from storage.unit_of_work import TenantUnitOfWork
+from storage.models import Tenant
+from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd.app import create_app
 from syncd.auth import tokens
 from tests.conftest import make_settings, make_tenant
@@ -178,6 +180,19 @@ async def test_another_tenant_learns_nothing_and_technicians_need_assignment(
     await assigned.until(lambda: str(assigned.text) == "secret")
     for editor in (owner, assigned):
         await editor.ws.close()
+
+
+async def test_a_suspended_tenants_token_opens_no_editor(client: Any, sessions: Sessions) -> None:
+    tenant = await make_tenant(sessions)
+    staff = await signed_in(client, sessions, Role.STAFF, tenant)
+    name = f"task:{await new_task(client, staff)}:notes"
+    async with PlatformUnitOfWork(sessions) as uow:
+        await uow.session.execute(
+            update(Tenant).where(Tenant.id == tenant.id).values(is_active=False)
+        )
+        await uow.commit()
+    refused = await open_editor(client, staff, name, sync=False)
+    assert await closed_with(refused.ws) == 4403
 
 
 async def test_refusals_and_close_codes(
