@@ -196,7 +196,8 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], ratio: float | 
 async def measure_syncd(args: argparse.Namespace, node: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="syncd-yjs-") as scratch:
         async with fresh_database(args.dsn) as database:
-            env = server_env(database)
+            # Every client is the same user: lift the per-user socket cap above them.
+            env = server_env(database, YJS_MAX_SOCKETS_PER_USER=str(args.receivers + 20))
             await prepare(env, Path(scratch))
             profile = args.profile / "yjs_relay_syncd.pstats" if args.profile else None
             async with (

@@ -119,7 +119,13 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
 
 async def _yjs(app: web.Application) -> AsyncIterator[None]:
     """Yjs rooms of this process, relayed over Redis pub/sub when configured."""
-    rooms = Rooms(app[appkeys.SESSIONS], app.get(appkeys.REDIS), app[appkeys.SETTINGS].redis_prefix)
+    settings = app[appkeys.SETTINGS]
+    rooms = Rooms(
+        app[appkeys.SESSIONS],
+        app.get(appkeys.REDIS),
+        settings.redis_prefix,
+        max_per_user=settings.yjs_max_sockets_per_user,
+    )
     app[appkeys.YJS] = rooms
     async with rooms.running():
         yield

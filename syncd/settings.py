@@ -250,6 +250,16 @@ class Settings(BaseModel):
             "one closes the oldest (4409)."
         ),
     )
+    yjs_max_sockets_per_user: int = Field(
+        32,
+        ge=1,
+        le=100_000,
+        validation_alias="YJS_MAX_SOCKETS_PER_USER",
+        description=(
+            "WebSocket `/sync/yjs`: editing sockets one user may hold in one process (one "
+            "per open document); a newer one closes the oldest (4409)."
+        ),
+    )
     ws_slow_client_s: float = Field(
         30.0,
         ge=0.1,

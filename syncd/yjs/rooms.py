@@ -51,6 +51,7 @@ EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions
 UPDATE, AWARENESS = b"u", b"a"
 MAX_PENDING = 256  # updates waiting for the room's next store (group commit)
 CLOSE_NOT_STORED = 1011
+CLOSE_SUPERSEDED = 4409
 Key = tuple[uuid.UUID, str]
 
 
@@ -236,10 +237,13 @@ class Rooms:
         sessions: async_sessionmaker[AsyncSession],
         redis: Redis | None = None,
         prefix: str = "",
+        max_per_user: int = 32,
     ) -> None:
         self.sessions = sessions
         self.redis = redis
         self.prefix = prefix + "yjs:"
+        self.max_per_user = max_per_user
+        self._by_user: dict[tuple[uuid.UUID, uuid.UUID], list[Peer]] = {}  # oldest first
         self.origin = uuid.uuid4().hex[:12].encode()
         self._rooms: dict[Key, Room] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -273,6 +277,7 @@ class Rooms:
         if room is None:
             room = self._rooms[(tenant_id, name)] = Room(self, tenant_id, name)
         room.peers.add(peer)
+        self._count_in(tenant_id, peer)
         try:
             await room.load()
         except BaseException:
@@ -280,7 +285,24 @@ class Rooms:
             raise
         return room
 
+    def _count_in(self, tenant_id: uuid.UUID, peer: Peer) -> None:
+        """Past `max_per_user` sockets of the peer's user, close the oldest (4409):
+        an editor whose connection died silently can always reconnect."""
+        if peer.user_id is None:
+            return
+        mine = self._by_user.setdefault((tenant_id, peer.user_id), [])
+        mine.append(peer)
+        for old in mine[: max(0, len(mine) - self.max_per_user)]:
+            old.request_close(CLOSE_SUPERSEDED, "too many editing sockets for this user")
+
     def leave(self, room: Room, peer: Peer) -> None:
+        if peer.user_id is not None:
+            key = (room.tenant_id, peer.user_id)
+            mine = self._by_user.get(key, [])
+            if peer in mine:
+                mine.remove(peer)
+            if not mine:
+                self._by_user.pop(key, None)
         room.forget(peer)
         if not room.peers and not self._closed:
             self.own(self._unload(room), f"yjs-unload-{room.name}")

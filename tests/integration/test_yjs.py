@@ -195,6 +195,30 @@ async def test_a_suspended_tenants_token_opens_no_editor(client: Any, sessions: 
     assert await closed_with(refused.ws) == 4403
 
 
+async def test_past_the_per_user_limit_the_oldest_editor_is_closed_with_4409(
+    database_url: str, tmp_path: Path, aiohttp_client: Any, sessions: Sessions
+) -> None:
+    settings = make_settings(tmp_path, DATABASE_URL=database_url, YJS_MAX_SOCKETS_PER_USER="2")
+    client = await aiohttp_client(create_app(settings))
+    tenant = await make_tenant(sessions)
+    staff = await signed_in(client, sessions, Role.STAFF, tenant)
+    colleague = await signed_in(client, sessions, Role.STAFF, tenant)
+    names = [f"task:{await new_task(client, staff)}:notes" for _ in range(3)]
+    first, second = [await open_editor(client, staff, name) for name in names[:2]]
+    theirs = await open_editor(client, colleague, names[0])
+    third = await open_editor(client, staff, names[2])
+    assert await closed_with(first.ws) == 4409
+    # The newer sockets of the user, and the colleague's, still edit and relay.
+    await second.insert(0, "still here")
+    await third.insert(0, "and here")
+    await theirs.insert(0, "theirs")
+    reopened = await open_editor(client, staff, names[1])  # closes `second` in turn
+    assert await closed_with(second.ws) == 4409
+    await reopened.until(lambda: str(reopened.text) == "still here")
+    for editor in (theirs, third, reopened):
+        await editor.ws.close()
+
+
 async def test_refusals_and_close_codes(
     database_url: str, tmp_path: Path, aiohttp_client: Any, sessions: Sessions
 ) -> None:

@@ -81,6 +81,8 @@ def test_production_with_strong_secrets_loads() -> None:
         ("PDF_ENGINE", "latex"),
         ("WS_MAX_SOCKETS_PER_USER", "0"),
         ("WS_MAX_SOCKETS_PER_USER", "many"),
+        ("YJS_MAX_SOCKETS_PER_USER", "0"),
+        ("YJS_MAX_SOCKETS_PER_USER", "100001"),
     ],
 )
 def test_bad_value_names_its_variable(variable: str, value: str, tmp_path: Path) -> None:
