@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Device, PushBatch, TenantVersion
+from storage.sync_store import driver_connection, tenant_of
 from storage.types import utcnow
 
 
@@ -37,20 +38,11 @@ class StoredBatch:
     response: dict[str, Any]
 
 
-def _tenant_of(session: AsyncSession) -> uuid.UUID:
-    tenant_id = session.info.get("tenant_id")
-    if not isinstance(tenant_id, uuid.UUID):
-        raise RuntimeError("sync storage needs a tenant unit of work")
-    return tenant_id
-
-
 async def _pg(session: AsyncSession) -> Any | None:
     """The asyncpg connection under the session on PostgreSQL, else None."""
     if session.get_bind().dialect.name != "postgresql":
         return None
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
+    return await driver_connection(session)
 
 
 # --- the version counter ---------------------------------------------------------------
@@ -68,7 +60,7 @@ async def lock_version(session: AsyncSession) -> int:
             await session.flush()
             return 0
         return int(version)
-    tenant_id = _tenant_of(session)
+    tenant_id = tenant_of(session)
     version = await drv.fetchval(_LOCK_VERSION, tenant_id)
     if version is None:  # the tenant's first write: two of them may race to create the row
         await drv.execute(
@@ -91,7 +83,7 @@ async def set_version(session: AsyncSession, version: int) -> None:
         return
     await drv.execute(
         "UPDATE tenant_versions SET version = $2 WHERE tenant_id = $1",
-        _tenant_of(session),
+        tenant_of(session),
         version,
     )
 
@@ -112,7 +104,7 @@ async def find_batch(session: AsyncSession, client_id: str, batch_id: str) -> St
     record = await drv.fetchrow(
         "SELECT user_id, response FROM push_batches"
         " WHERE tenant_id = $1 AND client_id = $2 AND batch_id = $3",
-        _tenant_of(session),
+        tenant_of(session),
         client_id,
         batch_id,
     )
@@ -140,7 +132,7 @@ async def save_batch(
     await drv.execute(
         "INSERT INTO push_batches (tenant_id, client_id, batch_id, user_id, response, created_at)"
         " VALUES ($1, $2, $3, $4, $5::json, $6)",
-        _tenant_of(session),
+        tenant_of(session),
         client_id,
         batch_id,
         user_id,
@@ -160,7 +152,7 @@ async def bind_device(
     now = utcnow()
     drv = await _pg(session)
     if drv is None:
-        device = await session.get(Device, (_tenant_of(session), client_id))
+        device = await session.get(Device, (tenant_of(session), client_id))
         if device is None:
             device = Device(client_id=client_id, user_id=user_id, user_agent=user_agent)
             session.add(device)
@@ -178,7 +170,7 @@ async def bind_device(
         " ON CONFLICT (tenant_id, client_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at"
         " WHERE devices.user_id = EXCLUDED.user_id"
         " RETURNING user_id",
-        _tenant_of(session),
+        tenant_of(session),
         client_id,
         user_id,
         user_agent,
@@ -204,7 +196,7 @@ async def note_push(
     await drv.execute(
         "UPDATE devices SET last_push_at = $3, last_push_counts = $4::jsonb"
         " WHERE tenant_id = $1 AND client_id = $2",
-        _tenant_of(session),
+        tenant_of(session),
         client_id,
         pushed_at,
         orjson.dumps(counts).decode(),
@@ -215,7 +207,7 @@ async def note_pull(session: AsyncSession, client_id: str, user_id: uuid.UUID, c
     """Remember how far a device has pulled (device sync health)."""
     drv = await _pg(session)
     if drv is None:
-        device = await session.get(Device, (_tenant_of(session), client_id))
+        device = await session.get(Device, (tenant_of(session), client_id))
         if device is None or device.user_id != user_id:
             return
         device.cursor = cursor
@@ -224,7 +216,7 @@ async def note_pull(session: AsyncSession, client_id: str, user_id: uuid.UUID, c
     await drv.execute(
         "UPDATE devices SET cursor = $4, last_seen_at = $5"
         " WHERE tenant_id = $1 AND client_id = $2 AND user_id = $3",
-        _tenant_of(session),
+        tenant_of(session),
         client_id,
         user_id,
         cursor,

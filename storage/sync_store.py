@@ -189,14 +189,14 @@ async def load_rows(
         # One `= ANY($2)` array instead of 500 IN parameters: as the tables grow,
         # the planner's generic plan for the long IN list turned to scans.
         table = model.__table__
-        drv = await _pg_driver(session)
+        drv = await driver_connection(session)
         # A generic plan would test each of the tenant's rows against the array
         # unhashed (linear in both); a custom plan hashes the array and, once the
         # table's statistics are current, probes the primary key.
         await drv.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         rows = await drv.fetch(
             f'SELECT * FROM "{table.name}" WHERE tenant_id = $1 AND id = ANY($2::uuid[])',  # noqa: S608
-            _tenant_of(session),
+            tenant_of(session),
             wanted,
         )
         # Only this statement: custom plans for the batch inserts' long arrays
@@ -274,7 +274,7 @@ async def _pg_unnest_insert(
 ) -> None:
     """Insert (or upsert) `rows` in one statement; `same` gives columns every row
     shares that the rows themselves leave out."""
-    shared = {"tenant_id": _tenant_of(session), **(same or {})}
+    shared = {"tenant_id": tenant_of(session), **(same or {})}
     keys = [*shared, *[key for key in keys if key not in shared]]
     types = _pg_types(table.name, tuple(keys))
     dumps = orjson.dumps
@@ -307,10 +307,10 @@ async def _pg_unnest_insert(
             f'"{key}" = EXCLUDED."{key}"' for key in keys if key not in ("tenant_id", "id")
         )
         sql += f" ON CONFLICT (tenant_id, id) DO UPDATE SET {updates}"
-    await (await _pg_driver(session)).execute(sql, *params)
+    await (await driver_connection(session)).execute(sql, *params)
 
 
-async def _pg_driver(session: AsyncSession) -> Any:
+async def driver_connection(session: AsyncSession) -> Any:
     """The asyncpg connection under the session (its transaction, role and settings)."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
@@ -324,10 +324,10 @@ async def read_log(session: AsyncSession, after: int, limit: int) -> tuple[list[
     Answers (entries, the version read up to, whether more may follow).
     """
     if session.get_bind().dialect.name == "postgresql":
-        found: list[Any] = await (await _pg_driver(session)).fetch(
+        found: list[Any] = await (await driver_connection(session)).fetch(
             "SELECT version, entity, entity_id, op, task_id, data::text AS data_json"
             " FROM change_log WHERE tenant_id = $1 AND version > $2 ORDER BY version LIMIT $3",
-            _tenant_of(session),
+            tenant_of(session),
             after,
             limit,
         )
@@ -376,10 +376,10 @@ async def read_log_changes(
     if session.get_bind().dialect.name != "postgresql":
         entries, scanned_to, full = await read_log(session, after, limit)
         return [pulled_from_log(entry) for entry in entries], scanned_to, full
-    found = await (await _pg_driver(session)).fetch(
+    found = await (await driver_connection(session)).fetch(
         f"SELECT version, {_CHANGE_JSON} FROM change_log"  # noqa: S608  (constant text)
         " WHERE tenant_id = $1 AND version > $2 ORDER BY version LIMIT $3",
-        _tenant_of(session),
+        tenant_of(session),
         after,
         limit,
     )
@@ -464,7 +464,8 @@ async def assigned_task_ids(session: AsyncSession, user_id: uuid.UUID) -> set[uu
     return set(result.scalars())
 
 
-def _tenant_of(session: AsyncSession) -> uuid.UUID:
+def tenant_of(session: AsyncSession) -> uuid.UUID:
+    """The tenant a tenant unit of work binds the session to."""
     tenant_id = session.info.get("tenant_id")
     if not isinstance(tenant_id, uuid.UUID):
         raise RuntimeError("sync storage needs a tenant unit of work")
