@@ -220,7 +220,9 @@ async def upsert_rows(session: AsyncSession, entity: str, rows: Sequence[dict[st
     if not rows:
         return
     model: Any = MODELS[entity]
-    columns = set(model.__table__.columns.keys())
+    # The tenant is the session's (stamped by wall 1 or sent once), never a row's:
+    # a batch mixing loaded rows (which carry it) and new ones (which do not) is one shape.
+    columns = set(model.__table__.columns.keys()) - {"tenant_id"}
     keys = sorted(set().union(*rows) & columns)
     if session.get_bind().dialect.name == "postgresql":
         await _pg_unnest_insert(session, model.__table__, keys, rows, upsert=True)
