@@ -19,6 +19,7 @@ user opened more than WS_MAX_SOCKETS_PER_USER sockets: the oldest is closed),
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import time
 import uuid
@@ -89,7 +90,7 @@ class LiveSessions:
         assert session.who is not None
         self._sessions.add(session)
         mine = self._by_user.setdefault((session.who.tenant_id, session.who.user_id), [])
-        mine.append(session)  # oldest first
+        bisect.insort(mine, session, key=lambda s: s.opened)  # by connection, oldest first
         open_ = [s for s in mine if not s.superseded]
         for old in open_[: max(0, len(open_) - limit)]:
             old.superseded = True
@@ -149,6 +150,7 @@ class LiveSession:
         self.finished = asyncio.Event()
         self.released = asyncio.Event()  # set when the tenant feed lets this session go
         self.superseded = False
+        self.opened = time.monotonic_ns()  # the per-user cap closes the oldest first
 
     # --- as a follower of the tenant feed (live_feed.py) --------------------------------
 

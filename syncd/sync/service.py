@@ -45,6 +45,7 @@ from storage.models import Conflict as ConflictRow
 from storage.models import SyncRejection, TaskAssignment, User
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
+from storage.ydoc_store import DocumentTooLarge
 from syncd.auth.principal import Principal
 from syncd.sync.cursor import Cursor
 from syncd.sync.errors import BatchTooLarge, ClientIdTaken, InvalidSyncCursor
@@ -702,6 +703,8 @@ class SyncService:
         name = ydoc_name(spec.name, change.id, field_name)
         try:
             await self.ydocs.append(session, name, update)
+        except DocumentTooLarge as exc:
+            raise Rejected("document_too_large", str(exc), status=413) from None
         except ValueError as exc:
             raise Rejected(
                 "validation_failed",
