@@ -749,6 +749,15 @@ class SyncService:
         try:
             target = next_status(status, action)
         except InvalidTransition as exc:
+            if _saw_status(task, change, batch.client_id):
+                # The device knew the status and asked for what it does not allow:
+                # its own mistake, not a race another device won.
+                raise Rejected(
+                    "invalid_transition",
+                    str(exc),
+                    [{"field": "action", "code": "invalid_transition", "message": str(exc)}],
+                    status=409,
+                ) from None
             return self._refuse(batch, change, task, action, exc)
         if action in (TaskAction.UNASSIGN, TaskAction.REOPEN):
             # A task at rest is `assigned` while a technician holds it, else `open`.
@@ -1246,3 +1255,12 @@ def _storable(raw: Any) -> Any:
                     bounds.check({key: value})
                     kept[key] = value
         return {**kept, "_omitted": f"outside the server's limits at {exc.path or 'the change'}"}
+
+
+def _saw_status(task: dict[str, Any], change: Change, client_id: str) -> bool:
+    """Whether the device had seen the task's status when it sent `change`: its
+    base_version reaches the status's last change, or that change was its own."""
+    clock = (task.get("field_clocks") or {}).get("status") or {}
+    return (
+        change.base_version >= int(clock.get("v", task["version"])) or clock.get("by") == client_id
+    )
