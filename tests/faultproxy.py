@@ -1,7 +1,8 @@
 """A fault-injecting TCP proxy on loopback, for tests of clients on bad networks.
 
 `FaultProxy` listens on a free loopback port and forwards every connection
-to the server's port, chunk by chunk, both ways. On the way it may, with the
+to the server's port (or, given several, to each in turn, as a load balancer
+would), chunk by chunk, both ways. On the way it may, with the
 probabilities of its `Faults` and a seeded RNG:
 
 - cut a connection mid-request: forward part of a client->server chunk, then
@@ -21,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,12 +51,13 @@ class FaultProxy:
 
     def __init__(
         self,
-        upstream_port: int,
+        upstream_port: int | Sequence[int],
         faults: Faults | None = None,
         seed: int = 0,
         host: str = "127.0.0.1",
     ) -> None:
-        self.upstream = (host, upstream_port)
+        ports = [upstream_port] if isinstance(upstream_port, int) else list(upstream_port)
+        self.upstreams = itertools.cycle([(host, port) for port in ports])
         self.host = host
         self.faults = faults or Faults()
         self.rng = random.Random(seed)
@@ -96,7 +100,7 @@ class FaultProxy:
     ) -> None:
         self.counts["connections"] += 1
         try:
-            server_reader, server_writer = await asyncio.open_connection(*self.upstream)
+            server_reader, server_writer = await asyncio.open_connection(*next(self.upstreams))
         except OSError:
             self.counts["upstream_refused"] += 1
             _abort(client_writer)

@@ -481,7 +481,8 @@ class SyncService:
                 for name, value in clean.items()
             },
         )
-        version = batch.version + 1
+        # Fields merged under a tombstone take no new version (nothing is logged).
+        version = batch.version + (0 if state is not None and state.deleted else 1)
         result = merge_upsert(state, write, version, spec.guarded)
         return self._record(batch, spec, change, result, task_id)
 

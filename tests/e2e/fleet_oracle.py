@@ -8,9 +8,14 @@ the server took them gives, by the protocol's rules alone:
 - the expected conflicts: an upsert of a guarded field is concurrent when the
   value standing for that field (the last-writer-wins winner so far) was set
   by another client at a version newer than the change's `base_version` and
-  differs from the incoming value (docs/protocol.md, Merge rules);
+  differs from the incoming value (docs/protocol.md, Merge rules); a delete
+  is concurrent with any field another client set after its base, and an
+  upsert that changes a field of a row another client deleted after its base
+  is concurrent with that delete; an action answered `conflict` is a stale
+  action (the oracle takes the server's word on the lifecycle and counts its
+  `action_refused` entry);
 - the expected value of every field: the one with the greatest stamp among
-  all answered writes (last writer wins, by HLC);
+  all answered writes (last writer wins, by HLC), for rows not deleted;
 - the rows and timeline events that must exist, and the action events that
   must appear once each.
 
@@ -30,7 +35,15 @@ from protocol.hlc import Stamp
 from syncd.sync.cursor import Cursor
 from syncd_client.store import Acknowledged
 
-ACTION_EVENT = {"assign": "assigned", "start": "started", "pause": "paused", "resume": "resumed"}
+ACTION_EVENT = {
+    "assign": "assigned",
+    "unassign": "unassigned",
+    "start": "started",
+    "pause": "paused",
+    "resume": "resumed",
+    "complete": "completed",
+    "reopen": "reopened",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +74,7 @@ class Expectation:
     conflict_mismatches: list[str] = field(default_factory=list)
     fields: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     created: set[tuple[str, str]] = field(default_factory=set)
+    deleted: set[tuple[str, str]] = field(default_factory=set)
     action_events: Counter[tuple[str, str]] = field(default_factory=Counter)
     rejected: int = 0
 
@@ -89,51 +103,97 @@ def expect(histories: dict[str, list[Acknowledged]]) -> Expectation:
     """Replay every answered change by the protocol's rules."""
     expectation = Expectation()
     winners: dict[tuple[str, str, str], Winner] = {}
+    tombstones: dict[tuple[str, str], Winner] = {}
     for sent in server_order(histories):
         change, result = sent.change, sent.ack.result
         if result.status == "rejected":
             expectation.rejected += 1
             continue
-        if change["op"] == "action" and result.status == "applied":
-            kind = ACTION_EVENT[change["action"]]
-            expectation.action_events[(sent.client_id, kind)] += 1
-        if change["op"] != "upsert":
+        if change["op"] == "action":
+            if result.status == "applied":
+                expectation.action_events[(sent.client_id, ACTION_EVENT[change["action"]])] += 1
+            elif result.status == "conflict":  # a stale action, kept as refused
+                expectation.action_events[(sent.client_id, "action_refused")] += 1
+                expectation.conflicts += 1
             continue
-        if result.version is not None:
-            expectation.created.add(sent.key)  # an upsert that applied: the row exists
-        concurrent = _replay_upsert(sent, winners)
+        if change["op"] == "delete":
+            concurrent = _replay_delete(sent, winners, tombstones)
+        elif change["op"] == "upsert":
+            if result.version is not None:
+                expectation.created.add(sent.key)  # an upsert that applied: the row exists
+            concurrent = _replay_upsert(sent, winners, tombstones)
+        else:
+            continue
         expectation.conflicts += concurrent
         if concurrent != (result.status == "conflict"):
             expectation.conflict_mismatches.append(
-                f"{sent.client_id} {change['entity']} {change['id']} {change['fields']} "
-                f"base {change['base_version']}: expected "
+                f"{sent.client_id} {change['op']} {change['entity']} {change['id']} "
+                f"{change.get('fields')} base {change['base_version']}: expected "
                 f"{'conflict' if concurrent else 'no conflict'}, answered {result.status}"
             )
-    expectation.fields = {key: w.value for key, w in winners.items()}
+    expectation.deleted = set(tombstones)
+    expectation.fields = {
+        key: w.value for key, w in winners.items() if (key[0], key[1]) not in tombstones
+    }
     return expectation
 
 
-def _replay_upsert(sent: Sent, winners: dict[tuple[str, str, str], Winner]) -> bool:
+def _concurrent(standing: Winner | None, sent: Sent) -> bool:
+    return (
+        standing is not None
+        and standing.client_id != sent.client_id
+        and standing.version > sent.change["base_version"]
+    )
+
+
+def _replay_delete(
+    sent: Sent,
+    winners: dict[tuple[str, str, str], Winner],
+    tombstones: dict[tuple[str, str], Winner],
+) -> bool:
+    stamp = Stamp.parse(sent.change["hlc"])
+    standing = tombstones.get(sent.key)
+    if standing is not None and stamp <= standing.stamp:
+        return False  # superseded by the tombstone that stands
+    version = sent.ack.result.version
+    assert version is not None, f"a delete that applied without a version: {sent.change}"
+    tombstones[sent.key] = Winner(stamp, None, sent.client_id, version)
+    if standing is not None:
+        return False  # a later delete of a deleted row
+    entity, row_id = sent.key
+    return any(
+        _concurrent(winner, sent)
+        for (e, r, _), winner in winners.items()
+        if (e, r) == (entity, row_id)
+    )
+
+
+def _replay_upsert(
+    sent: Sent,
+    winners: dict[tuple[str, str, str], Winner],
+    tombstones: dict[tuple[str, str], Winner],
+) -> bool:
     change, result = sent.change, sent.ack.result
     entity, row_id = sent.key
     guarded = ENTITIES[entity].guarded
     stamp = Stamp.parse(change["hlc"])
     concurrent = False
+    applied = False
     for name, value in change["fields"].items():
         standing = winners.get((entity, row_id, name))
         if (
             name in guarded
             and standing is not None
             and standing.stamp != stamp
-            and standing.client_id != sent.client_id
-            and standing.version > change["base_version"]
+            and _concurrent(standing, sent)
             and standing.value != value
         ):
             concurrent = True
         if standing is None or stamp > standing.stamp:
             assert result.version is not None, f"a winning write without a version: {change}"
             winners[(entity, row_id, name)] = Winner(stamp, value, sent.client_id, result.version)
-    return concurrent
+            applied = True
+    return concurrent or (applied and _concurrent(tombstones.get(sent.key), sent))
 
 
 def lost_fields(
@@ -150,7 +210,11 @@ def lost_fields(
 
 
 def lost_rows(expectation: Expectation, server: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
-    return [f"{entity} {row_id}" for entity, row_id in expectation.created - server.keys()]
+    missing = expectation.created - expectation.deleted - server.keys()
+    kept = expectation.deleted & server.keys()  # deleted, yet served
+    return [f"{entity} {row_id}" for entity, row_id in missing] + [
+        f"{entity} {row_id} (deleted)" for entity, row_id in kept
+    ]
 
 
 def action_event_counts(server: dict[tuple[str, str], dict[str, Any]]) -> Counter[tuple[str, str]]:

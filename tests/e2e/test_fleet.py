@@ -1,11 +1,15 @@
-"""A fleet of technicians on a flaky network against a real syncd (issue 9).
+"""A fleet of technicians on a flaky network against a real syncd (issues 9 and 16).
 
 N simulated devices (syncd_client.simulate) sync through a fault-injecting
-proxy (tests/faultproxy.py) with a real `syncd serve` on PostgreSQL and
-Redis behind it: random offline periods, random edits to shared and own
-tasks, devices killed and restarted from their files, connections cut mid-
-request and mid-response, sockets cut, and the server itself killed with
-SIGKILL and restarted in the middle. At the end:
+proxy (tests/faultproxy.py) with real `syncd serve` processes behind it (two
+on PostgreSQL and Redis, the proxy spreading connections over both; one on
+SQLite): random offline periods, random edits to shared and own tasks,
+purchases made and corrected in one batch, lifecycle actions up to complete,
+an office that takes technicians off shared tasks and puts them back,
+deletes purchases and reopens completed tasks, devices killed and restarted
+from their files, connections cut mid-request and mid-response, sockets cut,
+and a server process killed with SIGKILL and restarted in the middle. At the
+end:
 
 - every replica equals a fresh pull of its user's scope (0 divergent);
 - every field holds its last writer's value and every acknowledged row and
@@ -13,11 +17,16 @@ SIGKILL and restarted in the middle. At the end:
 - no row, note or action event is there twice (0 duplicated);
 - the conflicts the server opened are the concurrent edits the clients made,
   counted by the protocol's rule from the clients' own records
-  (tests/e2e/fleet_oracle.py), and each was answered `conflict`.
+  (tests/e2e/fleet_oracle.py), and each was answered `conflict`;
+- no outbox is left with changes (0 stuck);
+- then the office resolves every open conflict through the inbox, and after
+  the devices converge again every replica still equals a fresh pull.
 
-The quick version runs in the suite. The long one, by hand:
+One line sums it up (`fleet postgresql x2: ... divergent=0 lost=0
+duplicated=0 stuck=0 ...`). The quick versions run in the suite. The long
+one, by hand:
 
-    python -m tests.e2e.test_fleet --seed 7 --devices 50 --minutes 5
+    python -m tests.e2e.test_fleet --seed 7 --devices 50 --minutes 5 [--sqlite]
 """
 
 from __future__ import annotations
@@ -86,13 +95,14 @@ async def run_fleet(
     devices: int,
     seconds: float,
     seed: int,
+    processes: int = 1,
     edits: tuple[tuple[str, float], ...] = EDITS,
 ) -> dict[str, Any]:
     """Run the simulation and check its end state; answers the figures."""
-    port = free_port()
-    server = await asyncio.to_thread(start, env, port, workdir)
+    ports = [free_port() for _ in range(processes)]
+    servers = [await asyncio.to_thread(start, env, port, workdir) for port in ports]
     try:
-        async with FaultProxy(port, Faults.none(), seed) as proxy:
+        async with FaultProxy(ports, Faults.none(), seed) as proxy:
             plan = Plan(
                 devices=devices,
                 seconds=seconds,
@@ -101,6 +111,7 @@ async def run_fleet(
                 online_s=6.0,
                 offline_s=3.0,
                 think_s=0.5,
+                staff_think_s=1.0,
                 refresh_margin_s=40.0,  # tokens live 60 s: refresh during the run
                 edits=edits,
             )
@@ -112,20 +123,32 @@ async def run_fleet(
                 proxy.faults = FAULTS
                 day = asyncio.create_task(fleet.run())
                 await asyncio.sleep(seconds * 0.45)
-                os.kill(server.pid, signal.SIGKILL)
-                await asyncio.to_thread(server.wait, 10)
-                server = await asyncio.to_thread(start, env, port, workdir)
+                os.kill(servers[0].pid, signal.SIGKILL)
+                await asyncio.to_thread(servers[0].wait, 10)
+                servers[0] = await asyncio.to_thread(start, env, ports[0], workdir)
                 await day
                 await converge_or_explain(fleet, limit_s=30 + devices)
-                figures = await check(fleet, port)
+                figures = await check(fleet, ports[-1])
+                # The office settles every conflict; the devices converge to it.
+                figures["resolved"] = await fleet.resolve_conflicts()
+                figures["resolutions"] = dict(fleet.resolutions)
+                await converge_or_explain(fleet, limit_s=30 + devices)
+                figures["divergent_after_resolution"] = len(await fleet.divergent())
+                figures["stuck"] = sum(
+                    1
+                    for d in fleet.devices
+                    if d.client is not None and d.client.store.outbox_size()
+                )
             finally:
                 await fleet.close()
             figures["faults_injected"] = proxy.injected
             figures["faults"] = {k: v for k, v in sorted(proxy.counts.items())}
             figures["server_kills"] = 1
+            figures["processes"] = processes
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=20)
     return figures
 
 
@@ -236,6 +259,20 @@ def report(figures: dict[str, Any]) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in shown.items())
 
 
+def one_line(backend: str, figures: dict[str, Any]) -> str:
+    """The run in one line: what must be 0, then what happened."""
+    return (
+        f"fleet {backend} x{figures['processes']}: devices={figures['devices']} "
+        f"changes={figures['changes']} divergent={figures['divergent']} lost={figures['lost']} "
+        f"duplicated={figures['duplicated']} stuck={figures['stuck']} "
+        f"divergent_after_resolution={figures['divergent_after_resolution']} "
+        f"conflicts={figures['conflicts_opened']} resolved={figures['resolved']} "
+        f"rejected={figures['rejected']} purchases={figures['purchases']} "
+        f"office={figures['office']} crashes={figures['crashes']} "
+        f"server_kills={figures['server_kills']} faults={figures['faults_injected']}"
+    )
+
+
 def assert_sound(figures: dict[str, Any]) -> None:
     details = json.dumps(figures["details"], indent=1)
     assert figures["errors"] == 0, details
@@ -246,21 +283,42 @@ def assert_sound(figures: dict[str, Any]) -> None:
     assert figures["conflicts_opened"] == figures["conflicts_expected"], details
     assert figures["conflict"] == figures["conflicts_expected"], details
     assert figures["acknowledged"] == figures["changes"], details  # every outbox emptied
+    assert figures["stuck"] == 0, details
+    assert figures["divergent_after_resolution"] == 0, details
 
 
-async def test_fleet_of_20_on_a_flaky_network_with_a_server_kill(
+@pytest.fixture
+def sqlite_env(tmp_path: Path) -> dict[str, str]:
+    """A migrated and seeded SQLite database for the fleet (the embedded default)."""
+    return prepared_env(f"sqlite+aiosqlite:///{tmp_path / 'fleet.db'}", tmp_path)
+
+
+async def test_fleet_of_16_on_two_postgresql_processes_with_a_server_kill(
     server_env: dict[str, str], redis_url: str, tmp_path: Path
 ) -> None:
     started = time.monotonic()
     figures = await run_fleet(
-        fleet_env(server_env, redis_url), tmp_path, devices=20, seconds=35, seed=7
+        fleet_env(server_env, redis_url), tmp_path, devices=16, seconds=30, seed=7, processes=2
     )
     figures["wall_s"] = round(time.monotonic() - started, 1)
-    print("\n" + report(figures))
+    print("\n" + report(figures) + "\n" + one_line("postgresql", figures))
     assert_sound(figures)
     assert figures["faults_injected"] > 0
     assert figures["crashes"] > 0
     assert figures["conflicts_expected"] > 0
+    assert figures["resolved"] > 0
+    assert figures["purchases"] > 0
+    assert figures["office"].get("reassign", 0) > 0
+
+
+async def test_fleet_of_8_on_sqlite_with_a_server_kill(
+    sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**sqlite_env, "ACCESS_TOKEN_TTL_SECONDS": "60", "WS_HEARTBEAT_SECONDS": "5"}
+    figures = await run_fleet(env, tmp_path, devices=8, seconds=25, seed=11)
+    print("\n" + report(figures) + "\n" + one_line("sqlite", figures))
+    assert_sound(figures)
+    assert figures["faults_injected"] > 0
 
 
 def prepared_env(database_url: str, workdir: Path) -> dict[str, str]:
@@ -300,14 +358,24 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(kind for kind, _ in EDITS),
         help="the kinds of edit technicians make (default: all of them)",
     )
+    parser.add_argument("--sqlite", action="store_true", help="one process on SQLite")
+    parser.add_argument("--processes", type=int, default=2, help="PostgreSQL: server processes")
     args = parser.parse_args(argv)
     name = f"syncd_fleet_{uuid.uuid4().hex[:10]}"
-    asyncio.run(create_pg_database(name))
+    if not args.sqlite:
+        asyncio.run(create_pg_database(name))
     started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="syncd-fleet-") as scratch:
             workdir = Path(scratch)
-            env = fleet_env(prepared_env(asyncpg_url(PG_ADMIN_DSN, name), workdir), REDIS_TEST_URL)
+            url = (
+                f"sqlite+aiosqlite:///{workdir / 'fleet.db'}"
+                if args.sqlite
+                else asyncpg_url(PG_ADMIN_DSN, name)
+            )
+            env = fleet_env(prepared_env(url, workdir), REDIS_TEST_URL)
+            if args.sqlite:
+                env.pop("REDIS_URL")
             figures = asyncio.run(
                 run_fleet(
                     env,
@@ -315,13 +383,16 @@ def main(argv: list[str] | None = None) -> int:
                     devices=args.devices,
                     seconds=args.minutes * 60,
                     seed=args.seed,
+                    processes=1 if args.sqlite else args.processes,
                     edits=tuple((k, w) for k, w in EDITS if k in args.edits.split(",")),
                 )
             )
     finally:
-        asyncio.run(drop_pg_database(name))
+        if not args.sqlite:
+            asyncio.run(drop_pg_database(name))
     figures["wall_s"] = round(time.monotonic() - started, 1)
     print(report(figures))
+    print(one_line("sqlite" if args.sqlite else "postgresql", figures))
     try:
         assert_sound(figures)
     except AssertionError as failure:

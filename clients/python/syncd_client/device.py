@@ -6,7 +6,10 @@ A device goes online (a live socket, or polling over HTTP) and offline
 dropped without a goodbye, then reopened from the same SQLite file, as a
 restarted app would be. Its technician edits the tasks assigned to them:
 guarded fields (`priority`, `due_at`), an unguarded one (`description`),
-timeline notes, and lifecycle actions on the tasks they hold alone.
+timeline notes, purchases (a new one and an edit of an earlier one queued
+together, so one batch edits a row and creates another of its entity), and
+lifecycle actions on the tasks they hold alone (start, pause or complete,
+resume).
 """
 
 from __future__ import annotations
@@ -31,13 +34,15 @@ from syncd_client.store import Acknowledged, LocalStore
 Mode = Literal["live", "poll"]
 PRIORITIES = ("low", "normal", "high", "urgent")
 EDITS: tuple[tuple[str, float], ...] = (
-    ("priority", 0.35),
+    ("priority", 0.3),
     ("due_at", 0.15),
-    ("description", 0.2),
-    ("note", 0.2),
-    ("action", 0.1),
+    ("description", 0.15),
+    ("note", 0.15),
+    ("purchase", 0.1),
+    ("action", 0.15),
 )
-NEXT_ACTION = {"assigned": "start", "in_progress": "pause", "paused": "resume"}
+NEXT_ACTIONS = {"assigned": ("start",), "in_progress": ("pause", "complete"), "paused": ("resume",)}
+PURCHASED_AT = "2026-06-01T09:00:00Z"
 STOP_GRACE_S = 2.0
 
 
@@ -157,9 +162,35 @@ class Device:
             client.update("task", task_id, {"description": text})
         elif kind == "note":
             client.add_event(task_id, "note", payload={"text": f"note {self._edits}"})
+        elif kind == "purchase":
+            self._purchase(task_id)
         else:
             return self._act()
         return kind
+
+    def _purchase(self, task_id: uuid.UUID) -> None:
+        """Buy something for the task; correct the amount of an earlier purchase."""
+        assert self.client is not None
+        mine = sorted(
+            row_id
+            for row_id, row in self.client.rows("purchase").items()
+            if row.get("created_by") == self.member.user_id and row.get("deleted_at") is None
+        )
+        if mine:
+            amount = self.rng.randrange(100, 100_000)
+            self.client.update(
+                "purchase", uuid.UUID(self.rng.choice(mine)), {"amount_minor": amount}
+            )
+        self.client.create(
+            "purchase",
+            {
+                "task_id": str(task_id),
+                "vendor": f"{self.client_id} shop {self._edits}",
+                "amount_minor": self.rng.randrange(100, 100_000),
+                "currency": "SAR",
+                "purchased_at": PURCHASED_AT,
+            },
+        )
 
     def _due_at(self) -> str:
         day = self.rng.randrange(1, 29)
@@ -175,20 +206,28 @@ class Device:
             return None
         task_id = self.rng.choice(mine)
         task = self.client.get("task", task_id)
-        action = NEXT_ACTION.get(str((task or {}).get("status")))
-        if action is None:
+        actions = NEXT_ACTIONS.get(str((task or {}).get("status")))
+        if not actions:
             return None
+        action = self.rng.choice(actions)
         self.client.act(uuid.UUID(task_id), action)
         return action
 
     def sole_tasks(self) -> set[str]:
         """Tasks assigned to this technician and to nobody else."""
         assert self.client is not None
-        holders: dict[str, set[str]] = {}
-        for row in self.client.rows("task_assignment").values():
-            if row.get("active"):
-                holders.setdefault(str(row["task_id"]), set()).add(str(row["user_id"]))
-        return {task for task, users in holders.items() if users == {self.member.user_id}}
+        return {
+            task for task, users in holders(self.client).items() if users == {self.member.user_id}
+        }
+
+
+def holders(client: SyncClient) -> dict[str, set[str]]:
+    """The technicians holding each task, as the client sees the assignments."""
+    found: dict[str, set[str]] = {}
+    for row in client.rows("task_assignment").values():
+        if row.get("active"):
+            found.setdefault(str(row["task_id"]), set()).add(str(row["user_id"]))
+    return found
 
 
 async def routine(

@@ -1,12 +1,16 @@
 """A fleet of simulated technicians against a syncd, for demos and load.
 
-`Fleet` makes the users (one staff member, N technicians) through the public
-API, has the staff device create tasks and assign them (each technician holds
-`own_tasks` alone; each shared task goes to several technicians), runs every
-technician's day (device.py) while the staff member edits now and then,
-then brings every device online until all outboxes are empty and every
-replica has pulled the last change (`converge`), and checks each replica
-against a fresh pull of its scope (`divergent`).
+`Fleet` makes the users (one office admin, N technicians) through the public
+API, has the office device create tasks and assign them (each technician
+holds `own_tasks` alone; each shared task goes to several technicians), runs
+every technician's day (device.py) while the office works too: it edits
+priorities, takes technicians off shared tasks and puts them back (their
+rows leave and return to the phones), deletes purchases and reopens
+completed tasks, all through its own device. Then it brings every device
+online until all outboxes are empty and every replica has pulled the last
+change (`converge`), and checks each replica against a fresh pull of its
+scope (`divergent`). `resolve_conflicts` then settles every open conflict
+through the inbox, after which the devices converge again.
 
 The figures (`figures()`) are counters summed over devices: changes queued
 and answered by outcome, retries, token refreshes, reconnects, crashes.
@@ -19,6 +23,7 @@ import random
 import secrets
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +32,17 @@ import aiohttp
 
 from syncd_client.backoff import RetryPolicy
 from syncd_client.client import SyncClient
-from syncd_client.device import EDITS, PRIORITIES, Device, routine, summary
+from syncd_client.device import EDITS, PRIORITIES, Device, holders, routine, summary
+from syncd_client.errors import ProblemError
 from syncd_client.provision import Member, add_member, admin_token
 from syncd_client.transport import Transport
+
+OFFICE_WORK: tuple[tuple[str, float], ...] = (
+    ("priority", 0.5),
+    ("reassign", 0.25),
+    ("delete_purchase", 0.1),
+    ("reopen", 0.15),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +77,9 @@ class Fleet:
         self.staff: Device | None = None
         self.technicians: list[Device] = []
         self.task_ids: list[uuid.UUID] = []
+        self.shared_ids: list[uuid.UUID] = []
+        self.taken_off: list[tuple[uuid.UUID, uuid.UUID]] = []  # (task, technician) to put back
+        self.resolutions: Counter[str] = Counter()
         self.converge_s: float | None = None
 
     @property
@@ -79,7 +95,7 @@ class Fleet:
             token = await admin_token(transport, admin_email, admin_password)
             password = self.plan.password or secrets.token_urlsafe(12)
             staff = await add_member(
-                transport, token, f"staff.{self.tag}@simulate.example", "staff", password
+                transport, token, f"office.{self.tag}@simulate.example", "admin", password
             )
             members = [
                 await add_member(
@@ -91,7 +107,7 @@ class Fleet:
                 )
                 for n in range(self.plan.devices)
             ]
-        self.staff = self._device(f"sim-{self.tag}-staff", staff, "poll")
+        self.staff = self._device(f"sim-{self.tag}-office", staff, "poll")
         live = round(self.plan.devices * self.plan.live_share)
         self.technicians = [
             self._device(f"sim-{self.tag}-t{n:03d}", member, "live" if n < live else "poll")
@@ -132,6 +148,8 @@ class Fleet:
             fields = {"title": f"Job {number + 1}", "priority": "normal", "description": ""}
             task_id = staff.create("task", fields)
             self.task_ids.append(task_id)
+            if len(assignees) > 1:
+                self.shared_ids.append(task_id)
             for user_id in assignees:
                 staff.act(task_id, "assign", user_id=user_id)
         await staff.sync()
@@ -163,11 +181,77 @@ class Fleet:
         deadline = time.monotonic() + self.plan.seconds
         while time.monotonic() < deadline:
             await asyncio.sleep(rng.expovariate(1 / self.plan.staff_think_s))
-            assert staff.client is not None
-            task_id = rng.choice(self.task_ids)
-            staff.client.update("task", task_id, {"priority": rng.choice(PRIORITIES)})
-            staff.stats["edit_priority"] += 1
+            kind = rng.choices([k for k, _ in OFFICE_WORK], [w for _, w in OFFICE_WORK])[0]
+            done = self._office(kind)
+            staff.stats[f"office_{kind}" if done else "office_idle"] += 1
         await staff.go_offline()
+
+    def _office(self, kind: str) -> bool:
+        """One piece of the office's work through its device; False if there was none."""
+        assert self.staff is not None
+        client, rng = self.staff.client, self.staff.rng
+        assert client is not None
+        if kind == "priority":
+            client.update("task", rng.choice(self.task_ids), {"priority": rng.choice(PRIORITIES)})
+            return True
+        if kind == "reassign":
+            if self.taken_off and rng.random() < 0.5:
+                task_id, user_id = self.taken_off.pop(rng.randrange(len(self.taken_off)))
+                client.act(task_id, "assign", user_id=user_id)
+                return True
+            holding = holders(client)
+            choices = [
+                (task_id, user)
+                for task_id in self.shared_ids
+                for user in sorted(holding.get(str(task_id), ()))
+                if (client.get("task", task_id) or {}).get("status") == "assigned"
+            ]
+            if not choices:
+                return False
+            task_id, user = rng.choice(choices)
+            client.act(task_id, "unassign", user_id=uuid.UUID(user))
+            self.taken_off.append((task_id, uuid.UUID(user)))
+            return True
+        if kind == "delete_purchase":
+            purchases = sorted(client.rows("purchase"))
+            if not purchases:
+                return False
+            client.delete("purchase", uuid.UUID(rng.choice(purchases)))
+            return True
+        done = sorted(
+            t for t, row in client.rows("task").items() if row.get("status") == "completed"
+        )
+        if not done:
+            return False
+        client.act(uuid.UUID(rng.choice(done)), "reopen")
+        return True
+
+    async def resolve_conflicts(self) -> int:
+        """Settle every open conflict through the inbox (as the office's admin);
+        answers how many were resolved."""
+        assert self.staff is not None
+        assert self.staff.client is not None
+        call, rng = self.staff.client.session.call, self.staff.rng
+        resolved = 0
+        while True:
+            page = await call("GET", "/conflicts", params={"status": "open", "limit": "200"})
+            if not page["items"]:
+                return resolved
+            for item in page["items"]:
+                choice = "keep_server"
+                if item["kind"] != "stale_action" and rng.random() < 0.5:
+                    choice = "take_client"
+                try:
+                    answer = await call(
+                        "POST", f"/conflicts/{item['id']}/resolve", json_body={"resolution": choice}
+                    )
+                except ProblemError as exc:
+                    if exc.code != "conflict_already_resolved":
+                        raise
+                    answer = {"version": None}  # our own answer was lost and we retried
+                    self.resolutions["retried"] += 1
+                self.resolutions[choice if answer.get("version") else "unchanged"] += 1
+                resolved += 1
 
     async def converge(self) -> float:
         """Sync every device until nothing is left to push; answers the seconds it took."""
@@ -220,6 +304,8 @@ class Fleet:
             "reconnects": counters.get("reconnects", 0),
             "crashes": counters.get("crashes", 0),
             "offline_periods": counters.get("offline_periods", 0),
+            "purchases": counters.get("edit_purchase", 0),
+            "office": {k[7:]: v for k, v in counters.items() if k.startswith("office_")},
             "errors": sum(len(d.errors) for d in self.devices),
             "converge_s": None if self.converge_s is None else round(self.converge_s, 2),
         }
