@@ -1,10 +1,27 @@
-"""What devices may sync, entity by entity: fields, their rules, conflict policy.
+"""The entity registry: what the sync core knows of each synced entity, in one place.
 
-`ENTITIES` is the one table the sync service consults: which fields a change
-may write, which of them open a conflict when edited concurrently (status,
-assignee, amounts) and which resolve silently (cosmetic text), whether the
-entity is append-only (the timeline), and which field names its task (for
-partial replication to technicians).
+`ENTITIES` maps a name to its `EntitySpec`:
+
+- `fields`: the fields a change may write and their rules (a pydantic model);
+  `required_on_create`; `guarded`, the fields whose concurrent edits open a
+  conflict (status, assignee, amounts) while the others resolve silently;
+- `hangs_off`: the scope rule, which task a row belongs to, so a technician
+  receives it with the task: the row itself (`self`, a task), the task its
+  `task_id` names, or its owner's (`owner`: a media asset's owner is a task,
+  a purchase or a receipt);
+- `references`: fields naming other rows (`task_id`, `purchase_id`,
+  `media_ids`), which must name live rows of the tenant; `fixed`: the fields
+  set once, at creation (a row never moves to another task: a technician
+  who could see it under the first would keep it for ever);
+- `creation_event` and `summary`: the timeline entry a new row adds to its
+  task, and the fields that entry quotes;
+- `ydoc_fields`: its collaborative text fields (Yjs documents);
+- `append_only` (the timeline) and `device_writable` (rows only the server
+  writes).
+
+Storage maps each name to one table (storage/sync_store.py); a test holds the
+two to the same names. "Adding a synced entity" in docs/architecture.md lists
+the rest.
 """
 
 from __future__ import annotations
@@ -136,15 +153,60 @@ class ReceiptFields(_Fields):
     media_ids: list[uuid.UUID] | None = Field(None, max_length=50)
 
 
+HangsOff = Literal["self", "task_id", "owner"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A field that names rows of another entity (`many`: a list of ids)."""
+
+    field: str
+    entity: str
+    many: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class EntitySpec:
     name: str
     fields: type[_Fields]
     required_on_create: frozenset[str]
     guarded: frozenset[str]
-    task_field: str | None
+    hangs_off: HangsOff
+    references: tuple[Reference, ...] = ()
+    fixed: frozenset[str] = frozenset()
+    creation_event: str | None = None
+    summary: tuple[str, ...] = ()
+    ydoc_fields: frozenset[str] = frozenset()
     append_only: bool = False
     device_writable: bool = True
+
+    @property
+    def task_field(self) -> str | None:
+        """The field holding the task's id (`id` for a task itself), if it has one."""
+        return {"self": "id", "task_id": "task_id"}.get(self.hangs_off)
+
+    def task_of(self, row_id: uuid.UUID, values: dict[str, Any]) -> uuid.UUID | None:
+        """The task a row hangs off, from its values (None: not by a field of its own)."""
+        if self.hangs_off == "self":
+            return row_id
+        if self.hangs_off == "task_id":
+            value = values.get("task_id")
+            return uuid.UUID(str(value)) if value else None
+        return None
+
+    def referenced(self, values: dict[str, Any]) -> list[tuple[Reference, uuid.UUID]]:
+        """The ids `values` name in reference fields (text that is no UUID is skipped:
+        validation reports it)."""
+        found = []
+        for reference in self.references:
+            value = values.get(reference.field)
+            for item in (value if isinstance(value, list) else []) if reference.many else [value]:
+                if isinstance(item, str | uuid.UUID):
+                    try:
+                        found.append((reference, uuid.UUID(str(item))))
+                    except ValueError:
+                        continue
+        return found
 
     def validate(self, values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         """Validated, JSON-ready values; raises FieldErrors listing every bad field."""
@@ -182,6 +244,10 @@ class FieldErrors(ValueError):
         self.errors = errors
 
 
+TASK = Reference("task_id", "task")
+PURCHASE = Reference("purchase_id", "purchase")
+MEDIA = Reference("media_ids", "media_asset", many=True)
+
 ENTITIES: dict[str, EntitySpec] = {
     spec.name: spec
     for spec in (
@@ -190,14 +256,19 @@ ENTITIES: dict[str, EntitySpec] = {
             TaskFields,
             required_on_create=frozenset({"title"}),
             guarded=frozenset({"due_at", "priority"}),
-            task_field="id",
+            hangs_off="self",
+            creation_event="created",
+            summary=("title",),
+            ydoc_fields=frozenset({"notes"}),
         ),
         EntitySpec(
             "task_assignment",
             AssignmentFields,
             required_on_create=frozenset({"task_id", "user_id"}),
             guarded=frozenset({"user_id", "active"}),
-            task_field="task_id",
+            hangs_off="task_id",
+            references=(TASK,),
+            fixed=frozenset({"task_id", "user_id"}),
             device_writable=False,  # changed through the task's assign/unassign actions
         ),
         EntitySpec(
@@ -205,7 +276,9 @@ ENTITIES: dict[str, EntitySpec] = {
             EventFields,
             required_on_create=frozenset({"task_id", "kind"}),
             guarded=frozenset(),
-            task_field="task_id",
+            hangs_off="task_id",
+            references=(TASK,),
+            fixed=frozenset({"task_id"}),
             append_only=True,
         ),
         EntitySpec(
@@ -213,22 +286,36 @@ ENTITIES: dict[str, EntitySpec] = {
             PurchaseFields,
             required_on_create=frozenset({"vendor", "amount_minor", "currency", "purchased_at"}),
             guarded=frozenset({"amount_minor", "currency", "line_items"}),
-            task_field="task_id",
+            hangs_off="task_id",
+            references=(TASK, MEDIA),
+            fixed=frozenset({"task_id"}),
+            creation_event="purchase_added",
+            summary=("vendor", "amount_minor", "currency"),
         ),
         EntitySpec(
             "receipt",
             ReceiptFields,
             required_on_create=frozenset({"purchase_id", "total_minor", "currency", "issued_at"}),
             guarded=frozenset({"total_minor", "currency"}),
-            task_field="task_id",
+            hangs_off="task_id",
+            references=(TASK, PURCHASE, MEDIA),
+            fixed=frozenset({"purchase_id", "task_id"}),
+            creation_event="receipt_added",
+            summary=("purchase_id", "total_minor", "currency"),
         ),
         EntitySpec(
             "media_asset",
             _Fields,
             required_on_create=frozenset(),
             guarded=frozenset(),
-            task_field=None,
+            hangs_off="owner",
+            summary=("content_type", "size"),
             device_writable=False,
         ),
     )
 }
+
+
+def ydoc_name(entity: str, row_id: uuid.UUID, field_name: str) -> str:
+    """The Yjs document of a collaborative text field, e.g. `task:<uuid>:notes`."""
+    return f"{entity}:{row_id}:{field_name}"

@@ -53,6 +53,23 @@ TRANSITIONS: dict[tuple[TaskStatus, TaskAction], TaskStatus] = {
 }
 
 ADMIN_ONLY: frozenset[TaskAction] = frozenset({TaskAction.REOPEN})
+# What technicians may do to the tasks assigned to them (staff and admins also
+# assign and unassign; admins alone reopen).
+TECHNICIAN_ACTIONS: frozenset[TaskAction] = frozenset(
+    {_A.START, _A.PAUSE, _A.RESUME, _A.COMPLETE, _A.REJECT}
+)
+# The timeline entry each applied action adds (a refused one: `action_refused`).
+ACTION_EVENTS: dict[TaskAction, str] = {
+    _A.ASSIGN: "assigned",
+    _A.UNASSIGN: "unassigned",
+    _A.START: "started",
+    _A.PAUSE: "paused",
+    _A.RESUME: "resumed",
+    _A.COMPLETE: "completed",
+    _A.REJECT: "rejected",
+    _A.REOPEN: "reopened",
+}
+REFUSED_EVENT = "action_refused"
 
 
 class InvalidTransition(ValueError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -342,6 +343,7 @@ async def read_log(session: AsyncSession, after: int, limit: int) -> tuple[list[
             log.entity_id,
             log.op,
             log.task_id,
+            log.assignee_id,
             # The row's JSON as stored, not decoded: a pull hands it on verbatim.
             cast(log.data, Text).label("data_json"),
         )
@@ -352,6 +354,53 @@ async def read_log(session: AsyncSession, after: int, limit: int) -> tuple[list[
     rows = [dict(row) for row in (await session.execute(statement)).mappings()]
     scanned_to = rows[-1]["version"] if rows else after
     return rows, scanned_to, len(rows) == limit
+
+
+async def read_scoped_log(
+    session: AsyncSession,
+    after: int,
+    upto: int,
+    task_ids: set[uuid.UUID],
+    assignee: uuid.UUID,
+    limit: int,
+) -> list[Any]:
+    """Up to `limit` entries after `after` and up to `upto`, in version order, of
+    the given tasks or assigning `assignee` (a technician's share of the log,
+    read by the indexes that lead with the task and with the assignee), each
+    with its row's JSON text as `data_json`."""
+    if session.get_bind().dialect.name == "postgresql":
+        found: list[Any] = await (await driver_connection(session)).fetch(
+            "SELECT version, entity, entity_id, op, task_id, data::text AS data_json"
+            " FROM change_log WHERE tenant_id = $1 AND version > $2 AND version <= $3"
+            " AND (task_id = ANY($4::uuid[]) OR assignee_id = $5)"
+            " ORDER BY version LIMIT $6",
+            tenant_of(session),
+            after,
+            upto,
+            list(task_ids),
+            assignee,
+            limit,
+        )
+        return found
+    log = ChangeLogEntry
+    statement = (
+        select(
+            log.version,
+            log.entity,
+            log.entity_id,
+            log.op,
+            log.task_id,
+            cast(log.data, Text).label("data_json"),
+        )
+        .where(
+            log.version > after,
+            log.version <= upto,
+            or_(log.task_id.in_(task_ids), log.assignee_id == assignee),
+        )
+        .order_by(log.version)
+        .limit(limit)
+    )
+    return [dict(row) for row in (await session.execute(statement)).mappings()]
 
 
 # A pulled change as the database writes it: the same keys, order and text as
@@ -388,6 +437,46 @@ async def read_log_changes(
     fragment = orjson.Fragment
     changes = [fragment(record[1]) for record in found]
     return changes, (found[-1][0] if found else after), len(found) == limit
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One change of the live feed: its pulled JSON, and what a technician's
+    filter needs (the task it hangs off, the technician it assigns)."""
+
+    task_id: uuid.UUID | None
+    assignee_id: uuid.UUID | None
+    change: Any  # an orjson.Fragment, or a dict holding one
+
+
+async def read_feed(
+    session: AsyncSession, after: int, limit: int
+) -> tuple[list[FeedItem], int, bool]:
+    """Up to `limit` changes after a version, for the tenant's live feed: each with
+    its task and assignee, its JSON written by the database on PostgreSQL.
+    Answers (items, the version read up to, whether more may follow)."""
+    if session.get_bind().dialect.name != "postgresql":
+        entries, scanned_to, full = await read_log(session, after, limit)
+        items = [
+            FeedItem(entry["task_id"], entry.get("assignee_id"), pulled_from_log(entry))
+            for entry in entries
+        ]
+        return items, scanned_to, full
+    found = await (await driver_connection(session)).fetch(
+        f"SELECT version, task_id, assignee_id, {_CHANGE_JSON} FROM change_log"  # noqa: S608
+        " WHERE tenant_id = $1 AND version > $2 ORDER BY version LIMIT $3",
+        tenant_of(session),
+        after,
+        limit,
+    )
+    fragment = orjson.Fragment
+    items = [FeedItem(_uuid(record[1]), _uuid(record[2]), fragment(record[3])) for record in found]
+    return items, (found[-1][0] if found else after), len(found) == limit
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    """asyncpg's UUIDs as Python's (it hands back a subclass of its own)."""
+    return None if value is None else uuid.UUID(bytes=value.bytes)
 
 
 def pulled_from_log(entry: Any) -> dict[str, Any]:

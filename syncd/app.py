@@ -27,7 +27,7 @@ from syncd.sync import live as live_routes
 from syncd.sync import routes as sync_routes
 from syncd.sync.admin import SyncAdmin
 from syncd.sync.inbox import ConflictInbox
-from syncd.sync.live import LiveSessions
+from syncd.sync.live_sessions import LiveSessions
 from syncd.sync.service import SyncService
 from syncd.tasks import routes as task_routes
 from syncd.wiring import blob_store, media_context

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from syncd.report_service import ReportService
     from syncd.sync.admin import SyncAdmin
     from syncd.sync.inbox import ConflictInbox
-    from syncd.sync.live import LiveSessions
+    from syncd.sync.live_sessions import LiveSessions
     from syncd.sync.service import SyncService
     from syncd.yjs.rooms import Rooms
 

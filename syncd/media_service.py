@@ -29,9 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from jobs.queue import JobQueue
 from jobs.runtime import MediaWriter
 from jobs.thumbnails import MAKE_THUMBNAIL, THUMBNAIL_FORMATS
-from protocol.roles import Role
 from storage import media_store
-from storage import sync_store as store
 from storage.blobs import BlobNotFound, BlobStore, PresignedUpload
 from storage.models import MediaAsset
 from storage.types import utcnow
@@ -39,6 +37,7 @@ from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.problems import Conflict, Forbidden, NotFound, PayloadTooLarge, Problem
+from syncd.sync.scope import Scope
 
 CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf")
 SNIFF_BYTES = 32
@@ -225,13 +224,14 @@ class MediaService:
     async def _authorise(
         self, session: AsyncSession, who: Principal, owner_type: str, task_id: uuid.UUID | None
     ) -> None:
-        if who.role is not Role.TECHNICIAN:
+        scope = await Scope.load(session, who)
+        if scope.is_whole_tenant:
             return
         if owner_type == "tenant" or task_id is None:
             raise OwnerOutOfScope(
                 Msg("technicians attach media only to their assigned tasks' work")
             )
-        if task_id not in await store.assigned_task_ids(session, who.user_id):
+        if not scope.sees_task(task_id):
             raise OwnerOutOfScope("the task is not assigned to you")
 
     # --- complete ---------------------------------------------------------------
@@ -321,10 +321,7 @@ class MediaService:
             if media is None:
                 raise MediaNotFound(Msg("no media {media_id}", media_id=media_id))
             task_id = await media_store.task_of(uow.session, media)
-            if who.role is Role.TECHNICIAN and (
-                task_id is None
-                or task_id not in await store.assigned_task_ids(uow.session, who.user_id)
-            ):
+            if not (await Scope.load(uow.session, who)).sees_task(task_id):
                 raise MediaNotFound(Msg("no media {media_id}", media_id=media_id))
         return media, task_id
 

@@ -20,15 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jobs.queue import JobQueue
 from jobs.reports import MAKE_JOB_SHEET
-from protocol.roles import Role
 from storage import report_store
-from storage import sync_store as store
 from storage.blobs import BlobStore
 from storage.models import Report, Tenant
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.problems import Conflict, NotFound
+from syncd.sync.scope import Scope
 from syncd.tasks.service import TaskNotFound
 
 LOCALES = ("en", "ar")
@@ -95,9 +94,7 @@ class ReportService:
         )
 
     async def _reaches(self, session: AsyncSession, who: Principal, task_id: uuid.UUID) -> bool:
-        if who.role is not Role.TECHNICIAN:
-            return True
-        return task_id in await store.assigned_task_ids(session, who.user_id)
+        return (await Scope.load(session, who)).sees_task(task_id)
 
 
 async def _tenant_locale(session: AsyncSession) -> str | None:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,6 +29,15 @@ class ChangeLogEntry(TenantScoped, Base):
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "version"),
         Index(None, "tenant_id", "entity_id", "version"),  # a row's history (conflict base)
+        Index(None, "tenant_id", "task_id", "version"),  # a technician's tasks
+        Index(
+            "ix_change_log_assignee",
+            "tenant_id",
+            "assignee_id",
+            "version",
+            postgresql_where=text("assignee_id IS NOT NULL"),
+            sqlite_where=text("assignee_id IS NOT NULL"),
+        ),  # the entries that assign or unassign a technician
     )
 
     # No foreign key to tenants: every entry is written under a lock on the tenant's
@@ -40,6 +50,7 @@ class ChangeLogEntry(TenantScoped, Base):
     op: Mapped[str] = mapped_column(String(16))
     data: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
     task_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(default=None)  # task_assignment only
     hlc: Mapped[str | None] = mapped_column(String(64), default=None)
     client_id: Mapped[str | None] = mapped_column(String(100), default=None)
     user_id: Mapped[uuid.UUID | None] = mapped_column(default=None)

@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from protocol.changes import Op
 from protocol.currencies import EXPONENT
 from protocol.entities import Geo
-from protocol.roles import Role
 from storage import sync_store as store
 from storage.models import MediaAsset, Purchase, Receipt, Task
 from storage.unit_of_work import TenantUnitOfWork
@@ -30,6 +29,7 @@ from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from syncd.sync.scope import Scope
 from syncd.sync.writes import Check, RestWrites, UnknownReference
 from syncd.tasks.service import NothingToChange, TaskNotFound, if_match_holds
 
@@ -147,9 +147,8 @@ class FinanceService:
                 or_(when > moment, and_(when == moment, model.id > last_id))
             )
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
-            if who.role is Role.TECHNICIAN:
-                scope = await store.assigned_task_ids(uow.session, who.user_id)
-                statement = statement.where(model.task_id.in_(scope))
+            scope = await Scope.load(uow.session, who)
+            statement = statement.where(scope.where(model.task_id))
             rows = [dict(r) for r in (await uow.session.execute(statement)).mappings()]
         records = [store.row_to_json(kind.entity, row) for row in rows[:limit]]
         if len(rows) <= limit:
@@ -368,9 +367,7 @@ async def _task_visible(session: AsyncSession, who: Principal, task_id: uuid.UUI
     found = (await session.execute(select(Task.deleted_at).where(Task.id == task_id))).first()
     if found is None or found.deleted_at is not None:
         raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
-    if who.role is Role.TECHNICIAN and task_id not in await store.assigned_task_ids(
-        session, who.user_id
-    ):
+    if not (await Scope.load(session, who)).sees_task(task_id):
         raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
 
 
@@ -383,20 +380,17 @@ async def _visible(
 ) -> None:
     if current is None or current["deleted_at"] is not None:
         raise not_found(kind, record_id)
-    if who.role is Role.TECHNICIAN:
-        task_id = current.get("task_id")
-        scope = await store.assigned_task_ids(session, who.user_id)
-        if task_id is None or uuid.UUID(str(task_id)) not in scope:
-            raise not_found(kind, record_id)
+    task_id = current.get("task_id")
+    scope = await Scope.load(session, who)
+    if not scope.sees_task(None if task_id is None else uuid.UUID(str(task_id))):
+        raise not_found(kind, record_id)
 
 
 async def _references(session: AsyncSession, who: Principal, fields: dict[str, Any]) -> None:
     """A technician names only their tasks; media ids name media of the tenant."""
     task_id = fields.get("task_id")
-    if (
-        task_id is not None
-        and who.role is Role.TECHNICIAN
-        and uuid.UUID(str(task_id)) not in await store.assigned_task_ids(session, who.user_id)
+    if task_id is not None and not (await Scope.load(session, who)).sees_task(
+        uuid.UUID(str(task_id))
     ):
         raise UnknownReference(
             Msg("task_id {task_id} names no task of yours", task_id=task_id),

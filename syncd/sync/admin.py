@@ -25,6 +25,7 @@ from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.problems import Conflict, NotFound
+from syncd.sync.push import push_batch
 from syncd.sync.service import SyncService
 
 
@@ -138,27 +139,32 @@ class SyncAdmin:
     async def replay(
         self, request: web.Request, who: Principal, rejection_id: uuid.UUID
     ) -> dict[str, Any]:
+        """Run a rejected change again, on behalf of the user who pushed it, through a
+        unit of change (so a replayed `ydoc` reaches open editors like any other)."""
         async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
-            session = uow.session
-            row = await session.get(SyncRejection, (who.tenant_id, rejection_id))
+            row = await uow.session.get(SyncRejection, (who.tenant_id, rejection_id))
             if row is None:
                 raise RejectionNotFound(
                     Msg("no rejected change {rejection_id}", rejection_id=rejection_id)
                 )
             if row.status != "open":
                 raise RejectionClosed(Msg("the change is {status}", status=row.status))
-            user = await session.get(User, (who.tenant_id, row.user_id))
+            user = await uow.session.get(User, (who.tenant_id, row.user_id))
             if user is None or user.status != "active":
                 raise ReplayImpossible(Msg("the user who pushed the change is not active"))
             original = Principal(user.id, who.tenant_id, Role(user.role), uuid.uuid4(), user.email)
-            push = PushRequest(
-                client_id=row.client_id,
-                batch_id=f"replay-{row.id}-{uuid.uuid4().hex[:8]}",
-                changes=[row.change],
-            )
-            response, batch = await self.sync._push_in(
-                session, original, push, None, None, keep_rejections=False
-            )
+            client_id, change = row.client_id, row.change
+        push = PushRequest(
+            client_id=client_id,
+            batch_id=f"replay-{rejection_id}-{uuid.uuid4().hex[:8]}",
+            changes=[change],
+        )
+        async with self.sync.unit(original, client_id) as unit:
+            session = unit.session
+            row = await session.get(SyncRejection, (who.tenant_id, rejection_id))
+            if row is None or row.status != "open":  # replayed or dismissed meanwhile
+                raise RejectionClosed(Msg("the change is {status}", status="closed"))
+            response, _ = await push_batch(unit, push, None, keep_rejections=False)
             (result,) = response["results"]
             row.result = result
             row.replayed_at = utcnow()
@@ -176,9 +182,7 @@ class SyncAdmin:
                 details={"status": result["status"]},
             )
             answer = self._rejection(row)
-            await uow.commit()
-        if self.sync.publish is not None and batch is not None and batch.log:
-            await self.sync.publish(who.tenant_id, batch.version)
+            await unit.commit()
         return answer
 
     async def dismiss(

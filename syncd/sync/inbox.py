@@ -1,9 +1,10 @@
 """The conflict inbox: list, read as a field-level diff, resolve (one or many).
 
-A resolution is a change through the sync service's write path: the chosen
-values are written with a server stamp later than both sides, logged at the
-next tenant version (so every device converges to it), the conflict is marked
-resolved, and the resolution is audited -- all in one transaction.
+A resolution is a change through a unit of change, the one door of synced
+writes: the chosen values are written with a server stamp later than every
+stamp on the row, logged at the next tenant version (so every device
+converges to it), the conflict is marked resolved, and the resolution is
+audited -- all in one transaction.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from protocol.entities import ENTITIES, FieldErrors
-from protocol.hlc import HybridClock, Stamp
 from protocol.lifecycle import TaskStatus
-from storage import sync_ledger as ledger
 from storage import sync_store as store
 from storage.models import ChangeLogEntry, Conflict
 from storage.types import utcnow
@@ -30,7 +29,9 @@ from syncd.i18n import Msg
 from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.problems import Conflict as ConflictProblem
 from syncd.problems import NotFound, ValidationFailed
-from syncd.sync.service import SERVER_NODE, Batch, SyncService
+from syncd.sync.server_writes import SERVER_NODE, write_fields
+from syncd.sync.service import SyncService
+from syncd.sync.unit import UnitOfChange
 
 Resolution = Literal["keep_server", "take_client", "custom"]
 
@@ -70,7 +71,6 @@ def summary(row: Conflict) -> dict[str, Any]:
 class ConflictInbox:
     def __init__(self, sync: SyncService) -> None:
         self.sync = sync
-        self.clock = HybridClock(SERVER_NODE)
 
     async def list_conflicts(
         self, who: Principal, filters: dict[str, Any], cursor: str | None, limit: int
@@ -159,10 +159,9 @@ class ConflictInbox:
         resolution: Resolution,
         values: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Resolve conflicts in one transaction; each becomes a logged server change."""
-        async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
-            session = uow.session
-            batch = Batch(who, SERVER_NODE, await ledger.lock_version(session))
+        """Resolve conflicts in one unit of change; each becomes a logged server change."""
+        async with self.sync.unit(who, SERVER_NODE) as unit:
+            session = unit.session
             answers = []
             for conflict_id in ids:
                 row = await self._get(session, conflict_id)
@@ -170,7 +169,7 @@ class ConflictInbox:
                     raise ConflictResolved(
                         Msg("conflict {conflict_id} is already resolved", conflict_id=conflict_id)
                     )
-                version = await self._apply(session, batch, row, resolution, values)
+                version = await self._apply(unit, row, resolution, values)
                 row.status = "resolved"
                 row.resolution = {"choice": resolution, "values": values, "version": version}
                 row.resolved_by = who.user_id
@@ -190,26 +189,21 @@ class ConflictInbox:
                     },
                 )
                 answers.append({"id": str(row.id), "status": "resolved", "version": version})
-            await self.sync._flush(session, batch)
-            await uow.commit()
-        if self.sync.publish is not None and batch.log:
-            await self.sync.publish(who.tenant_id, batch.version)
+            await unit.commit()
         return answers
 
     async def _apply(
         self,
-        session: AsyncSession,
-        batch: Batch,
+        unit: UnitOfChange,
         conflict: Conflict,
         resolution: Resolution,
         values: dict[str, Any] | None,
     ) -> int | None:
-        key = (conflict.entity, conflict.entity_id)
-        current = batch.rows.get(key)  # written by an earlier resolution of this batch
+        batch = unit.batch
+        current = batch.row(conflict.entity, conflict.entity_id)  # an earlier resolution's
         if current is None:
-            current = (await store.load_rows(session, conflict.entity, [conflict.entity_id])).get(
-                conflict.entity_id
-            )
+            found = await store.load_rows(unit.session, conflict.entity, [conflict.entity_id])
+            current = found.get(conflict.entity_id)
         if current is None:
             raise ResolutionInvalid(Msg("the conflicting row no longer exists"))
         deleted = current.get("deleted_at") is not None
@@ -261,39 +255,9 @@ class ConflictInbox:
             return None  # deleted since the conflict opened: the delete stands
         if not chosen and not restore:
             return None
-        return self._write(batch, conflict, current, chosen, restore)
-
-    def _write(
-        self,
-        batch: Batch,
-        conflict: Conflict,
-        current: dict[str, Any],
-        chosen: dict[str, Any],
-        restore: bool,
-    ) -> int:
-        clocks = dict(current.get("field_clocks") or {})
-        latest = max(
-            (Stamp.parse(c["hlc"]) for c in clocks.values() if isinstance(c, dict)),
-            default=Stamp(0, 0, SERVER_NODE),
+        return write_fields(
+            unit, conflict.entity, conflict.entity_id, current, chosen, restore=restore
         )
-        stamp = self.clock.observe(latest)
-        version = batch.next_version()
-        row = dict(current)
-        row.update(store.json_to_row(conflict.entity, chosen))
-        for name in chosen:
-            clocks[name] = {"hlc": str(stamp), "v": version, "by": SERVER_NODE}
-        if restore:
-            clocks.pop("_deleted", None)
-            row["deleted_at"] = None
-        row.update(field_clocks=clocks, version=version, updated_at=batch.now)
-        key = (conflict.entity, conflict.entity_id)
-        batch.rows[key] = row
-        batch.dirty[key] = row
-        task_id = current.get("id") if conflict.entity == "task" else current.get("task_id")
-        self.sync._log(
-            batch, conflict.entity, conflict.entity_id, "upsert", row, task_id, str(stamp)
-        )
-        return version
 
 
 def _edit_choice(

@@ -3,10 +3,14 @@
 One session per socket, three owned tasks: the handler reads the socket (the
 only reader), a streamer reads the change log from the client's cursor and
 puts pages on a bounded send queue, and a sender writes that queue to the
-socket (the only writer). The streamer reads a page only when the queue has
-room, so a slow reader makes the server read less, never buffer more; a
-reader whose queue stays full for WS_SLOW_CLIENT_SECONDS is closed with 4429
-and reconnects from its cursor.
+socket (the only writer). Once caught up, the streamer follows the tenant's
+shared feed (live_feed.py: one log read per commit for every socket of the
+tenant, technicians' pages filtered by their scope) until the feed lets it
+go to read for itself again. It reads a page only when the queue has room,
+so a slow reader makes the server read less, never buffer more; a reader
+whose queue stays full for WS_SLOW_CLIENT_SECONDS is closed with 4429 and
+reconnects from its cursor. The registry of sessions and feeds is
+live_sessions.py.
 
 Close codes (docs/protocol.md): 1009 frame too big, 1011 server error
 (reconnect), 1012 server restarting (reconnect), 4400 protocol error (also a
@@ -19,11 +23,8 @@ user opened more than WS_MAX_SOCKETS_PER_USER sockets: the oldest is closed),
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import time
-import uuid
-import weakref
 from typing import Any
 
 import orjson
@@ -33,7 +34,6 @@ from pydantic import ValidationError
 
 from protocol import bounds
 from protocol.changes import PushRequest
-from protocol.roles import Role
 from syncd import appkeys, metrics
 from syncd.auth import tokens
 from syncd.auth.errors import PermissionDenied
@@ -44,89 +44,22 @@ from syncd.openapi import describe
 from syncd.problems import Problem
 from syncd.sync.cursor import Cursor
 from syncd.sync.errors import InvalidSyncCursor
-from syncd.sync.live_feed import PAGE, TenantFeed, wait_for_hint
+from syncd.sync.live_feed import PAGE
+from syncd.sync.scope import Scope
 from syncd.sync.service import SyncService
 from syncd.ws_auth import offered_token, origin_allowed
+from syncd.ws_close import (
+    CLOSE_FORBIDDEN,
+    CLOSE_HELLO_TIMEOUT,
+    CLOSE_PROTOCOL,
+    CLOSE_SERVER_ERROR,
+    CLOSE_TOKEN,
+    CLOSE_TOO_SLOW,
+)
 
 log = structlog.get_logger("syncd.live")
 
-CLOSE_SERVER_ERROR = 1011
-CLOSE_RESTART = 1012
-CLOSE_PROTOCOL = 4400
-CLOSE_TOKEN = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_HELLO_TIMEOUT = 4408
-CLOSE_SUPERSEDED = 4409
-CLOSE_TOO_SLOW = 4429
 SUBPROTOCOL = "syncd.v1"
-
-
-class LiveSessions:
-    """Every open session of this process, for deactivation and shutdown, and the
-    tenants' shared log readers (syncd/sync/live_feed.py)."""
-
-    def __init__(self) -> None:
-        self._sessions: weakref.WeakSet[LiveSession] = weakref.WeakSet()
-        self._feeds: dict[uuid.UUID, TenantFeed] = {}
-        self._by_user: dict[tuple[uuid.UUID, uuid.UUID], list[LiveSession]] = {}
-
-    def feed(self, session: LiveSession) -> TenantFeed:
-        assert session.who is not None
-        tenant_id = session.who.tenant_id
-        feed = self._feeds.get(tenant_id)
-        if feed is None:
-            app = session.request.app
-            feed = TenantFeed(
-                session.sync,
-                tenant_id,
-                app[appkeys.HUB].subscribe,
-                lambda page: metrics.count_pull(app, page),
-            )
-            self._feeds[tenant_id] = feed
-        return feed
-
-    def add(self, session: LiveSession, limit: int) -> None:
-        """Track a session; past `limit` sockets of its user, close the oldest."""
-        assert session.who is not None
-        self._sessions.add(session)
-        mine = self._by_user.setdefault((session.who.tenant_id, session.who.user_id), [])
-        bisect.insort(mine, session, key=lambda s: s.opened)  # by connection, oldest first
-        open_ = [s for s in mine if not s.superseded]
-        for old in open_[: max(0, len(open_) - limit)]:
-            old.superseded = True
-            old.request_close(CLOSE_SUPERSEDED, "too many live sockets for this user")
-
-    def discard(self, session: LiveSession) -> None:
-        self._sessions.discard(session)
-        if session.who is None:
-            return
-        key = (session.who.tenant_id, session.who.user_id)
-        mine = self._by_user.get(key, [])
-        if session in mine:
-            mine.remove(session)
-        if not mine:
-            self._by_user.pop(key, None)
-        if session.who.tenant_id in self._feeds:
-            self._feeds[session.who.tenant_id].leave(session)
-
-    def __len__(self) -> int:
-        return len(self._sessions)
-
-    async def close_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
-        """Close the sessions of a deactivated user (4403). Answers how many."""
-        mine = list(self._by_user.get((tenant_id, user_id), []))
-        for session in mine:
-            session.request_close(CLOSE_FORBIDDEN, "user deactivated")
-        await asyncio.gather(*(s.finished.wait() for s in mine))
-        return len(mine)
-
-    async def close_all(self) -> None:
-        sessions = list(self._sessions)
-        for feed in self._feeds.values():
-            await feed.stop()
-        for session in sessions:
-            session.request_close(CLOSE_RESTART, "server restarting; reconnect")
-        await asyncio.gather(*(s.finished.wait() for s in sessions))
 
 
 class LiveSession:
@@ -139,8 +72,8 @@ class LiveSession:
         self.queue: asyncio.Queue[dict[str, Any] | str | None] = asyncio.Queue(
             maxsize=self.settings.ws_send_queue
         )
-        self.wake = asyncio.Event()
         self.who: Principal | None = None
+        self.scope: Scope | None = None  # as of the session's last own read
         self.client_id: str | None = None
         self.cursor: str | None = None
         self.closing = False
@@ -287,14 +220,7 @@ class LiveSession:
 
     async def _serve(self) -> None:
         assert self.who is not None
-        hub = self.request.app[appkeys.HUB]
         sessions = self.request.app[appkeys.LIVE]
-        tenant_id = self.who.tenant_id
-
-        def hint(version: int) -> None:
-            self.wake.set()
-
-        unsubscribe = hub.subscribe(tenant_id, hint)
         sessions.add(self, self.settings.ws_max_sockets_per_user)
         try:
             reader = asyncio.create_task(self._reader(), name="ws-reader")
@@ -310,7 +236,6 @@ class LiveSession:
             finally:
                 waiter.cancel()
         finally:
-            unsubscribe()
             sessions.discard(self)
 
     # --- the three tasks and the reader ------------------------------------------------
@@ -385,19 +310,16 @@ class LiveSession:
             self.request_close(CLOSE_SERVER_ERROR, "server error; reconnect")
 
     async def _stream(self) -> None:
-        """Catch up from the cursor, then follow the log: through the tenant feed
-        when the whole tenant is in scope, by our own reads as the hub wakes us
-        otherwise (and whenever the feed lets us go)."""
+        """Catch up from the cursor, then follow the tenant's feed (which lets the
+        session go to read for itself when it falls behind or its scope moves)."""
         assert self.who is not None
         caught_up = False
         sessions = self.request.app[appkeys.LIVE]
-        shareable = self.who.role is not Role.TECHNICIAN
         while not self.ws.closed:
-            # Cleared before the read, never after it: a hint that arrives while we
-            # read (a commit our read may not see) must make us read again, not wait.
-            self.wake.clear()
             # Our own read also notes the device's cursor (sync health).
-            page = await self.sync.pull(self.who, self.cursor, PAGE, self.client_id)
+            page, self.scope = await self.sync.pull_in_scope(
+                self.who, self.cursor, PAGE, self.client_id
+            )
             metrics.count_pull(self.request.app, page)
             if page["changes"] and not await self._put_page(page):
                 return
@@ -408,12 +330,9 @@ class LiveSession:
                 caught_up = True
                 if not await self._put_page({"type": "caught_up", "cursor": self.cursor}):
                     return
-            if shareable:
-                self.released.clear()
-                sessions.feed(self).follow(self)
-                await self.released.wait()
-                continue
-            await wait_for_hint(self.wake)
+            self.released.clear()
+            sessions.feed(self).follow(self)
+            await self.released.wait()
 
     async def _put_page(self, page: dict[str, Any]) -> bool:
         """Queue a page, waiting for room; False once the reader was too slow and is closed."""

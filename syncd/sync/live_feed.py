@@ -1,16 +1,22 @@
-"""Live fan-out: one reader of the change log per tenant for its caught-up dashboards.
+"""Live fan-out: one reader of the change log per tenant for its caught-up sockets.
 
-A socket whose scope is the whole tenant (admin or staff) follows its tenant's
-feed once it has caught up, instead of reading the log itself on every
-commit. On each hint the feed reads the page after its cursor once, encodes
-the frame once, and puts it on each follower's send queue: one read, one
-encoding and one queue put per commit, whatever the number of sockets.
+A socket that has caught up follows its tenant's feed instead of reading the
+log itself on every commit. On each hint the feed reads the page after its
+cursor once (the whole tenant's changes, each with the task it hangs off and
+the technician it assigns, if any) and hands it to every follower:
+
+- a whole-tenant follower (admin, staff) gets the page as it is, encoded
+  once for all of them;
+- a technician gets the changes of the tasks in their scope, filtered in
+  memory; a page holding an entry that assigns or unassigns them lets them
+  go instead: their own read from their cursor sends the task's rows or
+  `remove`s exactly as a pull does, loads their new scope, and they follow
+  the feed again.
 
 A follower is handed a page only when the page starts exactly at its own
 cursor; one that is behind, half-way into the page, or whose send queue is
 full is let go and reads from its own cursor again (where the slow-reader
 rule applies). So sharing can neither skip a change nor send one twice.
-Technicians see a scope of their own: they always read for themselves.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from typing import Any, Protocol
 import orjson
 import structlog
 
+from storage.sync_store import FeedItem
 from syncd.auth.principal import Principal
 from syncd.sync.cursor import Cursor
+from syncd.sync.scope import Scope
 from syncd.sync.service import SyncService
 
 log = structlog.get_logger("syncd.live")
@@ -38,6 +46,7 @@ class Follower(Protocol):
     """What the feed needs of a live session."""
 
     who: Principal | None
+    scope: Scope | None  # as of the session's last own read
 
     @property
     def version(self) -> int:
@@ -80,7 +89,6 @@ class TenantFeed:
         self._subscribe = subscribe
         self._on_read = on_read
         self._followers: dict[Follower, None] = {}  # an ordered set
-        self._reader: Principal | None = None
         self._version = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -94,7 +102,6 @@ class TenantFeed:
         if not self._followers:
             self._version = follower.version
         self._followers[follower] = None
-        self._reader = follower.who
         # A commit between the follower's own last read and now is read at once.
         self._wake.set()
         if self._task is None:
@@ -129,24 +136,48 @@ class TenantFeed:
                 self._task = None
 
     async def _read_and_deliver(self) -> bool:
-        assert self._reader is not None
         start = self._version
-        page = await self._sync.pull(self._reader, Cursor.at(start).encode(), PAGE, None)
+        items, end, has_more = await self._sync.feed_page(self._tenant_id, start, PAGE)
         self.reads += 1
-        self._on_read(page)
-        end = Cursor.decode(page["cursor"]).version  # type: ignore[union-attr]
-        frame = orjson.dumps({"type": "changes", **page}).decode() if page["changes"] else None
+        cursor = Cursor.at(end).encode()
+        whole = [item.change for item in items]
+        self._on_read({"changes": whole})
+        frames: dict[int, str | None] = {}  # encoded once per distinct set of changes
         for follower in list(self._followers):
             at = follower.version
             if at >= end and at != start:
                 continue  # it read this far itself: nothing here is new to it
-            if at != start or not follower.offer(frame, page["cursor"]):
-                self._followers.pop(follower, None)
-                follower.release()
+            changes = _visible(items, whole, follower)
+            if at != start or changes is None:
+                self._let_go(follower)
+                continue
+            key = id(changes) if changes is whole else len(frames) + 1
+            if key not in frames:
+                page = {"changes": changes, "cursor": cursor, "has_more": has_more}
+                frames[key] = (
+                    orjson.dumps({"type": "changes", **page}).decode() if changes else None
+                )
+            if not follower.offer(frames[key], cursor):
+                self._let_go(follower)
         self._version = end
-        return bool(page["has_more"])
+        return has_more
+
+    def _let_go(self, follower: Follower) -> None:
+        self._followers.pop(follower, None)
+        follower.release()
 
     def _release_all(self) -> None:
         followers, self._followers = list(self._followers), {}
         for follower in followers:
             follower.release()
+
+
+def _visible(items: list[FeedItem], whole: list[Any], follower: Follower) -> list[Any] | None:
+    """The changes of the page `follower` may see; None when the page assigns or
+    unassigns them (their own read must send what the new scope brings)."""
+    scope = follower.scope
+    if scope is None or scope.is_whole_tenant:
+        return whole
+    if any(item.assignee_id == scope.user_id for item in items):
+        return None
+    return [item.change for item in items if scope.sees_task(item.task_id)]

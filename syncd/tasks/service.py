@@ -28,7 +28,6 @@ from protocol.lifecycle import (
     allowed_actions,
     next_status,
 )
-from protocol.roles import Role
 from storage import sync_store as store
 from storage.models import Task, TaskAssignment, TaskEvent, User
 from storage.unit_of_work import TenantUnitOfWork
@@ -36,6 +35,7 @@ from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from syncd.sync.scope import Scope
 from syncd.sync.writes import Check, RestWrites
 
 TIMELINE_LIMIT = 5_000
@@ -121,7 +121,7 @@ class TaskService:
         """One page of tasks in the filter's order, and the next page's cursor."""
         column, descending = _sort(filters.sort)
         statement = select(Task.__table__).limit(limit + 1)
-        statement = statement.where(*_conditions(who, filters))
+        statement = statement.where(*_conditions(filters))
         order = column.desc() if descending else column.asc()
         tie = Task.id.desc() if descending else Task.id.asc()
         if filters.sort.lstrip("-") == "due_at":  # tasks without a due date come last
@@ -131,6 +131,8 @@ class TaskService:
         if cursor is not None:
             statement = statement.where(_after(filters.sort, cursor))
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
+            scope = await Scope.load(uow.session, who)
+            statement = statement.where(scope.where(Task.id))
             rows = [dict(r) for r in (await uow.session.execute(statement)).mappings()]
             tasks = await self._shaped(uow.session, rows[:limit])
         if len(rows) <= limit:
@@ -325,9 +327,7 @@ class TaskService:
         async def check(session: AsyncSession, current: dict[str, Any] | None) -> None:
             if current is None or current["deleted_at"] is not None:
                 raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
-            if who.role is Role.TECHNICIAN and task_id not in await store.assigned_task_ids(
-                session, who.user_id
-            ):
+            if not (await Scope.load(session, who)).sees_task(task_id):
                 raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
             shown = task_read(current, [])
             if not if_match_holds(if_match, etag(current)):
@@ -421,12 +421,10 @@ def _sort(sort: str) -> tuple[Any, bool]:
     return getattr(Task, name), sort.startswith("-")
 
 
-def _conditions(who: Principal, filters: TaskFilter) -> list[Any]:
+def _conditions(filters: TaskFilter) -> list[Any]:
     conditions: list[Any] = []
     if not filters.include_deleted:
         conditions.append(Task.deleted_at.is_(None))
-    if who.role is Role.TECHNICIAN:
-        conditions.append(_assigned_to(who.user_id))
     if filters.status:
         conditions.append(Task.status.in_([s.value for s in filters.status]))
     if filters.assignee is not None:
@@ -491,8 +489,6 @@ async def _visible_row(session: AsyncSession, who: Principal, task_id: uuid.UUID
     )
     if row is None or row["deleted_at"] is not None:
         raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
-    if who.role is Role.TECHNICIAN and task_id not in await store.assigned_task_ids(
-        session, who.user_id
-    ):
+    if not (await Scope.load(session, who)).sees_task(task_id):
         raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
     return dict(row)

@@ -54,6 +54,7 @@ from protocol.yprotocol import AwarenessEntry
 from storage import ydoc_store
 from storage.unit_of_work import TenantUnitOfWork
 from storage.ydoc_store import DocumentTooLarge
+from syncd.ws_close import Close
 
 log = structlog.get_logger("syncd.yjs")
 
@@ -62,8 +63,8 @@ COMPACT_AFTER_BYTES = 256 * 1024
 EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions
 UPDATE, AWARENESS = b"u", b"a"
 MAX_PENDING = 256  # updates waiting for the room's next store (group commit)
-CLOSE_NOT_STORED = 1011
-CLOSE_SUPERSEDED = 4409
+CLOSE_NOT_STORED = Close.SERVER_ERROR
+CLOSE_SUPERSEDED = Close.SUPERSEDED
 AWARENESS_MAX_STATES = 256
 AWARENESS_MAX_STATE_BYTES = 8 * 1024
 AWARENESS_MAX_ROOM_BYTES = 256 * 1024
@@ -478,7 +479,7 @@ class Rooms:
             if peer.user_id == user_id
         ]
         for peer in peers:
-            peer.request_close(4403, "user deactivated")
+            peer.request_close(Close.FORBIDDEN, "user deactivated")
         return len(peers)
 
     async def close_peers(self, code: int, message: str) -> None:

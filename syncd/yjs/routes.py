@@ -1,7 +1,8 @@
 """`GET /sync/yjs/{document}`: the standard y-websocket protocol for collaborative text.
 
-The document is named `<entity>:<uuid>:<field>` (today `task:<uuid>:notes`,
-see YDOC_FIELDS). The socket is upgraded first, then authenticated (a
+The document is named `<entity>:<uuid>:<field>` (today `task:<uuid>:notes`:
+the entities' `ydoc_fields`, protocol/entities.py). The socket is upgraded
+first, then authenticated (a
 `bearer.<token>` subprotocol offered beside `syncd.yjs`, or `?token=`, which
 the access log redacts and nothing else logs) and authorised against the task:
 staff and admins edit any task of their tenant, technicians only tasks
@@ -19,9 +20,8 @@ import uuid
 from aiohttp import web
 from sqlalchemy import select
 
-from protocol.roles import Role
+from protocol.entities import ENTITIES, ydoc_name
 from storage.models import Task
-from storage.sync_store import assigned_task_ids
 from storage.unit_of_work import TenantUnitOfWork
 from syncd import appkeys
 from syncd.auth import tokens
@@ -31,7 +31,7 @@ from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.problems import NotFound, Problem, TenantMismatch, TenantNotFound
-from syncd.sync.service import YDOC_FIELDS, ydoc_name
+from syncd.sync.scope import Scope
 from syncd.ws_auth import offered_token, origin_allowed
 from syncd.yjs import session as codes
 from syncd.yjs.session import YjsSession
@@ -52,7 +52,8 @@ class Refused(Exception):
 def parse_document(name: str) -> tuple[str, uuid.UUID, str] | None:
     """(entity, id, field) of a well-formed collaborative document name, else None."""
     match = DOCUMENT.fullmatch(name)
-    if match is None or match["field"] not in YDOC_FIELDS.get(match["entity"], ()):
+    spec = ENTITIES.get(match["entity"]) if match is not None else None
+    if match is None or spec is None or match["field"] not in spec.ydoc_fields:
         return None
     try:
         return match["entity"], uuid.UUID(match["id"]), match["field"]
@@ -90,9 +91,7 @@ async def authorise(request: web.Request, who: Principal, task_id: uuid.UUID) ->
         )
         if exists is None:
             raise Refused(codes.CLOSE_NOT_FOUND, "no such document")
-        if who.role is Role.TECHNICIAN and task_id not in await assigned_task_ids(
-            uow.session, who.user_id
-        ):
+        if not (await Scope.load(uow.session, who)).sees_task(task_id):
             raise Refused(codes.CLOSE_FORBIDDEN, "the task is not assigned to you")
 
 

@@ -20,18 +20,19 @@ from aiohttp import WSMsgType, web
 from protocol import yprotocol
 from protocol.yprotocol import AwarenessMessage, QueryAwarenessMessage, SyncMessage, SyncType
 from syncd.auth.principal import Principal
+from syncd.ws_close import Close
 from syncd.yjs.rooms import AwarenessRefused, DocumentTooLarge, Room, Rooms
 
 log = structlog.get_logger("syncd.yjs")
 
-CLOSE_INTERNAL = 1011
-CLOSE_RESTART = 1012
-CLOSE_PROTOCOL = 4400
-CLOSE_TOKEN = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_TOO_LARGE = 4413
-CLOSE_TOO_SLOW = 4429
+CLOSE_INTERNAL = Close.SERVER_ERROR
+CLOSE_RESTART = Close.RESTART
+CLOSE_PROTOCOL = Close.PROTOCOL
+CLOSE_TOKEN = Close.TOKEN
+CLOSE_FORBIDDEN = Close.FORBIDDEN
+CLOSE_NOT_FOUND = Close.NOT_FOUND
+CLOSE_TOO_LARGE = Close.TOO_LARGE
+CLOSE_TOO_SLOW = Close.TOO_SLOW
 
 
 class YjsSession:

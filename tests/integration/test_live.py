@@ -153,15 +153,15 @@ async def test_a_failing_stream_closes_with_1011_instead_of_going_silent(
 ) -> None:
     staff = await signed_in(client, sessions, Role.STAFF)
     sync = app[appkeys.SYNC]
-    real_pull = sync.pull
+    real_pull = sync.pull_in_scope
 
     async def failing_pull(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the database went away")  # an injected fault
 
-    monkeypatch.setattr(sync, "pull", failing_pull)
+    monkeypatch.setattr(sync, "pull_in_scope", failing_pull)
     ws = await connect(client, staff)
     assert await closed_with(ws) == 1011
-    monkeypatch.setattr(sync, "pull", real_pull)
+    monkeypatch.setattr(sync, "pull_in_scope", real_pull)
     again = await connect(client, staff)  # reconnecting works once the cause is gone
     assert (await until(again, "caught_up"))[-1]["type"] == "caught_up"
     await again.close()

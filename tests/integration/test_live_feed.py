@@ -21,6 +21,7 @@ from syncd import appkeys
 from syncd.auth.principal import Principal
 from syncd.sync.cursor import Cursor
 from syncd.sync.live_feed import TenantFeed
+from syncd.sync.scope import Scope
 from tests.conftest import make_tenant
 from tests.factories import Account, signed_in
 from tests.sync_helpers import push, upsert
@@ -34,6 +35,7 @@ class Recorder:
 
     def __init__(self, who: Principal, version: int, room: int = 1000) -> None:
         self.who: Principal | None = who
+        self.scope: Scope | None = None  # the whole tenant
         self.cursor = Cursor.at(version).encode()
         self.room = room
         self.frames: list[dict[str, Any]] = []

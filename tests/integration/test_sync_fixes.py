@@ -379,3 +379,24 @@ async def test_an_invalid_action_from_a_device_that_saw_the_status_is_rejected(
     await push(client, admin, "dash", [action(task, "reject", "dash", reason="cancelled")])
     stale = await push(client, tech, "phone", [action(task, "start", "phone", base=seen)])
     assert stale["results"][0]["status"] == "conflict"
+
+
+async def test_a_row_never_moves_to_another_task(client: Any, sessions: Sessions) -> None:
+    admin, tech = await _team(client, sessions)
+    task, purchase = await _assigned_task_with_purchase(client, admin, tech)
+    other = uuid.uuid4()
+    await push(client, admin, "dash", [upsert("task", other, "dash", title="Other")])
+    moved = await push(
+        client, admin, "dash", [upsert("purchase", purchase, "dash", task_id=str(other))]
+    )
+    (result,) = moved["results"]
+    assert result["status"] == "rejected"
+    assert result["problem"]["errors"][0] == {
+        "field": "task_id",
+        "code": "immutable",
+        "message": "delete the row and create it anew instead",
+    }
+    same = await push(
+        client, admin, "dash", [upsert("purchase", purchase, "dash", task_id=str(task))]
+    )
+    assert same["results"][0]["status"] in ("applied", "superseded")

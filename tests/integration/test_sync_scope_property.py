@@ -154,7 +154,8 @@ async def apply(world: World, step: tuple[Any, ...]) -> None:
         await make_and_resolve_conflict(world, world.tasks[step[1]], step[2])
     elif kind == "follow":
         await follow(world, step[1])
-        assert world.phone.rows == await snapshot(world)
+        expected = await snapshot(world)
+        assert world.phone.rows == expected, _difference(world.phone.rows, expected)
 
 
 async def make_and_resolve_conflict(world: World, task: uuid.UUID, choice: str) -> None:
@@ -217,10 +218,14 @@ async def scenario(app_settings: Settings, steps: list[tuple[Any, ...]]) -> None
                 await apply(world, ("purchase", index, index % PURCHASES))
             await apply(world, ("assign", 0, "tech"))
             await apply(world, ("follow", "pull"))
-            for step in steps:
-                await apply(world, step)
+            for number, step in enumerate(steps):
+                try:
+                    await apply(world, step)
+                except AssertionError as failure:
+                    raise AssertionError(f"step {number} of {steps}: {failure}") from None
             await follow(world, "pull")
-            assert world.phone.rows == await snapshot(world)
+            expected = await snapshot(world)
+            assert world.phone.rows == expected, (steps, _difference(world.phone.rows, expected))
         finally:
             await engine.dispose()
 
@@ -236,3 +241,11 @@ def test_a_technicians_replica_equals_a_fresh_snapshot_of_their_scope(
     settings: Settings, steps: list[tuple[Any, ...]]
 ) -> None:
     asyncio.run(scenario(settings, steps))
+
+
+def _difference(held: dict[Any, Any], expected: dict[Any, Any]) -> str:
+    """What the phone holds that a snapshot does not, and what it misses."""
+    extra = sorted(str(key) for key in held.keys() - expected.keys())
+    missing = sorted(str(key) for key in expected.keys() - held.keys())
+    stale = sorted(str(key) for key in held.keys() & expected.keys() if held[key] != expected[key])
+    return f"extra {extra}, missing {missing}, stale {stale}"

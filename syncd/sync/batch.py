@@ -1,0 +1,75 @@
+"""The working state of one unit of change: rows as they change, what to write.
+
+A `Batch` holds the rows its changes read and wrote (`rows`, by entity and
+id; None for a row that does not exist), the rows to write (`dirty`), the
+change-log entries and conflicts to append, the Yjs updates to store, the
+scope of the user it writes for, the tenant version as it advances, and one
+server time for everything it writes. Only the unit of change
+(syncd/sync/unit.py) writes it to the database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from storage import sync_store as store
+from storage.models import Conflict
+from storage.types import utcnow
+from syncd.auth.principal import Principal
+from syncd.sync.scope import Scope
+
+Key = tuple[str, uuid.UUID]
+
+
+@dataclass
+class Batch:
+    who: Principal
+    client_id: str
+    version: int
+    scope: Scope
+    rows: dict[Key, dict[str, Any] | None] = field(default_factory=dict)
+    dirty: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    ydoc_updates: list[tuple[str, bytes]] = field(default_factory=list)
+    now: datetime = field(default_factory=utcnow)
+
+    def next_version(self) -> int:
+        self.version += 1
+        return self.version
+
+    def row(self, entity: str, row_id: uuid.UUID) -> dict[str, Any] | None:
+        return self.rows.get((entity, row_id))
+
+    def stage(self, entity: str, row_id: uuid.UUID, row: dict[str, Any]) -> None:
+        """The row as it now stands, to be written with the batch."""
+        self.rows[(entity, row_id)] = row
+        self.dirty[(entity, row_id)] = row
+
+    def record(
+        self,
+        entity: str,
+        row_id: uuid.UUID,
+        op: str,
+        row: dict[str, Any],
+        task_id: uuid.UUID | None,
+        hlc: str | None,
+    ) -> None:
+        """A change-log entry for the row as staged, at its version."""
+        self.log.append(
+            {
+                "version": row["version"],
+                "entity": entity,
+                "entity_id": row_id,
+                "op": op,
+                "data": store.row_to_json(entity, row),
+                "task_id": task_id,
+                "assignee_id": row["user_id"] if entity == "task_assignment" else None,
+                "hlc": hlc,
+                "client_id": self.client_id,
+                "user_id": self.who.user_id,
+            }
+        )

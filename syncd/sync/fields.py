@@ -1,0 +1,228 @@
+"""Upserts and deletes: per-field last-writer-wins, tombstones, concurrent edits.
+
+A change's fields are validated by the entity's rules (protocol/entities.py),
+checked against the user's scope and against the rows they reference, then
+merged into the row as it stands in the batch by protocol/merge.py. What
+changed is staged with the next tenant version and logged; a new row of an
+entity with a creation entry adds it to its task's timeline; a concurrent
+edit or a delete against an update opens a conflict.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from protocol.changes import Change
+from protocol.entities import EntitySpec, FieldErrors
+from protocol.merge import MergeResult, Outcome, RowState, Write, merge_delete, merge_upsert
+from storage import sync_store as store
+from syncd.sync import timeline
+from syncd.sync.batch import Batch
+from syncd.sync.conflicts import open_edit_conflict
+from syncd.sync.outcomes import ChangeOutcome
+from syncd.sync.refusals import Refused, forbidden, invalid, not_found
+from syncd.sync.unit import UnitOfChange
+
+
+def upsert(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcome:
+    batch = unit.batch
+    current = batch.row(spec.name, change.id)
+    creating = current is None
+    try:
+        clean = spec.validate(change.fields, creating=creating)
+    except FieldErrors as exc:
+        raise Refused("validation_failed", str(exc), exc.errors) from None
+    if current is not None:
+        _keep_fixed(spec, clean, current)
+    if spec.name == "receipt":
+        clean = _tie_to_purchase(batch, clean, current)
+    task_id = spec.task_of(change.id, {**(current or {}), **clean})
+    # A reference to no live row is named as such for every role (a technician
+    # learns nothing new: the tenant's ids are theirs to name).
+    check_references(batch, spec, clean)
+    authorise(batch, spec, task_id, creating=creating)
+    if spec.append_only and current is not None:
+        return answer(batch, spec, change.id, Outcome.SUPERSEDED)
+    state = None if current is None else state_of(spec.name, current)
+    whole = unit.stamp(change)
+    own = change.field_hlc or {}
+    write = Write(
+        batch.client_id,
+        change.base_version,
+        {
+            name: (value, unit.stamp(change, name) if name in own else whole)
+            for name, value in clean.items()
+        },
+    )
+    # Fields merged under a tombstone take no new version (nothing is logged).
+    version = batch.version + (0 if state is not None and state.deleted else 1)
+    result = merge_upsert(state, write, version, spec.guarded)
+    return _record(batch, spec, change, result, task_id)
+
+
+def delete(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcome:
+    batch = unit.batch
+    current = batch.row(spec.name, change.id)
+    if current is None:
+        raise not_found(spec.name, change.id)
+    if spec.append_only:
+        raise Refused("append_only", f"{spec.name} entries are never deleted", status=409)
+    if spec.name == "task" and not batch.scope.is_whole_tenant:
+        raise forbidden("technicians do not delete tasks")
+    task_id = spec.task_of(change.id, current)
+    authorise(batch, spec, task_id, creating=False)
+    result = merge_delete(
+        state_of(spec.name, current),
+        unit.stamp(change),
+        batch.client_id,
+        change.base_version,
+        batch.version + 1,
+    )
+    return _record(batch, spec, change, result, task_id)
+
+
+def authorise(batch: Batch, spec: EntitySpec, task_id: uuid.UUID | None, *, creating: bool) -> None:
+    """Refuse a change outside the user's scope (technicians: their tasks' rows)."""
+    if batch.scope.is_whole_tenant:
+        return
+    if spec.name == "task" and creating:
+        raise forbidden("technicians do not create tasks")
+    if not batch.scope.sees_task(task_id):
+        raise forbidden("the task is not assigned to you")
+
+
+def check_references(batch: Batch, spec: EntitySpec, values: dict[str, Any]) -> None:
+    """Every id a reference field names is a live row of the tenant."""
+    for reference, row_id in spec.referenced(values):
+        row = batch.row(reference.entity, row_id)
+        if row is None or row.get("deleted_at") is not None:
+            code = "unknown_media" if reference.entity == "media_asset" else "unknown_reference"
+            raise Refused(
+                code,
+                f"{reference.field} {row_id} names no live {reference.entity}",
+                errors=[
+                    {
+                        "field": reference.field,
+                        "code": code,
+                        "message": f"no such {reference.entity}",
+                    }
+                ],
+            )
+
+
+def _keep_fixed(spec: EntitySpec, clean: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse a new value for a field set once, at creation (a row stays on its task)."""
+    for name in spec.fixed & clean.keys():
+        if current.get(name) is not None and str(clean[name]) != str(current[name]):
+            raise invalid(
+                f"{name} is set when the {spec.name} is created and never changes",
+                name,
+                "immutable",
+                "delete the row and create it anew instead",
+            )
+
+
+def _tie_to_purchase(
+    batch: Batch, clean: dict[str, Any], current: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A receipt belongs to its purchase's task (filled in when left out) and is in
+    its purchase's currency."""
+    ref = clean.get("purchase_id")
+    purchase = batch.row("purchase", uuid.UUID(str(ref))) if ref else None
+    if purchase is None:  # no purchase named here, or an unknown one (reported later)
+        return clean
+    task_id = purchase.get("task_id")
+    if current is None and clean.get("task_id") is None and task_id is not None:
+        clean = {**clean, "task_id": str(task_id)}
+    errors = []
+    if clean.get("task_id") is not None and str(clean["task_id"]) != str(task_id):
+        errors.append(
+            {"field": "task_id", "code": "task_mismatch", "message": "not the purchase's task"}
+        )
+    currency = clean.get("currency", (current or {}).get("currency"))
+    if currency is not None and currency != purchase.get("currency"):
+        errors.append(
+            {
+                "field": "currency",
+                "code": "currency_mismatch",
+                "message": f"the purchase is in {purchase.get('currency')}",
+            }
+        )
+    if errors:
+        raise Refused("validation_failed", "the receipt does not match its purchase", errors)
+    return clean
+
+
+def _record(
+    batch: Batch, spec: EntitySpec, change: Change, result: MergeResult, task_id: uuid.UUID | None
+) -> ChangeOutcome:
+    current = batch.row(spec.name, change.id)
+    conflict_id = None
+    if result.changed:
+        visible = result.state.deleted is None or "_deleted" in result.applied
+        version = batch.next_version() if visible else batch.version
+        row = _row_from_state(batch, spec, change.id, current, result.state, version)
+        batch.stage(spec.name, change.id, row)
+        if visible:
+            op = "delete" if result.state.deleted is not None else "upsert"
+            batch.record(spec.name, change.id, op, row, task_id, str(change.hlc))
+        if current is None and task_id is not None and spec.creation_event is not None:
+            timeline.entry_for(
+                batch,
+                change,
+                spec.creation_event,
+                timeline.creation_payload(spec.name, change.id, row),
+                task_id=task_id,
+            )
+    if result.conflicts or result.delete_conflict:
+        conflict_id = open_edit_conflict(batch, spec.name, change, current, result)
+    return answer(
+        batch, spec, change.id, result.outcome, conflict_id=conflict_id, applied=result.changed
+    )
+
+
+def _row_from_state(
+    batch: Batch,
+    spec: EntitySpec,
+    row_id: uuid.UUID,
+    current: dict[str, Any] | None,
+    state: RowState,
+    version: int,
+) -> dict[str, Any]:
+    now = batch.now
+    row = dict(current) if current is not None else store.new_row(spec.name, now)
+    row.update(store.json_to_row(spec.name, dict(state.values)))
+    row.update(id=row_id, version=version, field_clocks=state.clocks_json(), updated_at=now)
+    if current is None:
+        row.update(created_at=now, created_by=batch.who.user_id)
+        if spec.name == "task_event":
+            row.update(actor_id=batch.who.user_id, client_id=batch.client_id, server_time=now)
+    if state.deleted is not None:
+        row["deleted_at"] = row.get("deleted_at") or now
+    return row
+
+
+def answer(
+    batch: Batch,
+    spec: EntitySpec,
+    row_id: uuid.UUID,
+    outcome: Outcome,
+    conflict_id: uuid.UUID | None = None,
+    applied: bool = False,
+) -> ChangeOutcome:
+    """A change's result: with the row as it stands when it did not simply apply."""
+    row = batch.row(spec.name, row_id)
+    current = None
+    if outcome in (Outcome.SUPERSEDED, Outcome.CONFLICT) and row is not None:
+        current = store.row_to_json(spec.name, row)
+    version = row["version"] if (row is not None and applied) else None
+    return ChangeOutcome(
+        id=str(row_id), status=outcome, version=version, conflict_id=conflict_id, current=current
+    )
+
+
+def state_of(entity: str, row: dict[str, Any]) -> RowState:
+    """A stored row as the merge sees it: JSON values, the same form as a change's
+    (a datetime compares with, and is recorded in a conflict as, its ISO text)."""
+    return RowState.from_row(store.row_to_json(entity, row), row["field_clocks"])

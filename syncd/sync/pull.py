@@ -1,0 +1,134 @@
+"""Pull pages: from cursor 0 a compacted snapshot of the rows in scope, entity by
+entity, then the change log after the snapshot's version, in version order.
+
+Whole-tenant readers (admins, staff, the shared live feed) read the log as
+it stands: on PostgreSQL each change's JSON is written by the database. A
+technician's page holds the entries of their tasks, and the entries that
+assign or unassign them: an assignment brings the task's rows as they stood
+at its version, an unassignment sends `remove` for each of them (deleted
+rows too: PROTOCOL.md guarantee 5).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import sync_ledger as ledger
+from storage import sync_store as store
+from syncd.sync.cursor import Cursor
+from syncd.sync.errors import InvalidSyncCursor
+from syncd.sync.scope import Scope
+
+
+async def page(
+    session: AsyncSession, scope: Scope, cursor: Cursor | None, limit: int
+) -> tuple[list[Any], Cursor, bool]:
+    """The changes after `cursor` (None: start a snapshot), the next cursor, and
+    whether more may follow."""
+    if cursor is None:
+        cursor = Cursor.start_snapshot(await ledger.current_version(session))
+    elif cursor.snapshot and cursor.ahead_of(await ledger.current_version(session)):
+        raise InvalidSyncCursor("the cursor was not made by this server")
+    if cursor.snapshot:
+        return await _snapshot(session, scope, cursor, limit)
+    return await _log_page(session, scope, cursor, limit)
+
+
+async def _snapshot(
+    session: AsyncSession, scope: Scope, cursor: Cursor, limit: int
+) -> tuple[list[Any], Cursor, bool]:
+    changes: list[dict[str, Any]] = []
+    order = store.SNAPSHOT_ORDER
+    if cursor.entity is not None and cursor.entity not in order:
+        raise InvalidSyncCursor("the cursor was not made by this server")
+    index = 0 if cursor.entity is None else order.index(cursor.entity)
+    last_id = cursor.last_id
+    while index < len(order) and len(changes) < limit:
+        entity = order[index]
+        rows = await store.snapshot_page(
+            session, entity, cursor.version, last_id, limit - len(changes), scope.tasks
+        )
+        changes.extend(pulled(entity, row, "upsert") for row in rows)
+        if len(changes) < limit:
+            index, last_id = index + 1, None
+        else:
+            last_id = rows[-1]["id"]
+    if index < len(order):
+        return changes, Cursor(cursor.version, True, order[index], last_id), True
+    latest = await ledger.current_version(session)
+    return changes, Cursor.at(cursor.version), latest > cursor.version
+
+
+async def _log_page(
+    session: AsyncSession, scope: Scope, cursor: Cursor, limit: int
+) -> tuple[list[Any], Cursor, bool]:
+    if scope.tasks is None:
+        every, scanned_to, full = await store.read_log_changes(session, cursor.version, limit)
+        if not every:
+            await _check_reached(session, cursor)
+        return every, Cursor.at(scanned_to), full
+    # The tenant's version first: an entry committed after it has a greater version
+    # (versions follow commit order), so reading up to it skips nothing.
+    upto = await ledger.current_version(session)
+    if cursor.ahead_of(upto):
+        raise InvalidSyncCursor("the cursor was not made by this server")
+    entries = await store.read_scoped_log(
+        session, cursor.version, upto, scope.tasks, scope.user_id, limit
+    )
+    full = len(entries) == limit
+    changes: list[Any] = []
+    for entry in entries:
+        changes.extend(await _scoped(session, scope, entry))
+    scanned_to = entries[-1]["version"] if full else upto
+    return changes, Cursor.at(scanned_to), full and scanned_to < upto
+
+
+async def _check_reached(session: AsyncSession, cursor: Cursor) -> None:
+    """An empty page: refuse a cursor past the tenant's version (one this server
+    did not make), which would otherwise wait for ever for versions to come."""
+    if cursor.ahead_of(await ledger.current_version(session)):
+        raise InvalidSyncCursor("the cursor was not made by this server")
+
+
+async def _scoped(session: AsyncSession, scope: Scope, entry: Any) -> list[dict[str, Any]]:
+    """What a technician receives of one log entry (PROTOCOL.md guarantee 5)."""
+    assert scope.tasks is not None
+    task_id = entry["task_id"]
+    if entry["entity"] == "task_assignment":
+        data = json.loads(entry["data_json"])
+        if data.get("user_id") == str(scope.user_id):
+            version = entry["version"]
+            if task_id in scope.tasks and data.get("active"):
+                # A row changed after the assignment comes in its own later entry:
+                # sending it here too would deliver the same state twice.
+                return [
+                    {**pulled(entity, row, "upsert"), "version": version}
+                    for entity, row in await store.rows_of_task(session, task_id)
+                    if row["version"] <= version
+                ]
+            if task_id not in scope.tasks and not data.get("active"):
+                # Deleted rows too: one deleted after the unassignment was never
+                # sent its `delete` (out of scope by then), and must still go.
+                rows = await store.rows_of_task(session, task_id, live_only=False)
+                return [removed(entity, row["id"], version) for entity, row in rows]
+    if scope.sees_task(task_id):
+        return [store.pulled_from_log(entry)]
+    return []
+
+
+def pulled(entity: str, row: dict[str, Any], op: str) -> dict[str, Any]:
+    return {
+        "version": row["version"],
+        "entity": entity,
+        "id": str(row["id"]),
+        "op": op,
+        "data": store.row_to_json(entity, row),
+    }
+
+
+def removed(entity: str, row_id: uuid.UUID, version: int) -> dict[str, Any]:
+    return {"version": version, "entity": entity, "id": str(row_id), "op": "remove", "data": {}}

@@ -1,0 +1,151 @@
+"""A device's batch of changes, inside a unit of change.
+
+Under the tenant's version lock (the unit's first step): a resent batch
+(same client id and batch id) is answered with its first answer and applies
+nothing; the client id is bound to its user on first use; each change is
+bounded (protocol/bounds.py) and validated on its own, so one bad change is
+answered `rejected` without failing the others; every row the batch reads is
+loaded at once; the changes are applied in order; the answer is stored for
+resends, refused changes are kept for the admins, and the device's last push
+is noted. The caller commits the unit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+
+from protocol import bounds
+from protocol.changes import Change, PushRequest
+from protocol.merge import Outcome
+from storage import sync_ledger as ledger
+from storage.models import SyncRejection
+from syncd.sync.apply import apply_change
+from syncd.sync.cursor import Cursor
+from syncd.sync.errors import ClientIdTaken
+from syncd.sync.outcomes import ChangeOutcome
+from syncd.sync.preload import preload
+from syncd.sync.refusals import Refused
+from syncd.sync.unit import UnitOfChange
+
+
+async def push_batch(
+    unit: UnitOfChange,
+    request: PushRequest,
+    user_agent: str | None,
+    *,
+    only_entity: str | None = None,
+    keep_rejections: bool = True,
+) -> tuple[dict[str, Any], bool]:
+    """The answer to the batch, and whether it was a resend (nothing applied)."""
+    session, who = unit.session, unit.who
+    prior = await ledger.find_batch(session, request.client_id, request.batch_id)
+    if prior is not None:
+        if prior.user_id != who.user_id:
+            raise ClientIdTaken(f"client id {request.client_id!r} belongs to another user")
+        return dict(prior.response), True
+    try:
+        seen_at = await ledger.bind_device(session, request.client_id, who.user_id, user_agent)
+    except ledger.ClientBound:
+        raise ClientIdTaken(f"client id {request.client_id!r} belongs to another user") from None
+    changes = [parse_change(raw, only_entity) for raw in request.changes]
+    await preload(unit, [c for c in changes if isinstance(c, Change)])
+    results = [
+        await apply_change(unit, change) if isinstance(change, Change) else change
+        for change in changes
+    ]
+    response = {
+        "results": [result.as_json() for result in results],
+        "cursor": Cursor.at(unit.batch.version).encode(),
+    }
+    await ledger.save_batch(session, request.client_id, request.batch_id, who.user_id, response)
+    if keep_rejections:
+        for raw, result in zip(request.changes, results, strict=True):
+            if result.status is Outcome.REJECTED:
+                session.add(
+                    SyncRejection(
+                        client_id=request.client_id,
+                        batch_id=request.batch_id,
+                        user_id=who.user_id,
+                        change=_storable(raw),
+                        problem=result.problem or {},
+                    )
+                )
+    await ledger.note_push(session, request.client_id, seen_at, counts(results))
+    return response, False
+
+
+def parse_change(raw: Any, only_entity: str | None = None) -> Change | ChangeOutcome:
+    """One change of a push as a `Change`, or its `rejected` result."""
+    if not isinstance(raw, dict):
+        refused = Refused(
+            "validation_failed",
+            "a change is a JSON object",
+            [{"field": "change", "code": "dict_type", "message": "not a JSON object"}],
+        )
+        return _rejected("", refused)
+    if only_entity is not None and raw.get("entity") != only_entity:
+        refused = Refused("wrong_entity", f"this endpoint takes {only_entity} changes only")
+        return _rejected(_id_of(raw), refused)
+    try:
+        bounds.check(raw)
+    except bounds.BoundsError as exc:
+        refused = Refused(
+            "validation_failed",
+            f"the change is outside the server's limits: {exc.message}",
+            [{"field": exc.path or "change", "code": exc.code, "message": exc.message}],
+        )
+        return _rejected(_id_of(raw), refused)
+    try:
+        return Change.model_validate(raw)
+    except ValidationError as exc:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "change",
+                "code": e["type"],
+                "message": e["msg"],
+            }
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        refused = Refused("validation_failed", "the change did not validate", errors)
+        return _rejected(_id_of(raw), refused)
+
+
+def counts(results: list[ChangeOutcome]) -> dict[str, int]:
+    """How many results of each status."""
+    found: dict[str, int] = {}
+    for result in results:
+        found[result.status.value] = found.get(result.status.value, 0) + 1
+    return found
+
+
+def _rejected(row_id: str, refused: Refused) -> ChangeOutcome:
+    return ChangeOutcome(id=row_id, status=Outcome.REJECTED, problem=refused.problem())
+
+
+def _id_of(raw: dict[str, Any]) -> str:
+    """The id a refused change names, for its result: echoed only if it is a UUID."""
+    value = raw.get("id")
+    try:
+        return str(uuid.UUID(value)) if isinstance(value, str) else ""
+    except ValueError:
+        return ""
+
+
+def _storable(raw: Any) -> Any:
+    """A refused change as it can be kept: whole when it is within the limits,
+    else its well-formed top-level values and where the rest was outside them."""
+    try:
+        bounds.check(raw)
+        return raw
+    except bounds.BoundsError as exc:
+        kept = {}
+        if isinstance(raw, dict):
+            for key, value in raw.items():
+                with contextlib.suppress(bounds.BoundsError):
+                    bounds.check({key: value})
+                    kept[key] = value
+        return {**kept, "_omitted": f"outside the server's limits at {exc.path or 'the change'}"}

@@ -1,0 +1,83 @@
+"""Timeline entries the server adds: a creation's, an action's, a refused action's.
+
+Each is an ordinary `task_event` row, staged in the same batch as its cause,
+logged at its own version, with the cause's device, client time and geo. Its
+id is derived (UUID v5) from the cause, so a resent cause never adds a
+second entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from protocol.changes import Change
+from protocol.entities import ENTITIES, Geo
+from syncd.sync.batch import Batch
+
+
+def add_entry(
+    batch: Batch,
+    *,
+    source_id: uuid.UUID,
+    hlc: str,
+    kind: str,
+    task_id: uuid.UUID,
+    client_time: datetime | None = None,
+    geo: Geo | None = None,
+    refused: bool = False,
+    payload: dict[str, Any],
+) -> None:
+    """Stage and log one timeline entry of `task_id`, caused by `source_id`."""
+    version = batch.next_version()
+    event_id = uuid.uuid5(source_id, f"{batch.client_id}:{hlc}:{kind}")
+    row = {
+        "id": event_id,
+        "task_id": task_id,
+        "kind": kind,
+        "actor_id": batch.who.user_id,
+        "client_id": batch.client_id,
+        "client_time": client_time,
+        "server_time": batch.now,
+        "lat": geo.lat if geo else None,
+        "lng": geo.lng if geo else None,
+        "accuracy_m": geo.accuracy_m if geo else None,
+        "refused": refused,
+        "payload": payload,
+        "version": version,
+    }
+    batch.stage("task_event", event_id, row)
+    batch.record("task_event", event_id, "upsert", row, task_id, hlc)
+
+
+def entry_for(
+    batch: Batch,
+    change: Change,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    task_id: uuid.UUID | None = None,
+    refused: bool = False,
+) -> None:
+    """The entry a device's change adds (an action's task is the change's own row)."""
+    add_entry(
+        batch,
+        source_id=change.id,
+        hlc=change.hlc,
+        kind=kind,
+        task_id=task_id or change.id,
+        client_time=change.client_time,
+        geo=change.geo,
+        refused=refused,
+        payload=payload,
+    )
+
+
+def creation_payload(entity: str, row_id: uuid.UUID, row: dict[str, Any]) -> dict[str, Any]:
+    """What a creation entry says of its row: which row, and its summary fields."""
+    payload: dict[str, Any] = {f"{entity}_id": str(row_id)}
+    for name in ENTITIES[entity].summary:
+        value = row.get(name)
+        payload[name] = str(value) if isinstance(value, uuid.UUID) else value
+    return payload

@@ -1,0 +1,147 @@
+"""The one door for writes to synced data: a unit of change.
+
+Every write to synced rows goes through one (device pushes over HTTP and
+WebSocket, REST writes, conflict resolutions, rejection replays, jobs):
+
+    async with UnitOfChange(sync, who, client_id) as unit:
+        ...                     # read unit.batch rows, stage rows, log, conflicts
+        await unit.commit()     # flush once, set the version, commit
+    # after the block: the hub hint and the Yjs notifications, once committed
+
+Entering opens a tenant unit of work and locks the tenant's version counter
+for the length of the transaction (versions are given in commit order:
+guarantee 3). `commit` writes the staged rows (parents before children), the
+change-log entries, the conflicts and the Yjs updates' effects, moves the
+tenant's version, and commits. Leaving without `commit` rolls back and tells
+no one. The unit also owns the clocks: `stamp` clamps a device's stamp to
+the server's clock plus the allowed skew, `server_stamp` gives a server write
+a stamp later than every stamp on the row.
+
+Non-synced rows written in the same transaction (a conflict's resolution, an
+audit entry, a rejected change's replay) go through `unit.session`.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from protocol.changes import Change
+from protocol.hlc import Stamp, clamp
+from storage import sync_ledger as ledger
+from storage import sync_store as store
+from storage.unit_of_work import TenantUnitOfWork
+from syncd.auth.principal import Principal
+from syncd.sync.batch import Batch
+from syncd.sync.scope import Scope
+
+if TYPE_CHECKING:
+    from syncd.sync.service import SyncService
+
+log = structlog.get_logger("syncd.sync")
+
+
+class UnitOfChange:
+    def __init__(
+        self, sync: SyncService, who: Principal, client_id: str, *, scope: Scope | None = None
+    ) -> None:
+        self.sync = sync
+        self.who = who
+        self.client_id = client_id
+        self._scope = scope
+        self._work: TenantUnitOfWork | None = None
+        self._batch: Batch | None = None
+        self._committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._work is None:
+            raise RuntimeError("the unit of change is not open; use it with 'async with'")
+        return self._work.session
+
+    @property
+    def batch(self) -> Batch:
+        if self._batch is None:
+            raise RuntimeError("the unit of change is not open; use it with 'async with'")
+        return self._batch
+
+    async def __aenter__(self) -> Self:
+        if self._work is not None:
+            raise RuntimeError("cannot reopen a unit of change")
+        self._work = TenantUnitOfWork(self.sync.sessions, self.who.tenant_id)
+        await self._work.__aenter__()
+        try:
+            # The lock comes first: it serialises the tenant's writes (resends of one
+            # batch, first pushes of one client id) and orders versions by commit.
+            version = await ledger.lock_version(self.session)
+            scope = self._scope or await Scope.load(self.session, self.who)
+            self._batch = Batch(self.who, self.client_id, version, scope)
+        except BaseException as exc:
+            await self._work.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._work is not None
+        await self._work.__aexit__(exc_type, exc, tb)
+        if self._committed and exc is None:
+            await self._after_commit()
+
+    async def commit(self) -> None:
+        """Write everything staged, move the tenant's version, commit."""
+        batch, session = self.batch, self.session
+        by_entity: dict[str, list[dict[str, Any]]] = {}
+        for (entity, _), row in batch.dirty.items():
+            by_entity.setdefault(entity, []).append(row)
+        for entity in store.SNAPSHOT_ORDER:  # parents before children
+            await store.upsert_rows(session, entity, by_entity.get(entity, []))
+        await store.append_log(session, batch.log)
+        session.add_all(batch.conflicts)
+        if batch.log:
+            await ledger.set_version(session, batch.version)
+        assert self._work is not None
+        await self._work.commit()
+        self._committed = True
+
+    async def _after_commit(self) -> None:
+        """Tell the hub (a hint: readers catch up from the log) and the live editors."""
+        batch = self.batch
+        if batch.log and self.sync.publish is not None:
+            await self.sync.publish(self.who.tenant_id, batch.version)
+        if self.sync.ydocs is not None:
+            for name, update in batch.ydoc_updates:
+                await self.sync.ydocs.notify(self.who.tenant_id, name, update)
+
+    # --- clocks --------------------------------------------------------------------
+
+    def stamp(self, change: Change, name: str | None = None) -> Stamp:
+        """The change's stamp (for `name`: the field's own), clamped to the server's
+        clock plus the allowed skew, so a clock far ahead cannot win every race."""
+        stamp = change.stamp_of(name) if name else Stamp.parse(change.hlc)
+        clamped, was_clamped = clamp(stamp, self.sync.now_ms(), self.sync.max_skew_ms)
+        if was_clamped:
+            log.warning(
+                "hlc stamp clamped",
+                entity=change.entity,
+                id=str(change.id),
+                sent=str(stamp),
+                kept=str(clamped),
+            )
+        return clamped
+
+    def server_stamp(self, row: dict[str, Any] | None, node: str) -> Stamp:
+        """A stamp for a server write of `row`, later than every stamp on it."""
+        clocks = (row or {}).get("field_clocks") or {}
+        latest = max(
+            (Stamp.parse(c["hlc"]) for c in clocks.values() if isinstance(c, dict)),
+            default=Stamp(0, 0, node),
+        )
+        return self.sync.server_clock.observe(latest).with_node(node)

@@ -1,0 +1,67 @@
+"""`ydoc` changes: Yjs updates made offline for a collaborative text field.
+
+Merged by the CRDT, never in conflict and never in the change log: the
+update is validated and stored in the push's transaction (through the
+`YDocWriter` the app hands the sync service), and reaches live editors
+after the commit (the unit of change's last step).
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from protocol.changes import Change
+from protocol.entities import EntitySpec, ydoc_name
+from protocol.merge import Outcome
+from storage.ydoc_store import DocumentTooLarge
+from syncd.sync.fields import authorise
+from syncd.sync.outcomes import ChangeOutcome
+from syncd.sync.refusals import Refused, invalid, not_found
+from syncd.sync.unit import UnitOfChange
+
+
+class YDocWriter(Protocol):
+    """Where `ydoc` changes go (the Yjs document store and its live rooms)."""
+
+    async def append(self, session: AsyncSession, name: str, update: bytes) -> None:
+        """Persist one update inside the push's transaction (raise ValueError if invalid)."""
+        ...
+
+    async def notify(self, tenant_id: uuid.UUID, name: str, update: bytes) -> None:
+        """After commit: hand the update to live editors of the document."""
+        ...
+
+
+async def merge_update(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcome:
+    writer = unit.sync.ydocs
+    if writer is None:
+        raise Refused("unsupported_op", "collaborative text is not enabled", status=501)
+    field_name = str(change.fields.get("field", ""))
+    if field_name not in spec.ydoc_fields:
+        raise invalid(
+            f"{spec.name} has no collaborative field {field_name!r}",
+            "fields.field",
+            "unknown_field",
+            "one of: " + ", ".join(sorted(spec.ydoc_fields)),
+        )
+    row = unit.batch.row(spec.name, change.id)
+    if row is None or row.get("deleted_at") is not None:
+        raise not_found(spec.name, change.id)
+    authorise(unit.batch, spec, spec.task_of(change.id, row), creating=False)
+    try:
+        update = base64.b64decode(change.update or "", validate=True)
+    except ValueError:
+        raise invalid("update is not base64", "update", "base64", "not base64") from None
+    name = ydoc_name(spec.name, change.id, field_name)
+    try:
+        await writer.append(unit.session, name, update)
+    except DocumentTooLarge as exc:
+        raise Refused("document_too_large", str(exc), status=413) from None
+    except ValueError as exc:
+        raise invalid(f"not a Yjs update: {exc}", "update", "yjs_update", str(exc)) from None
+    unit.batch.ydoc_updates.append((name, update))
+    return ChangeOutcome(id=str(change.id), status=Outcome.APPLIED)
