@@ -154,7 +154,13 @@ async def bind_device(
     if drv is None:
         device = await session.get(Device, (tenant_of(session), client_id))
         if device is None:
-            device = Device(client_id=client_id, user_id=user_id, user_agent=user_agent)
+            device = Device(
+                client_id=client_id,
+                user_id=user_id,
+                user_agent=user_agent,
+                first_seen_at=now,  # the same instant as last_seen_at, never later
+                last_seen_at=now,
+            )
             session.add(device)
             await session.flush()
         elif device.user_id != user_id:

@@ -24,7 +24,7 @@ from syncd.app import create_app
 from syncd.auth import tokens
 from tests.conftest import make_settings, make_tenant
 from tests.factories import signed_in
-from tests.sync_helpers import push, upsert
+from tests.sync_helpers import action, push, upsert
 from tests.ws_helpers import WAIT, closed_with, connect, next_json, until
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -380,16 +380,7 @@ async def test_many_dashboards_share_one_log_read_and_each_gets_every_change_onc
     sockets = [await connect(client, people[n % 3], client_id=f"dash-{n}") for n in range(12)]
     for ws in sockets:
         await until(ws, "caught_up")
-    service = app[appkeys.SYNC]
-    real_pull = service.pull
-    reads = 0
-
-    async def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        nonlocal reads
-        reads += 1
-        return await real_pull(*args, **kwargs)
-
-    service.pull = counted  # type: ignore[method-assign]
+    reads = count_log_reads(app)
     pushed = []
     for n in range(3):
         task_id = uuid.uuid4()
@@ -405,4 +396,64 @@ async def test_many_dashboards_share_one_log_read_and_each_gets_every_change_onc
         assert [c["id"] for c in seen if c["entity"] == "task"] == pushed
         await ws.close()
     # Woken together, the sockets joined reads instead of each reading the log.
-    assert reads < len(sockets) * len(pushed)
+    # At most two feed reads per commit (a hint that arrives during a read wakes one
+    # more), whatever the number of sockets.
+    assert reads["own"] == 0
+    assert 1 <= reads["feed"] <= 2 * len(pushed)
+
+
+def count_log_reads(app: web.Application) -> dict[str, int]:
+    """Count the sync service's reads of the log: a socket's own, and the feed's."""
+    service = app[appkeys.SYNC]
+    reads = {"own": 0, "feed": 0}
+    own, feed = service.pull_in_scope, service.feed_page
+
+    async def own_read(*args: Any, **kwargs: Any) -> Any:
+        reads["own"] += 1
+        return await own(*args, **kwargs)
+
+    async def feed_read(*args: Any, **kwargs: Any) -> Any:
+        reads["feed"] += 1
+        return await feed(*args, **kwargs)
+
+    service.pull_in_scope = own_read  # type: ignore[method-assign]
+    service.feed_page = feed_read  # type: ignore[method-assign]
+    return reads
+
+
+async def test_technicians_follow_the_shared_feed_each_seeing_only_their_tasks(
+    client: Any, app: web.Application, sessions: Sessions
+) -> None:
+    tenant = await make_tenant(sessions)
+    admin = await signed_in(client, sessions, Role.ADMIN, tenant)
+    techs = [await signed_in(client, sessions, Role.TECHNICIAN, tenant) for _ in range(4)]
+    tasks = [uuid.uuid4() for _ in techs]
+    for tech, task_id in zip(techs, tasks, strict=True):
+        assign = action(task_id, "assign", "dash", fields={"user_id": str(tech.user_id)})
+        await push(client, admin, "dash", [upsert("task", task_id, "dash", title="t"), assign])
+    sockets = [await connect(client, tech, client_id=f"phone-{n}") for n, tech in enumerate(techs)]
+    for ws in sockets:
+        await until(ws, "caught_up")
+    reads = count_log_reads(app)
+    for round_ in range(3):
+        for task_id in tasks:
+            await push(client, admin, "dash", [upsert("task", task_id, "dash", title=f"r{round_}")])
+    for ws, task_id in zip(sockets, tasks, strict=True):
+        seen: list[dict[str, Any]] = []
+        while len(seen) < 3:
+            message = await next_json(ws)
+            seen += message.get("changes", [])
+        assert {c["id"] for c in seen} == {str(task_id)}  # nothing of the others' tasks
+        assert [c["data"]["title"] for c in seen] == ["r0", "r1", "r2"]
+    assert reads["own"] == 0  # every page came from the feed
+    # An unassignment lets the technician go: their own read sends the removes.
+    unassign = action(tasks[0], "unassign", "dash", fields={"user_id": str(techs[0].user_id)})
+    await push(client, admin, "dash", [unassign])
+    removed: list[dict[str, Any]] = []
+    while not any(c["entity"] == "task" for c in removed):
+        removed += [
+            c for c in (await next_json(sockets[0])).get("changes", []) if c["op"] == "remove"
+        ]
+    assert reads["own"] >= 1
+    for ws in sockets:
+        await ws.close()

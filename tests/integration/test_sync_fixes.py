@@ -11,13 +11,16 @@ import uuid
 from typing import Any
 
 import pytest
+from pycrdt import Doc, Text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
 from tests.conftest import make_tenant
 from tests.factories import Account, signed_in
+from tests.media_helpers import declared, photo
 from tests.sync_helpers import Replica, action, hlc, push, upsert
 from tests.ws_helpers import closed_with, connect, until
+from tests.yjs_helpers import open_editor, ydoc_change
 
 Sessions = async_sessionmaker[AsyncSession]
 WHEN = "2026-11-24T09:20:00Z"
@@ -400,3 +403,84 @@ async def test_a_row_never_moves_to_another_task(client: Any, sessions: Sessions
         client, admin, "dash", [upsert("purchase", purchase, "dash", task_id=str(task))]
     )
     assert same["results"][0]["status"] in ("applied", "superseded")
+
+
+async def test_media_ids_must_name_media_of_the_tenant(client: Any, sessions: Sessions) -> None:
+    admin, tech = await _team(client, sessions)
+    task, _ = await _assigned_task_with_purchase(client, admin, tech)
+    media = await declared(client, admin, photo(), owner_type="task", owner_id=str(task))
+    stranger = await signed_in(client, sessions, Role.ADMIN)
+    theirs = await declared(client, stranger, photo(), owner_type="tenant")
+    answer = await push(
+        client,
+        tech,
+        "phone",
+        [
+            upsert(
+                "purchase",
+                uuid.uuid4(),
+                "phone",
+                **_purchase(task, 5),
+                media_ids=[media["media_id"]],
+            ),
+            upsert(
+                "purchase",
+                uuid.uuid4(),
+                "phone",
+                **_purchase(task, 5),
+                media_ids=[str(uuid.uuid4())],
+            ),
+            upsert(
+                "purchase",
+                uuid.uuid4(),
+                "phone",
+                **_purchase(task, 5),
+                media_ids=[theirs["media_id"]],
+            ),
+        ],
+    )
+    statuses = [(r["status"], (r.get("problem") or {}).get("code")) for r in answer["results"]]
+    assert statuses == [
+        ("applied", None),
+        ("rejected", "unknown_media"),
+        ("rejected", "unknown_media"),  # another tenant's media is no media of this one
+    ]
+
+
+async def test_a_replayed_ydoc_change_reaches_open_editors(client: Any, sessions: Sessions) -> None:
+    admin, tech = await _team(client, sessions)
+    task = uuid.uuid4()
+    await push(client, admin, "dash", [upsert("task", task, "dash", title="Pump")])
+    offline = Doc(client_id=77)
+    offline.get("notes", type=Text).insert(0, "seal cracked")
+    refused = await push(client, tech, "phone", [ydoc_change(task, offline.get_update())])
+    assert refused["results"][0]["problem"]["code"] == "forbidden"  # not assigned yet
+    await push(
+        client,
+        admin,
+        "dash",
+        [action(task, "assign", "dash", fields={"user_id": str(tech.user_id)})],
+    )
+    editor = await open_editor(client, admin, f"task:{task}:notes")
+    listed = await (await client.get("/sync/rejections", headers=admin.headers)).json()
+    (rejection,) = listed["items"]
+    replayed = await client.post(
+        f"/sync/rejections/{rejection['id']}/replay", headers=admin.headers
+    )
+    assert replayed.status == 200, await replayed.text()
+    assert (await replayed.json())["status"] == "replayed"
+    await editor.until(lambda: str(editor.text) == "seal cracked")
+    await editor.ws.close()
+
+
+async def test_a_new_devices_first_contact_is_not_after_its_last(
+    client: Any, sessions: Sessions
+) -> None:
+    admin = await signed_in(client, sessions, Role.ADMIN)
+    for _ in range(3):
+        await push(
+            client, admin, "fresh-phone", [upsert("task", uuid.uuid4(), "fresh-phone", title="t")]
+        )
+        devices = await (await client.get("/sync/devices", headers=admin.headers)).json()
+        (device,) = [d for d in devices["items"] if d["client_id"] == "fresh-phone"]
+        assert device["first_seen_at"] <= device["last_seen_at"]
