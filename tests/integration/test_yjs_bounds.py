@@ -105,12 +105,12 @@ async def test_a_document_stops_growing_at_the_frame_limit(
         await editor.insert(0, f"{index}" * 1000)
     await editor.insert(0, "x" * 3000)  # past 8 KiB in all
     assert await closed_with(editor.ws) == 4413
+    late = await open_editor(client, staff, f"task:{task_id}:notes")  # its state fits a frame
+    await late.until(lambda: len(str(late.text)) == 6000)  # every accepted update stored
     offline = Doc(client_id=7)
     offline.get("notes", type=Text).insert(0, "y" * 3000)
     answer = await push(client, staff, "phone", [ydoc_change(task_id, offline.get_update())])
     assert answer["results"][0]["problem"]["code"] == "document_too_large"
-    late = await open_editor(client, staff, f"task:{task_id}:notes")  # its state fits a frame
-    assert len(str(late.text)) == 6000
     await late.ws.close()
 
 
