@@ -144,6 +144,7 @@ async def _conflict_page(
         "owners": await device_owners(request, who),
         "problem": shown,
         "typed": typed or {},
+        "notice": request.query.get("notice"),
         "statuses": ["open", "assigned", "in_progress", "paused", "completed", "rejected"],
     }
     return render(request, "conflict.html", context, status=problem.status if problem else 200)
