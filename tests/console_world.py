@@ -64,8 +64,12 @@ async def two_phone_conflict(client: Any, world: Team, title: str = "Replace the
         "dispatch-desk",
         [
             upsert("task", task_id, "dispatch-desk", title=title, priority="normal"),
-            action(task_id, "assign", "dispatch-desk", fields={"user_id": str(world.tech_a.user_id)}),
-            action(task_id, "assign", "dispatch-desk", fields={"user_id": str(world.tech_b.user_id)}),
+            action(
+                task_id, "assign", "dispatch-desk", fields={"user_id": str(world.tech_a.user_id)}
+            ),
+            action(
+                task_id, "assign", "dispatch-desk", fields={"user_id": str(world.tech_b.user_id)}
+            ),
         ],
     )
     phone_a, phone_b = Replica(), Replica()
@@ -73,10 +77,16 @@ async def two_phone_conflict(client: Any, world: Team, title: str = "Replace the
     await phone_b.sync(client, world.tech_b)
     base = phone_a.rows[("task", str(task_id))]["version"]
     await push(
-        client, world.tech_b, "phone-omar", [upsert("task", task_id, "phone-omar", base, priority="high")]
+        client,
+        world.tech_b,
+        "phone-omar",
+        [upsert("task", task_id, "phone-omar", base, priority="high")],
     )
     answer = await push(
-        client, world.tech_a, "phone-amal", [upsert("task", task_id, "phone-amal", base, priority="low")]
+        client,
+        world.tech_a,
+        "phone-amal",
+        [upsert("task", task_id, "phone-amal", base, priority="low")],
     )
     (result,) = answer["results"]
     assert result["status"] == "conflict", answer

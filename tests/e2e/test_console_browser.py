@@ -75,13 +75,18 @@ async def served(
         await client.close()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
+@pytest.fixture(scope="module")
+def chromium() -> Path:
     if not CHROMIUM.exists():
         service_missing("Chromium", "not at /usr/bin/chromium; apt-get install -y chromium")
+    return CHROMIUM
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
+            executable_path=str(chromium),
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         yield launched
@@ -126,7 +131,8 @@ async def test_admin_resolves_a_two_phone_conflict_with_a_custom_value(
     await expect(row).to_contain_text("phone-amal")
     await expect(row).to_contain_text(world.tech_a.email)
     when = await row.locator("time").get_attribute("datetime")
-    assert when is not None and when.endswith("+03:00"), when  # the tenant's zone
+    assert when is not None
+    assert when.endswith("+03:00"), when  # the tenant's zone
     await row.get_by_role("link").click()
 
     diff = page.locator("table.diff tbody tr", has_text="priority")
@@ -228,7 +234,8 @@ async def test_staff_cannot_open_the_inbox(browser: Browser, served: Served, wor
     await expect(nav.get_by_role("link", name="Tasks board")).to_be_visible()
     await expect(nav.get_by_role("link", name="Conflict inbox")).to_have_count(0)
     response = await page.goto("/console/inbox")
-    assert response is not None and response.status == 403
+    assert response is not None
+    assert response.status == 403
     await expect(page.locator("h1")).to_have_text("Your role does not allow this")
     await expect(page.locator(".problem")).to_contain_text("permission_denied")
     await close(page)
@@ -244,7 +251,8 @@ async def test_another_tenants_admin_sees_none_of_it(
     await sign_in(page, stranger.admin)
     await expect(page.locator("#conflict-rows")).to_contain_text("No conflicts match")
     response = await page.goto(f"/console/conflicts/{made.conflict_id}")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     await page.goto("/console/devices")
     await expect(page.locator("table.devices tbody")).to_contain_text("No device has synced yet")
     await page.goto("/console/rejections?status=all")
@@ -276,7 +284,9 @@ async def test_a_hostile_task_title_is_shown_as_text(
     browser: Browser, served: Served, world: Team
 ) -> None:
     title = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
-    await push(served.client, world.staff, "tablet", [upsert("task", uuid.uuid4(), "t", title=title)])
+    await push(
+        served.client, world.staff, "tablet", [upsert("task", uuid.uuid4(), "t", title=title)]
+    )
     page = await open_page(browser, served)
     await sign_in(page, world.staff, lands_on="/console/tasks")
     card = page.locator("li.task", has_text="window.pwned")
@@ -304,9 +314,12 @@ async def test_the_arabic_inbox_renders_right_to_left(browser: Browser, served: 
     assert direction == "rtl"
     nav = await page.get_by_role("navigation").bounding_box()
     main = await page.locator("main").bounding_box()
-    assert nav is not None and main is not None
+    assert nav is not None
+    assert main is not None
     assert nav["x"] > main["x"], "the navigation should sit on the right in Arabic"
     headers = page.locator("table.list thead th")
     first, last = await headers.first.bounding_box(), await headers.last.bounding_box()
-    assert first is not None and last is not None and first["x"] > last["x"]
+    assert first is not None
+    assert last is not None
+    assert first["x"] > last["x"]
     await close(page)
