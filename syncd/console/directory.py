@@ -27,6 +27,10 @@ class Person:
     role: str
 
     @property
+    def short(self) -> str:
+        return self.name or self.email
+
+    @property
     def label(self) -> str:
         return f"{self.name} <{self.email}>" if self.name else self.email
 

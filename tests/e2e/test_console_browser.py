@@ -230,6 +230,8 @@ async def test_admin_retries_a_failed_job(browser: Browser, served: Served, worl
 async def test_staff_cannot_open_the_inbox(browser: Browser, served: Served, world: Team) -> None:
     page = await open_page(browser, served)
     await sign_in(page, world.staff, lands_on="/console/tasks")
+    await page.keyboard.press("Tab")  # the first stop is the way past the navigation
+    await expect(page.get_by_role("link", name="Skip to the content")).to_be_focused()
     nav = page.get_by_role("navigation")
     await expect(nav.get_by_role("link", name="Tasks board")).to_be_visible()
     await expect(nav.get_by_role("link", name="Conflict inbox")).to_have_count(0)
