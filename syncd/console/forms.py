@@ -8,6 +8,7 @@ hands back a single field of the form, bounded in length.
 
 from __future__ import annotations
 
+import posixpath
 import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -72,13 +73,15 @@ async def read_form(request: web.Request) -> Form:
 
 
 def local_next(value: str | None, default: str = "/console/") -> str:
-    """A console path to go back to; anything else (another site, `//host`) is ignored."""
-    if not value:
+    """A console path to go back to; anything else (another site, `//host`, `..` out
+    of /console, a control character) gives `default`."""
+    if not value or any(ord(char) < 0x21 or char == "\\" for char in value):
         return default
     parts = urllib.parse.urlsplit(value)
-    if parts.scheme or parts.netloc or "\\" in value or not value.startswith("/console"):
+    if parts.scheme or parts.netloc or value.startswith("//"):
         return default
-    if value.startswith("//"):
+    path = posixpath.normpath(urllib.parse.unquote(parts.path))
+    if path != "/console" and not path.startswith("/console/"):
         return default
     return value
 

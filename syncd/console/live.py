@@ -22,6 +22,7 @@ import json
 import uuid
 from collections.abc import Iterator
 
+import structlog
 from aiohttp import web
 
 from syncd import appkeys
@@ -34,6 +35,7 @@ from syncd.hub import InProcessHub
 from syncd.middlewares import SECURITY_HEADERS
 from syncd.problems import Problem
 
+log = structlog.get_logger("syncd.console")
 routes = web.RouteTableDef()
 
 RECHECK_S = 15.0
@@ -124,7 +126,6 @@ async def _still_signed_in(request: web.Request) -> bool:
 @page(Permission.CONFLICTS_MANAGE)
 async def inbox_events(request: web.Request) -> web.StreamResponse:
     who = principal(request)
-    app = request.app
     response = web.StreamResponse(
         headers={
             **SECURITY_HEADERS,
@@ -134,7 +135,18 @@ async def inbox_events(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    with app[STREAMS].open(who) as stream, contextlib.suppress(ConnectionResetError):
+    try:
+        await _stream(request, response, who)
+    except ConnectionResetError:
+        pass  # the page went away
+    except Exception:  # the headers are sent: end the stream; the browser reconnects
+        log.exception("console event stream failed", path=request.path)
+    return response
+
+
+async def _stream(request: web.Request, response: web.StreamResponse, who: Principal) -> None:
+    app = request.app
+    with app[STREAMS].open(who) as stream:
         await response.write(f"retry: {RETRY_MS}\n\n".encode())
         last: tuple[int, str | None] | None = None
         while True:
@@ -151,7 +163,6 @@ async def inbox_events(request: web.Request) -> web.StreamResponse:
             if not await _still_signed_in(request):
                 await response.write(event("signed-out", {}))
                 break
-    return response
 
 
 async def close_streams(app: web.Application) -> None:

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "console_screenshots.py"
 PNG = b"\x89PNG\r\n\x1a\n"
+PAGES = ("login", "inbox", "conflict", "devices", "rejections", "jobs", "audit", "tasks")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -41,11 +42,7 @@ def test_the_screenshots_are_regenerated_from_a_seeded_server(
     )
     assert made.returncode == 0, made.stderr[-3000:]
     pictures = sorted(tmp_path.glob("*.png"))
-    assert [p.name for p in pictures] == sorted(
-        f"{name}.png"
-        for name in ("login", "inbox", "conflict", "devices", "rejections", "jobs", "audit")
-        + ("tasks", "inbox-ar")
-    )
+    assert [p.name for p in pictures] == sorted(f"{name}.png" for name in (*PAGES, "inbox-ar"))
     for picture in pictures:
         data = picture.read_bytes()
         assert data.startswith(PNG), picture
