@@ -6,9 +6,9 @@ This middleware sits inside `problems` and outside `policy`, and acts on
 page and brought back afterwards. Every other problem becomes an error page
 in the person's language with the problem's status, title, detail, `code` and
 request id -- the same problem the API would answer, rendered for a person.
-Scripts asking for a fragment or an event stream get the bare status instead
-(their page reloads). An unexpected error is logged with its traceback, which
-never reaches the page.
+Scripts asking for a fragment or an event stream get the problem as
+application/problem+json instead (their page reloads). An unexpected error is
+logged with its traceback, which never reaches the page.
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ from syncd.appkeys import REQUEST_ID
 from syncd.console.render import finish, render, speech
 from syncd.console.session import end_session
 from syncd.middlewares import Handler
-from syncd.problems import InternalError, Problem, Unauthorized, from_http_exception
+from syncd.problems import (
+    InternalError,
+    Problem,
+    Unauthorized,
+    from_http_exception,
+    problem_response,
+)
 
 log = structlog.get_logger("syncd.console")
 
@@ -47,11 +53,12 @@ def sign_in_location(request: web.Request) -> str:
 
 
 def error_page(request: web.Request, problem: Problem) -> web.Response:
-    if wants_fragment(request):
-        response = web.Response(status=problem.status, text=problem.code)
+    locale = speech(request).locale
+    if wants_fragment(request):  # a script's request: the problem as the API answers it
+        response = problem_response(problem, request, locale)
         finish(request, response)
         return response
-    body = problem.body(request.path, request.get(REQUEST_ID), speech(request).locale)
+    body = problem.body(request.path, request.get(REQUEST_ID), locale)
     response = render(request, "error.html", {"problem": body}, status=problem.status)
     for name, value in problem.headers.items():
         if name.lower() != "www-authenticate":

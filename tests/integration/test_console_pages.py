@@ -445,3 +445,27 @@ async def test_another_tenants_session_sees_none_of_a_tenants_rows(
     assert resolve.status == 404
     still = await client.get(f"/conflicts/{made.conflict_id}", headers=world.admin.headers)
     assert (await still.json())["status"] == "open"
+
+
+async def test_the_forms_limits_are_kept(client: Any, sessions: Sessions) -> None:
+    world = await team(client, sessions)
+    made = await two_phone_conflict(client, world)
+    console = Console(client)
+    await console.sign_in(world.admin)
+    await console.get("/console/inbox")
+    too_many = [("ids", str(uuid.uuid4())) for _ in range(201)] + [("resolution", "keep_server")]
+    refused, text = await console.post("/console/conflicts/resolve", too_many)
+    assert refused.status == 422
+    assert "choose from 1 to 200 conflicts" in text
+    too_long, text = await console.post(
+        f"/console/conflicts/{made.conflict_id}/resolve",
+        {"resolution": "custom", "value.priority": "x" * 20_001},
+    )
+    assert too_long.status == 422
+    assert "longer than 20000 characters" in text
+    not_ids, _ = await console.post(
+        "/console/conflicts/resolve", [("ids", "nope"), ("resolution", "keep_server")]
+    )
+    assert not_ids.status == 422
+    long_filter, _ = await console.get("/console/inbox?device=" + "d" * 101)
+    assert long_filter.status == 422

@@ -64,9 +64,13 @@ async def test_logout_ends_the_family_so_the_old_cookie_is_dead(
     assert SESSION_COOKIE not in console.cookies
     replay = Console(client)
     replay.cookies = kept
+    fragment, body = await replay.get("/console/inbox/rows", {"X-Console-Fragment": "1"})
+    assert fragment.status == 401  # a script's request: the problem, for the page to reload
+    assert fragment.content_type == "application/problem+json"
+    assert '"code": "session_revoked"' in body
+    replay.cookies = kept
     assert to_sign_in((await replay.get("/console/inbox"))[0])
-    fragment, _ = await replay.get("/console/inbox/rows", {"X-Console-Fragment": "1"})
-    assert fragment.status == 401
+    assert SESSION_COOKIE not in replay.cookies  # the dead cookie is cleared
     # The API sign-in of the same person is another family: untouched.
     me = await client.get("/auth/me", headers=admin.headers)
     assert me.status == 200
