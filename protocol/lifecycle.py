@@ -2,7 +2,10 @@
 
 open -> assigned -> in_progress <-> paused -> completed; rejected from open,
 assigned, in_progress or paused; an admin may reopen a completed or rejected
-task. Actions are verbs, statuses are states; `next_status` is the one rule.
+task. Actions are verbs, statuses are states; `next_status` is the one rule,
+and `settle` tells `open` from `assigned` once the action's effect on the
+task's technicians is known: a task that rests (after unassign or reopen) is
+`assigned` while a technician holds it, and `open` when none does.
 """
 
 from __future__ import annotations
@@ -68,6 +71,15 @@ class InvalidTransition(ValueError):
 def allowed_actions(status: TaskStatus) -> tuple[TaskAction, ...]:
     """The actions valid from `status`, in declaration order."""
     return tuple(action for (source, action) in TRANSITIONS if source is status)
+
+
+def settle(target: TaskStatus, held: bool) -> TaskStatus:
+    """`target` told apart by whether a technician still holds the task (`held`)."""
+    if target is TaskStatus.OPEN and held:
+        return TaskStatus.ASSIGNED
+    if target is TaskStatus.ASSIGNED and not held:
+        return TaskStatus.OPEN
+    return target
 
 
 def next_status(status: TaskStatus, action: TaskAction) -> TaskStatus:

@@ -220,7 +220,9 @@ async def upsert_rows(session: AsyncSession, entity: str, rows: Sequence[dict[st
     if not rows:
         return
     model: Any = MODELS[entity]
-    columns = set(model.__table__.columns.keys())
+    # The tenant is the session's (stamped by wall 1 or sent once), never a row's:
+    # a batch mixing loaded rows (which carry it) and new ones (which do not) is one shape.
+    columns = set(model.__table__.columns.keys()) - {"tenant_id"}
     keys = sorted(set().union(*rows) & columns)
     if session.get_bind().dialect.name == "postgresql":
         await _pg_unnest_insert(session, model.__table__, keys, rows, upsert=True)
@@ -440,14 +442,15 @@ def _in_tasks(entity: str, task_ids: set[uuid.UUID]) -> Any:
 
 
 async def rows_of_task(
-    session: AsyncSession, task_id: uuid.UUID
+    session: AsyncSession, task_id: uuid.UUID, *, live_only: bool = True
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The task and every live row that hangs off it, as (entity, row)."""
+    """The task and every row that hangs off it, as (entity, row): the live ones,
+    or with `live_only=False` the deleted ones too."""
     found: list[tuple[str, dict[str, Any]]] = []
     for entity in SNAPSHOT_ORDER:
         model: Any = MODELS[entity]
         statement = select(model.__table__).where(_in_tasks(entity, {task_id}))
-        if hasattr(model, "deleted_at"):
+        if live_only and hasattr(model, "deleted_at"):
             statement = statement.where(model.deleted_at.is_(None))
         found.extend((entity, dict(row)) for row in (await session.execute(statement)).mappings())
     return found

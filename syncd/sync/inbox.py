@@ -219,11 +219,15 @@ class ConflictInbox:
         resolution: Resolution,
         values: dict[str, Any] | None,
     ) -> int | None:
-        current = (await store.load_rows(session, conflict.entity, [conflict.entity_id])).get(
-            conflict.entity_id
-        )
+        key = (conflict.entity, conflict.entity_id)
+        current = batch.rows.get(key)  # written by an earlier resolution of this batch
+        if current is None:
+            current = (await store.load_rows(session, conflict.entity, [conflict.entity_id])).get(
+                conflict.entity_id
+            )
         if current is None:
             raise ResolutionInvalid(Msg("the conflicting row no longer exists"))
+        deleted = current.get("deleted_at") is not None
         chosen: dict[str, Any]
         restore = False
         if conflict.kind == "stale_action":
@@ -259,12 +263,7 @@ class ConflictInbox:
                     dict(conflict.client.get("fields") or {}), creating=False
                 )
         else:
-            source = {
-                "keep_server": conflict.server,
-                "take_client": conflict.client,
-                "custom": values or {},
-            }[resolution]
-            chosen = dict(source)
+            chosen = _edit_choice(conflict, current, resolution, values)
             spec = ENTITIES[conflict.entity]
             try:
                 chosen = spec.validate(chosen, creating=False)
@@ -273,6 +272,8 @@ class ConflictInbox:
                     Msg("{count} field(s) did not validate", count=len(exc.errors)),
                     errors=exc.errors,
                 ) from None
+        if deleted and not restore:
+            return None  # deleted since the conflict opened: the delete stands
         if not chosen and not restore:
             return None
         return self._write(batch, conflict, current, chosen, restore)
@@ -299,7 +300,7 @@ class ConflictInbox:
         if restore:
             clocks.pop("_deleted", None)
             row["deleted_at"] = None
-        row.update(field_clocks=clocks, version=version, updated_at=utcnow())
+        row.update(field_clocks=clocks, version=version, updated_at=batch.now)
         key = (conflict.entity, conflict.entity_id)
         batch.rows[key] = row
         batch.dirty[key] = row
@@ -308,3 +309,36 @@ class ConflictInbox:
             batch, conflict.entity, conflict.entity_id, "upsert", row, task_id, str(stamp)
         )
         return version
+
+
+def _edit_choice(
+    conflict: Conflict,
+    current: dict[str, Any],
+    resolution: Resolution,
+    values: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The fields a resolution of concurrent edits writes, judged against the row now.
+
+    `keep_server` undoes the device's edit only where it still stands (the field
+    holds the device's value, set by that device); a field edited again since
+    the conflict opened keeps its newer value. `take_client` sets the device's
+    values where they do not stand already. `custom` sets the given values.
+    """
+    if resolution == "custom":
+        return dict(values or {})
+    now = store.row_to_json(conflict.entity, current)
+    clocks = current.get("field_clocks") or {}
+    if resolution == "take_client":
+        return {
+            name: conflict.client[name]
+            for name in conflict.fields
+            if name in conflict.client and now.get(name) != conflict.client[name]
+        }
+    return {
+        name: conflict.server.get(name)
+        for name in conflict.fields
+        if name in conflict.client
+        and now.get(name) == conflict.client[name]
+        and (clocks.get(name) or {}).get("by") == conflict.client_id
+        and now.get(name) != conflict.server.get(name)
+    }

@@ -218,14 +218,19 @@ class LiveSession:
                 await asyncio.wait_for(task, 5)
 
     async def _hello(self, token: str | None) -> dict[str, Any] | None:
-        """Authenticate (subprotocol, query or an `auth` message) and read `hello`."""
+        """Authenticate (subprotocol, query or an `auth` message) and read `hello`.
+
+        A token offered with the upgrade is checked at once: a bad one closes
+        with 4401 without waiting for a hello."""
+        if token and not await self._sign_in(token):
+            return None
         deadline = self.settings.ws_hello_timeout_s
         try:
             message = await self._receive_json(wait_s=deadline)
             if message is None:
                 return None
             if message.get("type") == "auth":
-                token = str(message.get("token") or "")
+                token, self.who = str(message.get("token") or ""), None
                 message = await self._receive_json(wait_s=deadline)
                 if message is None:
                     return None
@@ -238,14 +243,7 @@ class LiveSession:
         if not token:
             await self.close(CLOSE_TOKEN, "no token")
             return None
-        try:
-            self.who = await self._authenticate(token)
-        except tokens.TokenError as exc:
-            await self.close(CLOSE_TOKEN, str(exc)[:120])
-            return None
-        except Problem as problem:
-            code = CLOSE_TOKEN if problem.status == 401 else CLOSE_FORBIDDEN
-            await self.close(code, (problem.detail or problem.title)[:120])
+        if self.who is None and not await self._sign_in(token):
             return None
         client_id = message.get("client_id")
         self.client_id = str(client_id) if client_id else None
@@ -257,6 +255,19 @@ class LiveSession:
             await self.close(CLOSE_PROTOCOL, f"invalid cursor: {exc.detail}"[:120])
             return None
         return message
+
+    async def _sign_in(self, token: str) -> bool:
+        """Authenticate `token` as this session's principal, or close (4401/4403)."""
+        try:
+            self.who = await self._authenticate(token)
+        except tokens.TokenError as exc:
+            await self.close(CLOSE_TOKEN, str(exc)[:120])
+            return False
+        except Problem as problem:
+            code = CLOSE_TOKEN if problem.status == 401 else CLOSE_FORBIDDEN
+            await self.close(code, (problem.detail or problem.title)[:120])
+            return False
+        return True
 
     async def _authenticate(self, token: str) -> Principal:
         claims = tokens.decode_access(

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from protocol.changes import Change, Op, PushRequest
 from protocol.entities import ENTITIES, EntitySpec, FieldErrors, Geo
 from protocol.hlc import HybridClock, Stamp, clamp
-from protocol.lifecycle import InvalidTransition, TaskAction, TaskStatus, next_status
+from protocol.lifecycle import InvalidTransition, TaskAction, TaskStatus, next_status, settle
 from protocol.merge import MergeResult, Outcome, RowState, Write, merge_delete, merge_upsert
 from protocol.roles import Role
 from storage import sync_ledger as ledger
@@ -439,8 +439,10 @@ class SyncService:
             clean = self._tie_to_purchase(batch, clean, current)
         merged_values = {**(current or {}), **clean}
         task_id = self._task_of(batch, spec, change.id, merged_values)
-        self._authorise_row(batch, spec, task_id, creating)
+        # A reference to no live row is named as such, for every role (a technician
+        # learns nothing new: the tenant's ids are theirs to name).
         self._check_references(batch, clean)
+        self._authorise_row(batch, spec, task_id, creating)
         if spec.append_only and current is not None:
             return self._answer(batch, spec, change.id, Outcome.SUPERSEDED)
         state = None if current is None else _state_of(spec.name, current)
@@ -721,12 +723,10 @@ class SyncService:
             target = next_status(status, action)
         except InvalidTransition as exc:
             return self._refuse(batch, change, task, action, exc)
-        if (
-            action is TaskAction.UNASSIGN
-            and assignee is not None
-            and await self._others_assigned(session, batch, change.id, assignee)
-        ):
-            target = status  # another technician still holds the task
+        if action in (TaskAction.UNASSIGN, TaskAction.REOPEN):
+            # A task at rest is `assigned` while a technician holds it, else `open`.
+            leaving = assignee if action is TaskAction.UNASSIGN else None
+            target = settle(target, await self._others_assigned(session, batch, change.id, leaving))
         stamp = self._stamp(change)
         clocks = dict(task["field_clocks"])
         status_clock = clocks.get("status")
@@ -796,7 +796,7 @@ class SyncService:
         return user_id
 
     async def _others_assigned(
-        self, session: AsyncSession, batch: Batch, task_id: uuid.UUID, leaving: uuid.UUID
+        self, session: AsyncSession, batch: Batch, task_id: uuid.UUID, leaving: uuid.UUID | None
     ) -> bool:
         """Whether a technician other than `leaving` is assigned (this batch's writes count)."""
         found = await session.execute(
@@ -1099,17 +1099,19 @@ class SyncService:
         task_id = entry["task_id"]
         data = json.loads(entry["data_json"]) if entry["entity"] == "task_assignment" else {}
         if entry["entity"] == "task_assignment" and data.get("user_id") == str(who.user_id):
-            rows = await store.rows_of_task(session, task_id)
             version = entry["version"]
             if task_id in scope and data.get("active"):
                 # A row changed after the assignment comes in its own later entry:
                 # sending it here too would deliver the same state twice.
                 return [
                     {**_pulled(entity, row, "upsert"), "version": version}
-                    for entity, row in rows
+                    for entity, row in await store.rows_of_task(session, task_id)
                     if row["version"] <= version
                 ]
             if task_id not in scope and not data.get("active"):
+                # Deleted rows too: one deleted after the unassignment was never
+                # sent its `delete` (out of scope by then), and must still go.
+                rows = await store.rows_of_task(session, task_id, live_only=False)
                 return [
                     {
                         "version": version,

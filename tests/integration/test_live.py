@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,48 +23,11 @@ from syncd import appkeys
 from syncd.app import create_app
 from syncd.auth import tokens
 from tests.conftest import make_settings, make_tenant
-from tests.factories import Account, signed_in
+from tests.factories import signed_in
 from tests.sync_helpers import push, upsert
+from tests.ws_helpers import WAIT, closed_with, connect, next_json, until
 
 Sessions = async_sessionmaker[AsyncSession]
-WAIT = 10.0
-
-
-async def next_json(ws: Any) -> dict[str, Any]:
-    message = await asyncio.wait_for(ws.receive(), WAIT)
-    assert message.type is WSMsgType.TEXT, (message.type, message.data, message.extra)
-    data: dict[str, Any] = json.loads(message.data)
-    return data
-
-
-async def until(ws: Any, kind: str) -> list[dict[str, Any]]:
-    """Every message up to and including the first of `kind`."""
-    seen = []
-    while True:
-        message = await next_json(ws)
-        seen.append(message)
-        if message["type"] == kind:
-            return seen
-
-
-async def closed_with(ws: Any) -> int:
-    message = await asyncio.wait_for(ws.receive(), WAIT)
-    while message.type is WSMsgType.TEXT:
-        message = await asyncio.wait_for(ws.receive(), WAIT)
-    assert message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING), message
-    if message.type is WSMsgType.CLOSE:
-        return int(message.data)
-    return int(ws.close_code)
-
-
-async def connect(
-    client: Any, account: Account, cursor: str | None = None, client_id: str = "phone"
-) -> Any:
-    ws = await client.ws_connect(
-        "/sync/ws", protocols=("syncd.v1", f"bearer.{account.access_token}")
-    )
-    await ws.send_json({"type": "hello", "client_id": client_id, "cursor": cursor})
-    return ws
 
 
 async def test_catch_up_then_live_changes_in_order(client: Any, sessions: Sessions) -> None:

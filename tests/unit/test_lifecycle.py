@@ -13,6 +13,7 @@ from protocol.lifecycle import (
     TaskStatus,
     allowed_actions,
     next_status,
+    settle,
 )
 
 
@@ -71,3 +72,20 @@ def test_every_status_is_reachable_from_open() -> None:
                 seen.add(target)
                 frontier.append(target)
     assert seen == set(TaskStatus)
+
+
+@given(st.sampled_from(TaskStatus), st.booleans())
+def test_settle_tells_open_from_assigned_by_whether_a_technician_holds_the_task(
+    status: TaskStatus, held: bool
+) -> None:
+    settled = settle(status, held)
+    if status in (TaskStatus.OPEN, TaskStatus.ASSIGNED):
+        assert settled is (TaskStatus.ASSIGNED if held else TaskStatus.OPEN)
+    else:
+        assert settled is status
+
+
+def test_a_reopened_task_a_technician_still_holds_can_be_started() -> None:
+    reopened = settle(next_status(TaskStatus.COMPLETED, TaskAction.REOPEN), held=True)
+    assert next_status(reopened, TaskAction.START) is TaskStatus.IN_PROGRESS
+    assert next_status(reopened, TaskAction.UNASSIGN) is TaskStatus.OPEN
