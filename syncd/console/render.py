@@ -118,9 +118,7 @@ def render(
         "csrf_token": csrf.token(request),
         "csrf_field": csrf.CSRF_FIELD,
         "asset": asset,
-        "path": request.path,
         "path_qs": request.path_qs,
-        "can": lambda permission: who is not None and role_allows(who.role, Permission(permission)),
     }
     values.update(context or {})
     response = aiohttp_jinja2.render_template(template, request, values, status=status)
