@@ -44,7 +44,7 @@ class Change(_Wire):
     id: uuid.UUID
     op: Op
     hlc: str
-    base_version: int = Field(0, ge=0)
+    base_version: int = Field(0, ge=0, le=2**63 - 1, strict=True)
     fields: dict[str, Any] = Field(default_factory=dict)
     field_hlc: dict[str, str] | None = None
     action: str | None = Field(None, max_length=32)

@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -35,30 +36,34 @@ def _iso_4217(code: str) -> str:
 
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_iso_4217)]
+# Numbers and flags as JSON types them: `false` is not 0, "1.5" is not 1.5, 2.0 is not 2.
+Number = Annotated[float, Strict()]
+Integer = Annotated[int, Strict()]
+Flag = Annotated[bool, Strict()]
 
 
 class Geo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lat: float = Field(ge=-90, le=90)
-    lng: float = Field(ge=-180, le=180)
-    accuracy_m: float | None = Field(None, ge=0)
+    lat: Number = Field(ge=-90, le=90)
+    lng: Number = Field(ge=-180, le=180)
+    accuracy_m: Number | None = Field(None, ge=0, le=1_000_000)
 
 
 class Location(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str = Field("", max_length=500)
-    lat: float | None = Field(None, ge=-90, le=90)
-    lng: float | None = Field(None, ge=-180, le=180)
+    lat: Number | None = Field(None, ge=-90, le=90)
+    lng: Number | None = Field(None, ge=-180, le=180)
 
 
 class LineItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str = Field(min_length=1, max_length=300)
-    quantity: float = Field(gt=0, le=1_000_000)
-    unit_price_minor: int = Field(ge=0, le=10**12)
+    quantity: Number = Field(gt=0, le=1_000_000)
+    unit_price_minor: Integer = Field(ge=0, le=10**12)
 
 
 class _Fields(BaseModel):
@@ -87,16 +92,16 @@ class TaskFields(_Fields):
 class AssignmentFields(_Fields):
     task_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
-    active: bool | None = None
+    active: Flag | None = None
 
 
 class EventFields(_Fields):
     task_id: uuid.UUID | None = None
     kind: Literal["note", "photo", "arrived", "left", "signature", "custom"] | None = None
     client_time: AwareDatetime | None = None
-    lat: float | None = Field(None, ge=-90, le=90)
-    lng: float | None = Field(None, ge=-180, le=180)
-    accuracy_m: float | None = Field(None, ge=0)
+    lat: Number | None = Field(None, ge=-90, le=90)
+    lng: Number | None = Field(None, ge=-180, le=180)
+    accuracy_m: Number | None = Field(None, ge=0, le=1_000_000)
     payload: dict[str, Any] | None = None
 
 
@@ -104,7 +109,7 @@ class PurchaseFields(_Fields):
     task_id: uuid.UUID | None = None
     vendor: str | None = Field(None, min_length=1, max_length=200)
     line_items: list[LineItem] | None = Field(None, max_length=200)
-    amount_minor: int | None = Field(None, ge=0, le=10**13)
+    amount_minor: Integer | None = Field(None, ge=0, le=10**13)
     currency: Currency | None = None
     purchased_at: AwareDatetime | None = None
     notes: str | None = Field(None, max_length=5_000)
@@ -125,7 +130,7 @@ class PurchaseFields(_Fields):
 class ReceiptFields(_Fields):
     purchase_id: uuid.UUID | None = None
     task_id: uuid.UUID | None = None
-    total_minor: int | None = Field(None, ge=0, le=10**13)
+    total_minor: Integer | None = Field(None, ge=0, le=10**13)
     currency: Currency | None = None
     issued_at: AwareDatetime | None = None
     media_ids: list[uuid.UUID] | None = Field(None, max_length=50)

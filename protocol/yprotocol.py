@@ -213,6 +213,8 @@ def encode_awareness(entries: list[AwarenessEntry]) -> bytes:
 
 def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
     count, offset = decode_varuint(payload)
+    if count * 3 > len(payload) - offset:  # an entry takes at least three bytes
+        raise FrameError(f"{count} awareness entries do not fit in the payload")
     entries = []
     for _ in range(count):
         client_id, offset = decode_varuint(payload, offset)

@@ -10,10 +10,18 @@ update twice is harmless in a CRDT.
 
 Server-side documents get 32-bit client ids, like JavaScript Yjs
 (FIELD-NOTES.md: pycrdt's default ids are wider).
+
+No byte reaches pycrdt before protocol.yupdate has read it whole within its
+limits (counts that fit, embedded values at most 64 deep): pycrdt trusts the
+counts of an update, and a deep enough value crashes the process. A document
+may grow to `max_bytes` in all (the server's frame limit, so its whole state
+always fits one frame to a joining editor); an update past that is refused
+with `DocumentTooLarge`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +30,12 @@ from pycrdt import Doc
 from sqlalchemy import delete, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from protocol import yupdate
 from storage.models import YDoc, YDocUpdate
+
+
+class DocumentTooLarge(ValueError):
+    """The document would grow past its limit with this update."""
 
 
 def new_doc() -> Doc[Any]:
@@ -31,19 +44,46 @@ def new_doc() -> Doc[Any]:
 
 
 def validate(update: bytes) -> None:
-    """Raise ValueError unless `update` decodes and applies to a scratch document."""
+    """Raise ValueError unless `update` is a bounded Yjs update (protocol.yupdate)
+    that applies to a scratch document."""
     if not update:
         raise ValueError("empty update")
-    new_doc().apply_update(update)
+    yupdate.check_update(update)
+    try:
+        new_doc().apply_update(update)
+    except ValueError:
+        raise
+    except (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError):
+        raise
+    except BaseException as exc:  # a Rust panic: pyo3's PanicException is no Exception
+        raise ValueError(f"not a Yjs update: {type(exc).__name__}") from None
 
 
-async def append(session: AsyncSession, name: str, update: bytes) -> int:
-    """Validate and store one update; answers its row id."""
+async def append(session: AsyncSession, name: str, update: bytes, *, max_bytes: int) -> int:
+    """Validate and store one update; answers its row id. DocumentTooLarge if the
+    document would grow past `max_bytes`."""
     validate(update)
+    if await stored_size(session, name) + len(update) > max_bytes:
+        # The stored parts overstate the document (updates overlap): measure it.
+        doc = await load(session, name)
+        doc.apply_update(update)
+        if len(doc.get_update()) > max_bytes:
+            raise DocumentTooLarge(f"the document would pass {max_bytes} bytes")
     row = YDocUpdate(name=name, data=update)
     session.add(row)
     await session.flush()
     return row.id
+
+
+async def stored_size(session: AsyncSession, name: str) -> int:
+    """The bytes of the document's snapshot and unfolded updates (at least its size)."""
+    snapshot = select(func.coalesce(func.sum(func.length(YDoc.snapshot)), 0)).where(
+        YDoc.name == name
+    )
+    updates = select(func.coalesce(func.sum(func.length(YDocUpdate.data)), 0)).where(
+        YDocUpdate.name == name
+    )
+    return int(await session.scalar(snapshot) or 0) + int(await session.scalar(updates) or 0)
 
 
 async def append_validated(session: AsyncSession, name: str, updates: list[bytes]) -> None:

@@ -126,6 +126,7 @@ async def _yjs(app: web.Application) -> AsyncIterator[None]:
         app.get(appkeys.REDIS),
         settings.redis_prefix,
         max_per_user=settings.yjs_max_sockets_per_user,
+        max_frame_bytes=settings.max_ws_frame_bytes,
     )
     app[appkeys.YJS] = rooms
     async with rooms.running():

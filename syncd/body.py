@@ -1,15 +1,16 @@
-"""Request bodies: JSON only, strict models (unknown fields refused), clear 4xx."""
+"""Request bodies: JSON only, bounded (protocol.bounds), strict models (unknown
+fields refused), clear 4xx."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, TypeVar
 
-import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
+from protocol import bounds
 from syncd.i18n import Msg
 from syncd.problems import MalformedJSON, Problem, UnsupportedMediaType, ValidationFailed
 
@@ -26,7 +27,9 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
+async def parse_body(request: web.Request, model: type[M], *, each: Iterable[str] = ()) -> M:
+    """The body as `model`. `each` names top-level arrays whose items the caller
+    bounds one by one (a push's `changes`: one bad change never fails the rest)."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType(
             Msg(
@@ -34,12 +37,25 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
                 content_type=repr(request.content_type),
             )
         )
-    raw = await request.read()
+    return validate(model, decode_json(await request.read(), each=each))
+
+
+def decode_json(raw: bytes | str, *, each: Iterable[str] = ()) -> Any:
+    """JSON from a client, within protocol.bounds' limits, or a 422 problem."""
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        return bounds.decode(raw, skip=each)
+    except bounds.NotJSON as exc:
         raise MalformedJSON(Msg("the body is not valid JSON: {reason}", reason=str(exc))) from None
-    return validate(model, data)
+    except bounds.BoundsError as exc:
+        raise ValidationFailed(
+            Msg("the body is outside the server's limits: {reason}", reason=exc.message),
+            errors=[bounds_error(exc)],
+        ) from None
+
+
+def bounds_error(exc: bounds.BoundsError) -> dict[str, Any]:
+    """A field error (`errors[]` item) for a value outside the limits."""
+    return {"field": exc.path or "(body)", "code": exc.code, "message": exc.message}
 
 
 def validate(model: type[M], data: Any) -> M:

@@ -19,8 +19,8 @@ user opened more than WS_MAX_SOCKETS_PER_USER sockets: the oldest is closed),
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
-import json
 import time
 import uuid
 import weakref
@@ -31,6 +31,7 @@ import structlog
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
+from protocol import bounds
 from protocol.changes import PushRequest
 from protocol.roles import Role
 from syncd import appkeys, metrics
@@ -38,6 +39,7 @@ from syncd.auth import tokens
 from syncd.auth.errors import PermissionDenied
 from syncd.auth.permissions import Permission, public, role_allows
 from syncd.auth.principal import Principal
+from syncd.body import bounds_error, field_errors
 from syncd.openapi import describe
 from syncd.problems import Problem
 from syncd.sync.cursor import Cursor
@@ -88,7 +90,7 @@ class LiveSessions:
         assert session.who is not None
         self._sessions.add(session)
         mine = self._by_user.setdefault((session.who.tenant_id, session.who.user_id), [])
-        mine.append(session)  # oldest first
+        bisect.insort(mine, session, key=lambda s: s.opened)  # by connection, oldest first
         open_ = [s for s in mine if not s.superseded]
         for old in open_[: max(0, len(open_) - limit)]:
             old.superseded = True
@@ -148,6 +150,7 @@ class LiveSession:
         self.finished = asyncio.Event()
         self.released = asyncio.Event()  # set when the tenant feed lets this session go
         self.superseded = False
+        self.opened = time.monotonic_ns()  # the per-user cap closes the oldest first
 
     # --- as a follower of the tenant feed (live_feed.py) --------------------------------
 
@@ -313,19 +316,23 @@ class LiveSession:
     # --- the three tasks and the reader ------------------------------------------------
 
     async def _reader(self) -> None:
-        while not self.ws.closed:
-            try:
+        """Read frames until the socket closes; a failure closes it with 1011, logged."""
+        try:
+            while not self.ws.closed:
                 message = await self._receive_json(wait_s=None)
-            except TimeoutError:  # pragma: no cover - no timeout given
-                continue
-            if message is None:
-                return
-            if message.get("type") == "push":
-                await self._push(message)
-            elif message.get("type") == "ping":
-                await self._send({"type": "pong"})
-            else:
-                await self._send(_error("unknown_message", "expected push or ping"))
+                if message is None:
+                    return
+                if message is _UNUSABLE:  # already answered with one error frame
+                    continue
+                if message.get("type") == "push":
+                    await self._push(message)
+                elif message.get("type") == "ping":
+                    await self._send({"type": "pong"})
+                else:
+                    await self._send(_error("unknown_message", "expected push or ping"))
+        except Exception:
+            log.exception("live_socket_failed", client_id=self.client_id)
+            self.request_close(CLOSE_SERVER_ERROR, "server error; reconnect")
 
     async def _push(self, message: dict[str, Any]) -> None:
         assert self.who is not None
@@ -338,7 +345,10 @@ class LiveSession:
         except ValidationError as exc:
             await self._send(
                 _error(
-                    "validation_failed", str(exc.errors()[0]["msg"]), batch_id=body.get("batch_id")
+                    "validation_failed",
+                    "the push did not validate",
+                    errors=field_errors(exc),
+                    batch_id=body.get("batch_id"),
                 )
             )
         except Problem as problem:
@@ -368,6 +378,8 @@ class LiveSession:
         that no longer streams must not stay open looking alive)."""
         try:
             await self._stream()
+        except InvalidSyncCursor as exc:
+            self.request_close(CLOSE_PROTOCOL, f"invalid cursor: {exc.detail}"[:120])
         except Exception:
             log.exception("live_stream_failed", client_id=self.client_id)
             self.request_close(CLOSE_SERVER_ERROR, "server error; reconnect")
@@ -424,6 +436,9 @@ class LiveSession:
         self.request_close(CLOSE_TOKEN, "token expired; refresh and reconnect")
 
     async def _receive_json(self, wait_s: float | None) -> dict[str, Any] | None:
+        """The next frame as a JSON object (bounded by protocol.bounds; a push's
+        changes are bounded one by one by the push); None once the socket closes;
+        `_UNUSABLE` for a frame answered with one error frame."""
         message = await self.ws.receive(timeout=wait_s)
         if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
             return None
@@ -431,18 +446,35 @@ class LiveSession:
             await self.close(CLOSE_PROTOCOL, "send JSON text frames")
             return None
         try:
-            data = json.loads(message.data)
-        except ValueError:
+            data = bounds.decode(message.data, skip=("changes",))
+        except bounds.NotJSON:
             await self._send(_error("malformed_json", "the frame is not JSON"))
-            return {}
+            return _UNUSABLE
+        except bounds.BoundsError as exc:
+            await self._send(
+                _error(
+                    "validation_failed",
+                    f"the frame is outside the server's limits: {exc.message}",
+                    errors=[bounds_error(exc)],
+                )
+            )
+            return _UNUSABLE
         if not isinstance(data, dict):
             await self._send(_error("malformed_json", "the frame is not a JSON object"))
-            return {}
+            return _UNUSABLE
         return data
 
 
-def _error(code: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "error", "problem": {"code": code, "detail": detail}, **extra}
+_UNUSABLE: dict[str, Any] = {}  # the marker of a frame already answered with an error
+
+
+def _error(
+    code: str, detail: str, errors: list[dict[str, Any]] | None = None, **extra: Any
+) -> dict[str, Any]:
+    problem: dict[str, Any] = {"code": code, "detail": detail}
+    if errors:
+        problem["errors"] = errors
+    return {"type": "error", "problem": problem, **extra}
 
 
 routes = web.RouteTableDef()

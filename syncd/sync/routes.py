@@ -45,7 +45,7 @@ class PullQuery(BaseModel):
     description="See docs/protocol.md, Push: merge rules, results, idempotency.",
 )
 async def push(request: web.Request) -> web.Response:
-    body = await parse_body(request, PushRequest)
+    body = await parse_body(request, PushRequest, each=["changes"])
     answer = await request.app[appkeys.SYNC].push(
         principal(request), body, request.headers.get("User-Agent")
     )
@@ -63,7 +63,7 @@ async def push(request: web.Request) -> web.Response:
 )
 async def push_tasks(request: web.Request) -> web.Response:
     """A batch of queued offline task writes: push restricted to tasks, with conflict info."""
-    body = await parse_body(request, PushRequest)
+    body = await parse_body(request, PushRequest, each=["changes"])
     answer = await request.app[appkeys.SYNC].push(
         principal(request), body, request.headers.get("User-Agent"), only_entity="task"
     )

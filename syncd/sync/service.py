@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from protocol import bounds
 from protocol.changes import Change, Op, PushRequest
 from protocol.entities import ENTITIES, EntitySpec, FieldErrors, Geo
 from protocol.hlc import HybridClock, Stamp, clamp
@@ -44,9 +45,10 @@ from storage.models import Conflict as ConflictRow
 from storage.models import SyncRejection, TaskAssignment, User
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
+from storage.ydoc_store import DocumentTooLarge
 from syncd.auth.principal import Principal
 from syncd.sync.cursor import Cursor
-from syncd.sync.errors import BatchTooLarge, ClientIdTaken
+from syncd.sync.errors import BatchTooLarge, ClientIdTaken, InvalidSyncCursor
 from syncd.sync.outcomes import ChangeOutcome
 
 log = structlog.get_logger("syncd.sync")
@@ -285,7 +287,7 @@ class SyncService:
                         client_id=request.client_id,
                         batch_id=request.batch_id,
                         user_id=who.user_id,
-                        change=raw,
+                        change=_storable(raw),
                         problem=result.problem or {},
                     )
                 )
@@ -305,7 +307,18 @@ class SyncService:
                 "wrong_entity", f"this endpoint takes {only_entity} changes only", status=422
             )
             return ChangeOutcome(
-                id=str(raw.get("id", "")), status=Outcome.REJECTED, problem=rejection.problem()
+                id=_id_of(raw), status=Outcome.REJECTED, problem=rejection.problem()
+            )
+        try:
+            bounds.check(raw)
+        except bounds.BoundsError as exc:
+            rejection = Rejected(
+                "validation_failed",
+                f"the change is outside the server's limits: {exc.message}",
+                [{"field": exc.path or "change", "code": exc.code, "message": exc.message}],
+            )
+            return ChangeOutcome(
+                id=_id_of(raw), status=Outcome.REJECTED, problem=rejection.problem()
             )
         try:
             return Change.model_validate(raw)
@@ -320,7 +333,7 @@ class SyncService:
             ]
             rejection = Rejected("validation_failed", "the change did not validate", errors)
             return ChangeOutcome(
-                id=str(raw.get("id", "")), status=Outcome.REJECTED, problem=rejection.problem()
+                id=_id_of(raw), status=Outcome.REJECTED, problem=rejection.problem()
             )
 
     async def _preload(self, session: AsyncSession, batch: Batch, changes: list[Change]) -> None:
@@ -355,6 +368,18 @@ class SyncService:
         self, session: AsyncSession, batch: Batch, change: Change
     ) -> ChangeOutcome:
         try:
+            if change.base_version > batch.version:
+                raise Rejected(
+                    "validation_failed",
+                    f"base_version {change.base_version} is ahead of the tenant's version",
+                    [
+                        {
+                            "field": "base_version",
+                            "code": "ahead_of_tenant",
+                            "message": "a version this tenant has not reached",
+                        }
+                    ],
+                )
             spec = ENTITIES.get(change.entity)
             if spec is None:
                 raise Rejected(
@@ -678,6 +703,8 @@ class SyncService:
         name = ydoc_name(spec.name, change.id, field_name)
         try:
             await self.ydocs.append(session, name, update)
+        except DocumentTooLarge as exc:
+            raise Rejected("document_too_large", str(exc), status=413) from None
         except ValueError as exc:
             raise Rejected(
                 "validation_failed",
@@ -722,6 +749,15 @@ class SyncService:
         try:
             target = next_status(status, action)
         except InvalidTransition as exc:
+            if _saw_status(task, change, batch.client_id):
+                # The device knew the status and asked for what it does not allow:
+                # its own mistake, not a race another device won.
+                raise Rejected(
+                    "invalid_transition",
+                    str(exc),
+                    [{"field": "action", "code": "invalid_transition", "message": str(exc)}],
+                    status=409,
+                ) from None
             return self._refuse(batch, change, task, action, exc)
         if action in (TaskAction.UNASSIGN, TaskAction.REOPEN):
             # A task at rest is `assigned` while a technician holds it, else `open`.
@@ -1046,6 +1082,8 @@ class SyncService:
                 scope = await store.assigned_task_ids(session, who.user_id)
             if cursor is None:
                 cursor = Cursor.start_snapshot(await ledger.current_version(session))
+            elif cursor.snapshot and cursor.ahead_of(await ledger.current_version(session)):
+                raise InvalidSyncCursor("the cursor was not made by this server")
             if cursor.snapshot:
                 changes, cursor, has_more = await self._snapshot(session, cursor, limit, scope)
             else:
@@ -1059,7 +1097,11 @@ class SyncService:
         self, session: AsyncSession, cursor: Cursor, limit: int, scope: set[uuid.UUID] | None
     ) -> tuple[list[dict[str, Any]], Cursor, bool]:
         changes: list[dict[str, Any]] = []
-        entity_index, last_id = cursor.entity, cursor.last_id
+        order = store.SNAPSHOT_ORDER
+        if cursor.entity is not None and cursor.entity not in order:
+            raise InvalidSyncCursor("the cursor was not made by this server")
+        entity_index = 0 if cursor.entity is None else order.index(cursor.entity)
+        last_id = cursor.last_id
         while entity_index < len(store.SNAPSHOT_ORDER) and len(changes) < limit:
             entity = store.SNAPSHOT_ORDER[entity_index]
             rows = await store.snapshot_page(
@@ -1071,7 +1113,7 @@ class SyncService:
             else:
                 last_id = rows[-1]["id"]
         if entity_index < len(store.SNAPSHOT_ORDER):
-            return changes, Cursor(cursor.version, True, entity_index, last_id), True
+            return changes, Cursor(cursor.version, True, order[entity_index], last_id), True
         latest = await ledger.current_version(session)
         return changes, Cursor.at(cursor.version), latest > cursor.version
 
@@ -1085,12 +1127,22 @@ class SyncService:
     ) -> tuple[list[dict[str, Any]], Cursor, bool]:
         if scope is None:
             every, scanned_to, full = await store.read_log_changes(session, cursor.version, limit)
+            if not every:
+                await self._check_reached(session, cursor)
             return every, Cursor.at(scanned_to), full
         entries, scanned_to, full = await store.read_log(session, cursor.version, limit)
+        if not entries:
+            await self._check_reached(session, cursor)
         changes: list[Any] = []
         for entry in entries:
             changes.extend(await self._scoped(session, who, entry, scope))
         return changes, Cursor.at(scanned_to), full
+
+    async def _check_reached(self, session: AsyncSession, cursor: Cursor) -> None:
+        """An empty page: refuse a cursor past the tenant's version (one this server
+        did not make), which would otherwise wait for ever for versions to come."""
+        if cursor.ahead_of(await ledger.current_version(session)):
+            raise InvalidSyncCursor("the cursor was not made by this server")
 
     async def _scoped(
         self, session: AsyncSession, who: Principal, entry: dict[str, Any], scope: set[uuid.UUID]
@@ -1178,3 +1230,37 @@ def _count(results: list[ChangeOutcome]) -> dict[str, int]:
     for result in results:
         counts[result.status.value] = counts.get(result.status.value, 0) + 1
     return counts
+
+
+def _id_of(raw: dict[str, Any]) -> str:
+    """The id a refused change names, for its result: echoed only if it is a UUID."""
+    value = raw.get("id")
+    try:
+        return str(uuid.UUID(value)) if isinstance(value, str) else ""
+    except ValueError:
+        return ""
+
+
+def _storable(raw: Any) -> Any:
+    """A refused change as it can be kept: whole when it is within the limits,
+    else its well-formed top-level values and where the rest was outside them."""
+    try:
+        bounds.check(raw)
+        return raw
+    except bounds.BoundsError as exc:
+        kept = {}
+        if isinstance(raw, dict):
+            for key, value in raw.items():
+                with contextlib.suppress(bounds.BoundsError):
+                    bounds.check({key: value})
+                    kept[key] = value
+        return {**kept, "_omitted": f"outside the server's limits at {exc.path or 'the change'}"}
+
+
+def _saw_status(task: dict[str, Any], change: Change, client_id: str) -> bool:
+    """Whether the device had seen the task's status when it sent `change`: its
+    base_version reaches the status's last change, or that change was its own."""
+    clock = (task.get("field_clocks") or {}).get("status") or {}
+    return (
+        change.base_version >= int(clock.get("v", task["version"])) or clock.get("by") == client_id
+    )

@@ -18,6 +18,16 @@ never echoed back, and a relayed update is applied without being stored again
 POST /sync/push (already stored in the push transaction) arrive by `notify`
 and take the same relay path.
 
+Bounds (docs/protocol.md): every update and state vector is read whole by
+protocol.yupdate before pycrdt sees it; a document grows to at most
+`max_document_bytes` (its whole state fits one frame), an update past that is
+refused with `DocumentTooLarge` (close 4413); awareness holds at most
+AWARENESS_MAX_STATES states of at most AWARENESS_MAX_STATE_BYTES each per
+room, AWARENESS_MAX_ROOM_BYTES in all, and AWARENESS_MAX_CLIENTS_PER_PEER
+client ids per socket (past any of them: `AwarenessRefused`, close 4413).
+Relayed frames are merged only up to the document limit. The per-user cap
+counts sockets by when they connected: the oldest closes (4409).
+
 Compaction folds the stored updates into the snapshot once a room has stored
 COMPACT_AFTER_UPDATES updates or COMPACT_AFTER_BYTES, and when the room
 unloads (its last peer left); it is serialised per document by the room's lock
@@ -28,6 +38,7 @@ owned by `Rooms` and cancelled and awaited when it closes.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Coroutine
@@ -38,10 +49,11 @@ from pycrdt import merge_updates
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from protocol import yprotocol
+from protocol import yprotocol, yupdate
 from protocol.yprotocol import AwarenessEntry
 from storage import ydoc_store
 from storage.unit_of_work import TenantUnitOfWork
+from storage.ydoc_store import DocumentTooLarge
 
 log = structlog.get_logger("syncd.yjs")
 
@@ -52,7 +64,18 @@ UPDATE, AWARENESS = b"u", b"a"
 MAX_PENDING = 256  # updates waiting for the room's next store (group commit)
 CLOSE_NOT_STORED = 1011
 CLOSE_SUPERSEDED = 4409
+AWARENESS_MAX_STATES = 256
+AWARENESS_MAX_STATE_BYTES = 8 * 1024
+AWARENESS_MAX_ROOM_BYTES = 256 * 1024
+AWARENESS_MAX_CLIENTS_PER_PEER = 8
+FRAME_OVERHEAD = 16  # message type, sync type and length prefix of a frame
 Key = tuple[uuid.UUID, str]
+
+__all__ = ["AwarenessRefused", "DocumentTooLarge", "Room", "Rooms"]
+
+
+class AwarenessRefused(ValueError):
+    """An awareness update past the room's or the socket's bounds."""
 
 
 class Peer(Protocol):
@@ -61,6 +84,7 @@ class Peer(Protocol):
     awareness_clients: set[int]
     finished: asyncio.Event
     user_id: uuid.UUID | None
+    opened: int  # when the socket connected (a per-process sequence number)
 
     def request_close(self, code: int, message: str) -> None: ...
 
@@ -85,6 +109,9 @@ class Room:
         self.pending: list[tuple[Peer, bytes]] = []
         self.room_for_pending = asyncio.Semaphore(MAX_PENDING)
         self.writer: asyncio.Task[None] | None = None
+        # At least the document's encoded size: its size when measured, plus every
+        # update applied or waiting since (updates overlap, so it only overstates).
+        self.size = 0
 
     # --- reading ---------------------------------------------------------------------
 
@@ -93,6 +120,7 @@ class Room:
 
     def sync_step2(self, state_vector: bytes) -> bytes:
         """What a peer with `state_vector` is missing (ValueError if it is not one)."""
+        yupdate.check_state_vector(state_vector)
         return yprotocol.sync_step2(self.doc.get_update(state_vector))
 
     def awareness_frame(self) -> bytes | None:
@@ -114,10 +142,23 @@ class Room:
         if update == EMPTY_UPDATE:
             return
         ydoc_store.validate(update)  # ValueError: the session closes the peer
+        self._make_room_for(update)
         await self.room_for_pending.acquire()
         self.pending.append((peer, update))
         if self.writer is None:
             self.writer = self.rooms.own(self._store_pending(), f"yjs-store-{self.name}")
+
+    def _make_room_for(self, update: bytes) -> None:
+        """DocumentTooLarge unless the document stays within its limit with `update`."""
+        limit = self.rooms.max_document_bytes
+        if self.size + len(update) <= limit:
+            self.size += len(update)
+            return
+        pending = sum(len(waiting) for _, waiting in self.pending)
+        self.size = len(self.doc.get_update()) + pending  # measure instead of estimating
+        if self.size + len(update) > limit:
+            raise DocumentTooLarge(f"the document would pass {limit} bytes")
+        self.size += len(update)
 
     async def _store_pending(self) -> None:
         try:
@@ -138,16 +179,12 @@ class Room:
                     self.stored_updates += len(batch)
                     self.stored_bytes += sum(len(update) for _, update in batch)
                     senders = {peer for peer, _ in batch}
-                    # One frame for the batch: a burst does not fill every reader's queue.
-                    merged = (
-                        batch[0][1]
-                        if len(batch) == 1
-                        else merge_updates(*(update for _, update in batch))
-                    )
                     # Echoing a peer its own updates is harmless to Yjs (applied twice is
                     # applied once); only a lone sender is spared them.
-                    self.apply(merged, exclude=next(iter(senders)) if len(senders) == 1 else None)
-                    await self.rooms.publish(self.tenant_id, self.name, UPDATE + merged)
+                    exclude = next(iter(senders)) if len(senders) == 1 else None
+                    for merged in self._merged([update for _, update in batch]):
+                        self.apply(merged, exclude=exclude, counted=True)
+                        await self.rooms.publish(self.tenant_id, self.name, UPDATE + merged)
                 finally:
                     for _ in batch:
                         self.room_for_pending.release()
@@ -159,30 +196,72 @@ class Room:
         finally:
             self.writer = None
 
-    def apply(self, update: bytes, exclude: Peer | None = None) -> None:
-        """Apply an update already stored and relay it to every peer but `exclude`."""
+    def _merged(self, updates: list[bytes]) -> list[bytes]:
+        """The batch as few updates as will each fit one frame: a burst does not
+        fill every reader's queue, and no frame passes the frame limit."""
+        limit = self.rooms.max_document_bytes
+        groups: list[list[bytes]] = [[]]
+        size = 0
+        for update in updates:
+            if groups[-1] and size + len(update) > limit:
+                groups.append([])
+                size = 0
+            groups[-1].append(update)
+            size += len(update)
+        return [group[0] if len(group) == 1 else merge_updates(*group) for group in groups]
+
+    def apply(self, update: bytes, exclude: Peer | None = None, *, counted: bool = False) -> None:
+        """Apply an update already stored and relay it to every peer but `exclude`
+        (`counted`: its size is already in `size`)."""
         self.doc.apply_update(update)
+        if not counted:
+            self.size += len(update)
         self.broadcast(yprotocol.sync_update(update), exclude)
 
     async def receive_awareness(self, peer: Peer, payload: bytes) -> None:
-        for entry in self.track_awareness(payload):
-            if entry.removed:
-                peer.awareness_clients.discard(entry.client_id)
-            else:
-                peer.awareness_clients.add(entry.client_id)
+        """A peer's awareness update, within the bounds (AwarenessRefused past them).
+
+        y-websocket clients send back the states they heard of others as well as
+        their own, so a socket owns the client ids it introduced (unknown until
+        then): those count against its bound, and go when it leaves."""
+        entries = yprotocol.decode_awareness(payload)
+        introduced = self._check_awareness(peer, entries)
+        self.track_awareness(entries)
+        peer.awareness_clients |= introduced
+        peer.awareness_clients -= {e.client_id for e in entries if e.removed}
         self.broadcast(yprotocol.awareness(payload), exclude=peer)
         await self.rooms.publish(self.tenant_id, self.name, AWARENESS + payload)
 
-    def track_awareness(self, payload: bytes) -> list[AwarenessEntry]:
-        """Remember the newest state of each client (FrameError if malformed)."""
-        entries = yprotocol.decode_awareness(payload)
+    def _check_awareness(self, peer: Peer, entries: list[AwarenessEntry]) -> set[int]:
+        """The client ids the update introduces, or AwarenessRefused."""
+        if any(len(entry.state) > AWARENESS_MAX_STATE_BYTES for entry in entries):
+            raise AwarenessRefused(f"an awareness state over {AWARENESS_MAX_STATE_BYTES} bytes")
+        introduced = {
+            e.client_id for e in entries if not e.removed and e.client_id not in self.awareness
+        }
+        if len(peer.awareness_clients | introduced) > AWARENESS_MAX_CLIENTS_PER_PEER:
+            raise AwarenessRefused(
+                f"more than {AWARENESS_MAX_CLIENTS_PER_PEER} awareness clients on one socket"
+            )
+        states = dict(self.awareness)
+        for entry in entries:
+            if entry.removed:
+                states.pop(entry.client_id, None)
+            else:
+                states[entry.client_id] = entry
+        size = sum(len(entry.state) for entry in states.values())
+        if len(states) > AWARENESS_MAX_STATES or size > AWARENESS_MAX_ROOM_BYTES:
+            raise AwarenessRefused("the document holds as many awareness states as it may")
+        return introduced
+
+    def track_awareness(self, entries: list[AwarenessEntry]) -> None:
+        """Remember the newest state of each client."""
         for entry in entries:
             known = self.awareness.get(entry.client_id)
             if entry.removed:
                 self.awareness.pop(entry.client_id, None)
             elif known is None or entry.clock >= known.clock:
                 self.awareness[entry.client_id] = entry
-        return entries
 
     def broadcast(self, frame: bytes, exclude: Peer | None = None) -> None:
         for peer in list(self.peers):
@@ -197,7 +276,9 @@ class Room:
                 return
             async with TenantUnitOfWork(self.rooms.sessions, self.tenant_id) as uow:
                 stored = await ydoc_store.load(uow.session, self.name)
-            self.doc.apply_update(stored.get_update())
+            state = stored.get_update()
+            self.doc.apply_update(state)
+            self.size = len(state)
             self.loaded = True
 
     async def compact(self) -> None:
@@ -222,7 +303,7 @@ class Room:
         ]
         if gone and not self.rooms.closed:
             payload = yprotocol.encode_awareness(gone)
-            self.track_awareness(payload)
+            self.track_awareness(gone)
             self.broadcast(yprotocol.awareness(payload))
             self.rooms.own(
                 self.rooms.publish(self.tenant_id, self.name, AWARENESS + payload), "yjs-publish"
@@ -238,11 +319,13 @@ class Rooms:
         redis: Redis | None = None,
         prefix: str = "",
         max_per_user: int = 32,
+        max_frame_bytes: int = 1024 * 1024,
     ) -> None:
         self.sessions = sessions
         self.redis = redis
         self.prefix = prefix + "yjs:"
         self.max_per_user = max_per_user
+        self.max_document_bytes = max_frame_bytes - FRAME_OVERHEAD
         self._by_user: dict[tuple[uuid.UUID, uuid.UUID], list[Peer]] = {}  # oldest first
         self.origin = uuid.uuid4().hex[:12].encode()
         self._rooms: dict[Key, Room] = {}
@@ -291,7 +374,7 @@ class Rooms:
         if peer.user_id is None:
             return
         mine = self._by_user.setdefault((tenant_id, peer.user_id), [])
-        mine.append(peer)
+        bisect.insort(mine, peer, key=lambda p: p.opened)  # by connection, not by join
         for old in mine[: max(0, len(mine) - self.max_per_user)]:
             old.request_close(CLOSE_SUPERSEDED, "too many editing sockets for this user")
 
@@ -347,7 +430,7 @@ class Rooms:
             if kind == UPDATE:
                 room.apply(payload)
             elif kind == AWARENESS:
-                room.track_awareness(payload)
+                room.track_awareness(yprotocol.decode_awareness(payload))
                 room.broadcast(yprotocol.awareness(payload))
         except ValueError:
             log.warning("yjs relay ignored a malformed message", channel=text)

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from protocol import yprotocol
 from protocol.yprotocol import AwarenessMessage, QueryAwarenessMessage, SyncMessage, SyncType
 from syncd.auth.principal import Principal
-from syncd.yjs.rooms import Room, Rooms
+from syncd.yjs.rooms import AwarenessRefused, DocumentTooLarge, Room, Rooms
 
 log = structlog.get_logger("syncd.yjs")
 
@@ -30,6 +30,7 @@ CLOSE_PROTOCOL = 4400
 CLOSE_TOKEN = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_LARGE = 4413
 CLOSE_TOO_SLOW = 4429
 
 
@@ -44,6 +45,7 @@ class YjsSession:
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
         self.room: Room | None = None
         self.user_id: uuid.UUID | None = None
+        self.opened = time.monotonic_ns()  # the per-user cap closes the oldest first
         self._close_request: tuple[int, str] | None = None
         self._close_requested = asyncio.Event()
         self.finished = asyncio.Event()
@@ -125,7 +127,12 @@ class YjsSession:
                 return
             try:
                 await self._handle(message.data)
-            except ValueError as exc:  # FrameError, or pycrdt refusing an update
+            except (DocumentTooLarge, AwarenessRefused) as exc:
+                log.info("yjs frame refused", reason=str(exc), user_id=str(self.user_id))
+                self.request_close(CLOSE_TOO_LARGE, f"too large: {exc}"[:120])
+                return
+            except ValueError as exc:  # FrameError, UpdateError, or pycrdt refusing it
+                log.info("yjs frame malformed", reason=str(exc), user_id=str(self.user_id))
                 self.request_close(CLOSE_PROTOCOL, f"malformed message: {exc}"[:120])
                 return
             except Exception:

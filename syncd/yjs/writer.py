@@ -21,7 +21,7 @@ class RoomsWriter:
         self.rooms = rooms
 
     async def append(self, session: AsyncSession, name: str, update: bytes) -> None:
-        await ydoc_store.append(session, name, update)
+        await ydoc_store.append(session, name, update, max_bytes=self.rooms.max_document_bytes)
 
     async def notify(self, tenant_id: uuid.UUID, name: str, update: bytes) -> None:
         await self.rooms.notify(tenant_id, name, update)

@@ -1,5 +1,6 @@
 """docs/protocol.md is a contract: its push example, sent as it stands by a
-technician whose tenant is at version 40, is answered exactly as documented."""
+technician whose tenant is at version 40, is answered exactly as documented;
+so are the sign-in and refresh of its "Writing a client" section."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from protocol.roles import Role
 from syncd.sync.cursor import Cursor
 from tests.conftest import make_tenant
-from tests.factories import signed_in
+from tests.factories import PASSWORD, make_user, signed_in
 from tests.sync_helpers import action, push, upsert
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
@@ -50,3 +51,24 @@ async def test_the_push_example_is_answered_as_documented(
 
     got = await push(client, tech, request["client_id"], request["changes"], request["batch_id"])
     assert got == answer
+
+
+async def test_the_sign_in_of_writing_a_client_is_answered_as_documented(
+    client: Any, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    login, answer = json_blocks("Writing a client")[:2]
+    tenant = await make_tenant(sessions)
+    await make_user(sessions, tenant, Role.TECHNICIAN, email=login["email"])
+    assert login["password"] == PASSWORD
+    response = await client.post("/auth/login", json=login, headers={"X-Tenant": tenant.slug})
+    assert response.status == 200, await response.text()
+    pair = await response.json()
+    assert set(pair) == set(answer)
+    assert (pair["token_type"], pair["expires_in"]) == (answer["token_type"], answer["expires_in"])
+    # A lost refresh answer: the same refresh token again, within the grace, gets the
+    # same next refresh token.
+    body = {"refresh_token": pair["refresh_token"]}
+    first = await (await client.post("/auth/refresh", json=body)).json()
+    again = await client.post("/auth/refresh", json=body)
+    assert again.status == 200
+    assert (await again.json())["refresh_token"] == first["refresh_token"]

@@ -361,3 +361,21 @@ async def test_equal_concurrent_values_open_no_conflict(client: Any, sessions: S
     await push(client, staff, "b", [upsert("task", task, "b", base=base, priority="high")])
     same = await push(client, staff, "a", [upsert("task", task, "a", base=base, priority="high")])
     assert same["results"][0]["status"] == "applied"
+
+
+async def test_an_invalid_action_from_a_device_that_saw_the_status_is_rejected(
+    client: Any, sessions: Sessions
+) -> None:
+    admin, tech = await _team(client, sessions)
+    task, _ = await _assigned_task_with_purchase(client, admin, tech)
+    phone = Replica()
+    await phone.sync(client, tech)
+    seen = phone.rows[("task", str(task))]["version"]
+    skipped = await push(client, tech, "phone", [action(task, "complete", "phone", base=seen)])
+    (result,) = skipped["results"]
+    assert (result["status"], result["problem"]["code"]) == ("rejected", "invalid_transition")
+    assert result["problem"]["status"] == 409
+    # A device that had not seen the status change another made: a stale action.
+    await push(client, admin, "dash", [action(task, "reject", "dash", reason="cancelled")])
+    stale = await push(client, tech, "phone", [action(task, "start", "phone", base=seen)])
+    assert stale["results"][0]["status"] == "conflict"

@@ -14,6 +14,7 @@ from tests.conftest import make_tenant
 
 Sessions = async_sessionmaker[AsyncSession]
 NAME = "task:00000000-0000-4000-8000-000000000001:notes"
+MAX_BYTES = 1024 * 1024
 
 
 def edits(count: int) -> list[bytes]:
@@ -37,7 +38,7 @@ async def test_append_load_and_compact(sessions: Sessions) -> None:
     updates = edits(6)
     async with TenantUnitOfWork(sessions, tenant.id) as uow:
         for update in updates[:4]:
-            await ydoc_store.append(uow.session, NAME, update)
+            await ydoc_store.append(uow.session, NAME, update, max_bytes=MAX_BYTES)
         await uow.commit()
     assert await text_of(sessions, tenant.id) == "0;1;2;3;"
     async with TenantUnitOfWork(sessions, tenant.id) as uow:
@@ -47,7 +48,7 @@ async def test_append_load_and_compact(sessions: Sessions) -> None:
     async with TenantUnitOfWork(sessions, tenant.id) as uow:
         assert await ydoc_store.backlog(uow.session, NAME) == ydoc_store.Backlog(0, 0)
         for update in updates[4:]:
-            await ydoc_store.append(uow.session, NAME, update)
+            await ydoc_store.append(uow.session, NAME, update, max_bytes=MAX_BYTES)
         await uow.commit()
     assert await text_of(sessions, tenant.id) == "0;1;2;3;4;5;"
     async with TenantUnitOfWork(sessions, tenant.id) as uow:
@@ -62,7 +63,7 @@ async def test_garbage_is_refused_before_storing(sessions: Sessions) -> None:
     async with TenantUnitOfWork(sessions, tenant.id) as uow:
         for garbage in (b"", b"garbage", edits(1)[0][:-2]):
             with pytest.raises(ValueError, match="update"):
-                await ydoc_store.append(uow.session, NAME, garbage)
+                await ydoc_store.append(uow.session, NAME, garbage, max_bytes=MAX_BYTES)
         assert (await ydoc_store.backlog(uow.session, NAME)).updates == 0
 
 
