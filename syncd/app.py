@@ -8,7 +8,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from storage.database import create_engine, session_factory
-from syncd import admin_audit, appkeys, blob_routes, health, media, metrics, tenants, users
+from syncd import admin_audit, appkeys, blob_routes, console, health, media, metrics, tenants, users
 from syncd import jobs_admin as jobs_admin_routes
 from syncd import reports as report_routes
 from syncd.auth import routes as auth_routes
@@ -40,7 +40,7 @@ SHUTDOWN_TIMEOUT_S = 10.0
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[metrics.measure, request_context, problems, policy],
+        middlewares=[metrics.measure, request_context, problems, console.console_errors, policy],
         client_max_size=settings.max_body_bytes,
     )
     app[appkeys.SETTINGS] = settings
@@ -75,6 +75,7 @@ def create_app(settings: Settings) -> web.Application:
         finance_routes,
     ):
         app.router.add_routes(feature.routes)
+    console.setup(app)
     return app
 
 

@@ -29,19 +29,22 @@ DOMAIN = "syncd"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
-def catalog_path(locale: str) -> Path:
-    return LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+def catalog_path(locale: str, domain: str = DOMAIN) -> Path:
+    return LOCALE_DIR / locale / "LC_MESSAGES" / f"{domain}.po"
 
 
 @functools.cache
-def translations(locale: str) -> gettext.NullTranslations:
-    """The compiled catalog of a supported locale (English is the msgids themselves)."""
+def translations(locale: str, domain: str = DOMAIN) -> gettext.NullTranslations:
+    """The compiled catalog of a supported locale (English is the msgids themselves).
+
+    `domain` names the catalog: `syncd` (problems) or `console` (the admin
+    console's pages, syncd/console)."""
     if locale not in LOCALES:
         raise ValueError(f"unsupported locale {locale!r}; supported: {', '.join(LOCALES)}")
     if locale == DEFAULT_LOCALE:
         return gettext.NullTranslations()
-    with catalog_path(locale).open("rb") as source:
-        catalog = read_po(source, locale=locale, domain=DOMAIN)
+    with catalog_path(locale, domain).open("rb") as source:
+        catalog = read_po(source, locale=locale, domain=domain)
     compiled = io.BytesIO()
     write_mo(compiled, catalog)  # fuzzy entries are left out, as msgfmt does
     compiled.seek(0)

@@ -85,7 +85,7 @@ def job_read(job: JobInfo) -> dict[str, Any]:
     }
 
 
-def _scope(who: Principal) -> str | None:
+def job_scope(who: Principal) -> str | None:
     """Whose jobs the caller sees: their tenant's, or (platform operator) everyone's."""
     return None if who.is_platform_operator else str(who.tenant_id)
 
@@ -96,7 +96,7 @@ def _scope(who: Principal) -> str | None:
     summary="Count the jobs per queue and state; list recent failures", responses={200: JobsRead}
 )
 async def list_jobs(request: web.Request) -> web.Response:
-    stats = await request.app[appkeys.JOBS].stats(_scope(principal(request)))
+    stats = await request.app[appkeys.JOBS].stats(job_scope(principal(request)))
     queues = [
         {"name": name, "counts": {state: counts[state] for state in STATES}}
         for name, counts in stats.counts.items()
@@ -118,7 +118,7 @@ async def retry_job(request: web.Request) -> web.Response:
     if not JOB_ID.match(job_id):
         raise JobNotFoundProblem(Msg("no job {job_id}", job_id=repr(job_id)))
     try:
-        job = await request.app[appkeys.JOBS].retry(job_id, _scope(principal(request)))
+        job = await request.app[appkeys.JOBS].retry(job_id, job_scope(principal(request)))
     except JobNotFound:
         raise JobNotFoundProblem(Msg("no job {job_id}", job_id=repr(job_id))) from None
     except JobNotRetryable as exc:

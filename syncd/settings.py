@@ -366,6 +366,26 @@ class Settings(BaseModel):
         validation_alias="BCRYPT_ROUNDS",
         description="Auth: bcrypt cost of new password hashes.",
     )
+    console_session_ttl_s: int = Field(
+        8 * 3600,
+        ge=300,
+        le=7 * 86_400,
+        validation_alias="CONSOLE_SESSION_TTL_SECONDS",
+        description=(
+            "Admin console (`/console/`): lifetime of a sign-in's session cookie; logout, "
+            "deactivation and a password change end it sooner."
+        ),
+    )
+    console_device_alert_s: int = Field(
+        86_400,
+        ge=60,
+        le=90 * 86_400,
+        validation_alias="CONSOLE_DEVICE_ALERT_SECONDS",
+        description=(
+            "Admin console, devices page: a device silent this long, or with a rejected "
+            "change left open this long, is highlighted."
+        ),
+    )
     invite_ttl_s: int = Field(
         7 * 86_400,
         ge=600,

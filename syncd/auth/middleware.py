@@ -1,4 +1,9 @@
-"""The policy layer: authenticate the bearer token, then enforce the route's permission."""
+"""The policy layer: authenticate the caller, then enforce the route's permission.
+
+The caller's credentials are a bearer access token, or what the route declares
+with `@credentials` (the console's session cookie); the session, user and
+permission checks are the same for both.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from aiohttp import web
 from syncd import appkeys
 from syncd.auth import tokens
 from syncd.auth.errors import PermissionDenied, TokenExpired, TokenInvalid, TokenMissing
-from syncd.auth.permissions import Permission, permission_of, role_allows
+from syncd.auth.permissions import Permission, credentials_of, permission_of, role_allows
 from syncd.auth.principal import PRINCIPAL, Principal
 from syncd.i18n import Msg
 from syncd.middlewares import Handler
@@ -25,17 +30,23 @@ def bearer_token(request: web.Request) -> str:
     return token.strip()
 
 
-async def authenticate(request: web.Request) -> Principal:
-    """Check the access token and load the live user behind it."""
+def bearer_claims(request: web.Request) -> tokens.AccessClaims:
+    """The claims of the request's bearer access token, checked."""
     settings = request.app[appkeys.SETTINGS]
     try:
-        claims = tokens.decode_access(
+        return tokens.decode_access(
             bearer_token(request), settings.jwt_access_secret, settings.jwt_issuer
         )
     except tokens.TokenError as exc:
         if exc.expired:
             raise TokenExpired("the access token has expired; refresh it") from None
         raise TokenInvalid(exc.detail) from None
+
+
+async def authenticate(request: web.Request) -> Principal:
+    """Check the caller's credentials and load the live user behind them."""
+    reader = credentials_of(request.match_info.handler) or bearer_claims
+    claims: tokens.AccessClaims = reader(request)
     request[appkeys.TOKEN_TENANT] = claims.tenant_id
     tenant, who = await request.app[appkeys.AUTH].principal_for(
         claims, named_tenant(request), lambda found: request.__setitem__(RESOLVED_TENANT, found)

@@ -4,6 +4,11 @@ Every route handler carries exactly one permission, set with `@requires(...)`
 or `@public`; the auth middleware enforces it, `syncd routes` prints it, and a
 test fails for any route that has none. Object-level rules (a technician sees
 only tasks assigned to them) live in the services, on top of these.
+
+A route may also declare where its caller's credentials are (`@credentials`):
+by default a bearer access token; the admin console's pages read their session
+cookie instead (syncd/console/session.py). Either way the policy middleware
+checks the same session, user and permission.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from protocol.roles import Role
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTRIBUTE = "__syncd_permission__"
+_CREDENTIALS = "__syncd_credentials__"
 
 
 class Permission(StrEnum):
@@ -75,4 +81,20 @@ def public(handler: F) -> F:
 
 def permission_of(handler: Callable[..., Any]) -> Permission | None:
     found: Permission | None = getattr(handler, _ATTRIBUTE, None)
+    return found
+
+
+def credentials(reader: Callable[..., Any]) -> Callable[[F], F]:
+    """Declare how a route's caller is identified: `reader(request)` answers the
+    access claims (or raises an Unauthorized problem). Without it: a bearer token."""
+
+    def mark(handler: F) -> F:
+        setattr(handler, _CREDENTIALS, reader)
+        return handler
+
+    return mark
+
+
+def credentials_of(handler: Callable[..., Any]) -> Callable[..., Any] | None:
+    found: Callable[..., Any] | None = getattr(handler, _CREDENTIALS, None)
     return found

@@ -1,7 +1,8 @@
 """JWTs: short-lived access tokens and long-lived refresh tokens, separate keys.
 
 Access: HS256 with JWT_ACCESS_SECRET, audience `syncd:access`. Refresh: HS256
-with JWT_REFRESH_SECRET, audience `syncd:refresh`. Both carry sub, tid, iat,
+with JWT_REFRESH_SECRET, audience `syncd:refresh`. The admin console's session
+cookie is an access token of audience `syncd:console`. Both carry sub, tid, iat,
 exp, jti, iss, aud; access adds role and sid (the refresh family, so a revoked
 session stops its access tokens too). Verification pins the algorithm and
 requires every claim. Signing is deterministic, so a refresh token can be
@@ -23,6 +24,7 @@ from syncd.i18n import Msg
 ALGORITHM = "HS256"
 ACCESS_AUDIENCE = "syncd:access"
 REFRESH_AUDIENCE = "syncd:refresh"
+CONSOLE_AUDIENCE = "syncd:console"  # the admin console's session cookie (syncd/console)
 LEEWAY_S = 5
 
 
@@ -67,7 +69,10 @@ def encode_access(
     session_id: uuid.UUID,
     issued_at: datetime,
     ttl_s: int,
+    audience: str = ACCESS_AUDIENCE,
 ) -> str:
+    """An access token; with `audience=CONSOLE_AUDIENCE`, the console's session cookie
+    (the same claims, refused as a bearer token and vice versa)."""
     iat = int(issued_at.timestamp())
     claims = {
         "sub": str(user_id),
@@ -78,7 +83,7 @@ def encode_access(
         "exp": iat + ttl_s,
         "jti": str(uuid.uuid4()),
         "iss": issuer,
-        "aud": ACCESS_AUDIENCE,
+        "aud": audience,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
@@ -125,8 +130,10 @@ def _decode(
     return claims
 
 
-def decode_access(token: str, secret: str, issuer: str) -> AccessClaims:
-    claims = _decode(token, secret, issuer, ACCESS_AUDIENCE, ["role", "sid"])
+def decode_access(
+    token: str, secret: str, issuer: str, audience: str = ACCESS_AUDIENCE
+) -> AccessClaims:
+    claims = _decode(token, secret, issuer, audience, ["role", "sid"])
     try:
         return AccessClaims(
             user_id=uuid.UUID(claims["sub"]),

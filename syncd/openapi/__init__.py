@@ -33,6 +33,7 @@ from syncd.problems import Problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTRIBUTE = "__syncd_openapi__"
+_NOT_API = "__syncd_not_api__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,17 @@ def describe(
         return handler
 
     return mark
+
+
+def not_api(handler: F) -> F:
+    """Mark a route for people, not API clients (the admin console's HTML pages and
+    forms, docs/console.md): it is left out of the OpenAPI document."""
+    setattr(handler, _NOT_API, True)
+    return handler
+
+
+def is_api(handler: Callable[..., Any]) -> bool:
+    return not getattr(handler, _NOT_API, False)
 
 
 def description_of(handler: Callable[..., Any]) -> Description | None:

@@ -6,7 +6,8 @@ descriptions into `components.schemas` (syncd.openapi.components). Per
 operation it adds the bearer security and `x-permission` from the route's
 permission, the `X-Tenant` header where the route resolves a tenant, and the
 problem answers (application/problem+json, the shared `Problem` schema). A
-route without a description still appears, marked `x-undocumented`.
+route without a description still appears, marked `x-undocumented`; a route
+marked `not_api` (the admin console's pages) does not.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from protocol.roles import Role
 from syncd import problems as p
 from syncd.auth import errors
 from syncd.auth.permissions import ROLE_PERMISSIONS, Permission, permission_of
-from syncd.openapi import Answer, Binary, Description, description_of
+from syncd.openapi import Answer, Binary, Description, description_of, is_api
 from syncd.openapi.components import Components, Mode, Problem, referenced
 from syncd.tenancy import TENANT_HEADER
 
@@ -78,11 +79,11 @@ class Route:
 
 
 def routes_of(app: web.Application) -> list[Route]:
-    """Every (method, path) of the app but HEAD, in registration order."""
+    """Every (method, path) of the API but HEAD, in registration order."""
     found = []
     for route in app.router.routes():
         resource = route.resource
-        if route.method == "HEAD" or resource is None:
+        if route.method == "HEAD" or resource is None or not is_api(route.handler):
             continue
         info = resource.get_info()
         pattern = info.get("pattern")

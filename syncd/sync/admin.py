@@ -9,10 +9,11 @@ the user who pushed it.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from protocol.changes import PushRequest
 from protocol.roles import Role
@@ -77,6 +78,20 @@ class SyncAdmin:
                 for device, email, role in rows
             ]
         return {"tenant_version": version, "items": items}
+
+    async def open_rejections_by_device(self, who: Principal) -> dict[str, tuple[int, datetime]]:
+        """Per device with rejected changes still open: how many, and since when."""
+        async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
+            rows = await uow.session.execute(
+                select(
+                    SyncRejection.client_id,
+                    func.count(),
+                    func.min(SyncRejection.created_at),
+                )
+                .where(SyncRejection.status == "open")
+                .group_by(SyncRejection.client_id)
+            )
+            return {client_id: (int(count), oldest) for client_id, count, oldest in rows}
 
     async def rejections(
         self,

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from protocol.entities import ENTITIES, FieldErrors
@@ -100,6 +100,21 @@ class ConflictInbox:
                 else None
             )
         return {"items": items, "next_cursor": next_cursor}
+
+    async def watermark(self, who: Principal) -> tuple[int, str | None]:
+        """(open conflicts, the latest opening or resolution): it moves whenever a
+        conflict opens or closes, so a live inbox knows when to reload its list."""
+        async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
+            opened = await uow.session.scalar(
+                select(func.count()).select_from(Conflict).where(Conflict.status == "open")
+            )
+            latest = (
+                await uow.session.execute(
+                    select(func.max(Conflict.created_at), func.max(Conflict.resolved_at))
+                )
+            ).one()
+        moments = [moment for moment in latest if moment is not None]
+        return int(opened or 0), max(moments).isoformat() if moments else None
 
     async def detail(self, who: Principal, conflict_id: uuid.UUID) -> dict[str, Any]:
         async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:

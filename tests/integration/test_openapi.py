@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from protocol.roles import Role
 from syncd.app import create_app
 from syncd.auth.permissions import Permission, permission_of
+from syncd.openapi import is_api
 from syncd.openapi.document import build_document
 from tests.conftest import make_settings
 from tests.factories import signed_in
@@ -52,12 +53,20 @@ def test_the_document_is_valid_openapi_3_1(doc: Any) -> None:
 
 
 def test_every_route_appears_with_its_method(app_and_doc: tuple[web.Application, Any]) -> None:
+    """Every route of the API; the console's pages (`not_api`, docs/console.md) are not API."""
     app, doc = app_and_doc
     routes = {
         (route.method, route.resource.canonical)
         for route in app.router.routes()
-        if route.method != "HEAD" and route.resource is not None
+        if route.method != "HEAD" and route.resource is not None and is_api(route.handler)
     }
+    pages = {
+        route.resource.canonical
+        for route in app.router.routes()
+        if route.resource is not None and not is_api(route.handler)
+    }
+    assert pages, "the console's pages are routes of the app"
+    assert all(path == "/" or path.startswith("/console/") for path in pages), pages
     documented = {(method, path) for method, path, _ in operations(doc)}
     assert routes - documented == set()
     assert documented - routes == set()
