@@ -122,6 +122,13 @@ class EventFields(_Fields):
     payload: dict[str, Any] | None = None
 
 
+class ChecklistFields(_Fields):
+    task_id: uuid.UUID | None = None
+    label: str | None = Field(None, min_length=1, max_length=200)
+    done: Flag | None = None
+    position: Integer | None = Field(None, ge=0, le=1_000_000)
+
+
 class PurchaseFields(_Fields):
     task_id: uuid.UUID | None = None
     vendor: str | None = Field(None, min_length=1, max_length=200)
@@ -302,6 +309,15 @@ ENTITIES: dict[str, EntitySpec] = {
             fixed=frozenset({"purchase_id", "task_id"}),
             creation_event="receipt_added",
             summary=("purchase_id", "total_minor", "currency"),
+        ),
+        EntitySpec(
+            "checklist_item",
+            ChecklistFields,
+            required_on_create=frozenset({"task_id", "label"}),
+            guarded=frozenset(),  # every field merges silently, last writer wins
+            hangs_off="task_id",
+            references=(TASK,),
+            fixed=frozenset({"task_id"}),
         ),
         EntitySpec(
             "media_asset",

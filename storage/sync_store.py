@@ -32,6 +32,7 @@ from storage.models import (
     TaskAssignment,
     TaskEvent,
 )
+from storage.models.tasks import ChecklistItem
 from storage.types import UTCDateTime, utcnow
 
 MODELS: dict[str, type[DeclarativeBase]] = {
@@ -41,6 +42,7 @@ MODELS: dict[str, type[DeclarativeBase]] = {
     "purchase": Purchase,
     "receipt": Receipt,
     "media_asset": MediaAsset,
+    "checklist_item": ChecklistItem,
 }
 SNAPSHOT_ORDER: tuple[str, ...] = tuple(MODELS)
 HIDDEN_COLUMNS = frozenset({"tenant_id", "field_clocks"})

@@ -29,6 +29,7 @@ from syncd.sync.admin import SyncAdmin
 from syncd.sync.inbox import ConflictInbox
 from syncd.sync.live_sessions import LiveSessions
 from syncd.sync.service import SyncService
+from syncd.tasks import checklist
 from syncd.tasks import routes as task_routes
 from syncd.wiring import blob_store, media_context
 from syncd.yjs import routes as yjs_routes
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> web.Application:
         report_routes,
         jobs_admin_routes,
         task_routes,
+        checklist,
         finance_routes,
     ):
         app.router.add_routes(feature.routes)

@@ -92,3 +92,20 @@ class TaskEvent(TenantScoped, Base):
     refused: Mapped[bool] = mapped_column(default=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ChecklistItem(TenantScoped, Synced, Base):
+    """One item of a task's checklist: a label, ticked or not, in an order."""
+
+    __tablename__ = "checklist_items"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        _task_fk(),
+        Index(None, "tenant_id", "task_id"),
+    )
+
+    task_id: Mapped[uuid.UUID]
+    label: Mapped[str] = mapped_column(String(200))
+    done: Mapped[bool] = mapped_column(default=False)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(default=None)

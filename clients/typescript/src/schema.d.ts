@@ -1038,6 +1038,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tasks/{task_id}/checklist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A task's checklist
+         * @description **Access:** the `tasks:read` permission (roles: admin, staff, technician).
+         */
+        get: operations["list_items"];
+        put?: never;
+        /**
+         * Add an item to a task's checklist
+         * @description **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        post: operations["add_item"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}/checklist/{item_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a checklist item
+         * @description **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        delete: operations["delete_item"];
+        options?: never;
+        head?: never;
+        /**
+         * Tick, rename or move a checklist item
+         * @description **Access:** the `tasks:work` permission (roles: admin, staff, technician).
+         */
+        patch: operations["patch_item"];
+        trace?: never;
+    };
     "/tasks/{task_id}/complete": {
         parameters: {
             query?: never;
@@ -1705,6 +1753,65 @@ export interface components {
             problem: {
                 [key: string]: unknown;
             } | null;
+        };
+        /**
+         * Checklist
+         * @description A task's live items, by position.
+         */
+        Checklist: {
+            /** Items */
+            items: components["schemas"]["ChecklistItemRead"][];
+        };
+        /** ChecklistItemCreate */
+        ChecklistItemCreate: {
+            /**
+             * Id
+             * @description the client's UUID (a retry answers 200)
+             * @default null
+             */
+            id: string | null;
+            /** Label */
+            label: string;
+            /**
+             * Done
+             * @default false
+             */
+            done: boolean;
+            /**
+             * Position
+             * @default 0
+             */
+            position: number;
+        };
+        /** ChecklistItemPatch */
+        ChecklistItemPatch: {
+            /** Label */
+            label?: string;
+            /** Done */
+            done?: boolean;
+            /** Position */
+            position?: number;
+        };
+        /** ChecklistItemRead */
+        ChecklistItemRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Task Id
+             * Format: uuid
+             */
+            task_id: string;
+            /** Label */
+            label: string;
+            /** Done */
+            done: boolean;
+            /** Position */
+            position: number;
+            /** Version */
+            version: number;
         };
         /**
          * ConflictDetail
@@ -9179,6 +9286,434 @@ export interface operations {
              *     - `malformed_json`: The request body is not valid JSON
              *     - `validation_failed`: The request did not validate
              *     - `invalid_assignee`: Only active technicians of the tenant are assigned
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_items: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A task's live items, by position. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checklist"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    add_item: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChecklistItemCreate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChecklistItemRead"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChecklistItemRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_item: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                task_id: string;
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             *     - `checklist_item_not_found`: No such checklist item
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patch_item: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                task_id: string;
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChecklistItemPatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChecklistItemRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `task_not_found`: No such task
+             *     - `checklist_item_not_found`: No such checklist item
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             *     - `nothing_to_change`: The request changes nothing
              */
             422: {
                 headers: {
