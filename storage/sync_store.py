@@ -189,22 +189,17 @@ async def load_rows(
     model: Any = MODELS[entity]
     found: dict[uuid.UUID, dict[str, Any]] = {}
     if session.get_bind().dialect.name == "postgresql":
-        # One `= ANY($2)` array instead of 500 IN parameters: as the tables grow,
-        # the planner's generic plan for the long IN list turned to scans.
+        # The ids as one array joined to the table: a primary-key probe per id in
+        # any plan, generic or custom (an `IN` list of 500 parameters, or
+        # `id = ANY($2)` under a generic plan, turned to scans as tables grew).
         table = model.__table__
         drv = await driver_connection(session)
-        # A generic plan would test each of the tenant's rows against the array
-        # unhashed (linear in both); a custom plan hashes the array and, once the
-        # table's statistics are current, probes the primary key.
-        await drv.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         rows = await drv.fetch(
-            f'SELECT * FROM "{table.name}" WHERE tenant_id = $1 AND id = ANY($2::uuid[])',  # noqa: S608
+            f'SELECT t.* FROM unnest($2::uuid[]) AS w(id) JOIN "{table.name}" AS t'  # noqa: S608
+            " ON t.tenant_id = $1 AND t.id = w.id",
             tenant_of(session),
             wanted,
         )
-        # Only this statement: custom plans for the batch inserts' long arrays
-        # cost more to plan than they save.
-        await drv.execute("SET LOCAL plan_cache_mode TO DEFAULT")
         for record in rows:
             loaded = dict(record)
             loaded["id"] = uuid.UUID(bytes=loaded["id"].bytes)

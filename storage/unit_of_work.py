@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Self
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import storage.tenancy  # noqa: F401  (registers the session events)
@@ -39,11 +40,22 @@ class _UnitOfWork:
     async def __aenter__(self) -> Self:
         if self._session is not None:
             raise RuntimeError("cannot reopen a unit of work")
-        self._session = self._sessions(info=self._info())
-        await self._session.begin()
-        if self._session.get_bind().dialect.name == "postgresql":
-            await self._bind_postgres(self._session)
-        return self
+        for attempt in (1, 2):
+            self._session = self._sessions(info=self._info())
+            try:
+                await self._session.begin()
+                if self._session.get_bind().dialect.name == "postgresql":
+                    await self._bind_postgres(self._session)
+                return self
+            except DBAPIError as exc:
+                # The pool hands out connections unchecked (no pre-ping round trip):
+                # one that died while pooled fails here, before any work, and is
+                # dropped; the transaction starts again once on a fresh one.
+                await self._session.close()
+                self._session = None
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def __aexit__(
         self,
