@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.database import create_engine, session_factory
 from storage.unit_of_work import TenantUnitOfWork
-from tests.conftest import make_tenant
+from tests.conftest import PG_ADMIN_DSN, make_tenant
 from tests.integration.test_tenancy import add_task
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -103,3 +104,25 @@ async def test_row_level_security_is_forced_on_every_tenant_table(pg_engine: Asy
         flags = {name: (enabled, forced) for name, enabled, forced in rows}
     for table in [*tenant_tables(), "tenants"]:
         assert flags[table] == (True, True), table
+
+
+async def test_a_pooled_connection_that_died_is_replaced_and_the_work_goes_on(
+    pg_database_url: str,
+) -> None:
+    """No pre-ping: a unit of work on a connection the server closed starts again once."""
+    engine = create_engine(pg_database_url, pool_size=1)
+    try:
+        sessions = session_factory(engine)
+        tenant = await make_tenant(sessions)
+        async with TenantUnitOfWork(sessions, tenant.id) as uow:  # the pool keeps it
+            backend = await uow.session.scalar(text("SELECT pg_backend_pid()"))
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", backend)
+        finally:
+            await admin.close()
+        async with TenantUnitOfWork(sessions, tenant.id) as uow:
+            again = await uow.session.scalar(text("SELECT pg_backend_pid()"))
+        assert again != backend
+    finally:
+        await engine.dispose()
