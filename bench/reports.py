@@ -334,6 +334,7 @@ def main() -> None:
             print("  ".join(f"{cell:>10}" for cell in cells))
     output = {
         "benchmark": "reports",
+        "format": 2,
         "events": EVENTS,
         "photos": PHOTOS,
         "repeat": args.repeat,
