@@ -23,6 +23,7 @@ import orjson
 from syncd_server import PASSWORD, TENANT
 
 BATCH = 500  # changes per push, the server's default maximum
+PUSH_TIMEOUT = aiohttp.ClientTimeout(total=60)  # a commit not answered by then failed
 
 
 class Clock:
@@ -210,9 +211,15 @@ async def push_steadily(
         body = {"client_id": "pusher", "batch_id": uuid.uuid4().hex, "changes": [change]}
         data = orjson.dumps(body)
         sent_at = time.monotonic()
-        async with http.post(f"{base}/sync/push", data=data, headers=headers) as response:
-            answer = orjson.loads(await response.read())
-            answered_at = time.monotonic()
+        try:
+            async with http.post(
+                f"{base}/sync/push", data=data, headers=headers, timeout=PUSH_TIMEOUT
+            ) as response:
+                answer = orjson.loads(await response.read())
+                answered_at = time.monotonic()
+        except TimeoutError:
+            pushes.failed.append(f"no answer in {PUSH_TIMEOUT.total:g} s")
+            return
         pushes.durations_ms.append((answered_at - sent_at) * 1000)
         result = answer.get("results", [{}])[0]
         if response.status != 200 or result.get("status") != "applied":

@@ -98,7 +98,7 @@ async def measure(
         "rate_per_s": args.rate,
         "failed_pushes": pushes.failed,
         "push_p50_ms": percentile(push_ms, 50),
-        "push_max_ms": push_ms[-1],
+        "push_max_ms": push_ms[-1] if push_ms else float("nan"),
         "deliveries": len(delivered),
         "expected_deliveries": size * args.changes,
         "missing": drained["missing"].get("admin", 0),

@@ -10,7 +10,7 @@ left out (settings ignore unknown variables, but the run then says it was not
 set), and a value above a variable's stated range is lowered to the range's top
 (a value out of range would stop the server).
 
-`rule_ranges` (the parsing) is pure; `lifted_limits` runs the CLI.
+`rule_tops` (the parsing) and `within` are pure; `lifted_limits` runs the CLI.
 """
 
 from __future__ import annotations
@@ -34,42 +34,51 @@ FLEET_LIMITS = {
 }
 
 _ROW = re.compile(r"^\|\s*`(?P<name>[A-Z][A-Z0-9_]*)`\s*\|(?P<rest>.*)\|\s*$")
-_RANGE = re.compile(r"^\s*`?(-?[\d,._]+)`?\s*[\u2013-]\s*`?(-?[\d,._]+)`?")  # en dash or -
+_NUMBER = r"`?(\d[\d,_]*(?:\.\d+)?)`?"
+_TOPS = (
+    (re.compile(_NUMBER + r"\s*\u2013\s*" + _NUMBER), 2, 0),  # a range: low (en dash) high
+    (re.compile(r"at most\s+" + _NUMBER), 1, 0),
+    (re.compile(r"less than\s+" + _NUMBER), 1, 1),
+)
 
 
 def _number(text: str) -> float:
     return float(text.replace(",", "").replace("_", ""))
 
 
-def rule_ranges(reference: str) -> dict[str, tuple[float | None, float | None]]:
-    """Each variable of `syncd config-reference`'s table with the (low, high) of
-    its rule column when the rule is a range such as `1\u2013100000` (with an en
-    dash), else (None, None)."""
-    ranges: dict[str, tuple[float | None, float | None]] = {}
+def rule_tops(reference: str) -> dict[str, float | None]:
+    """Each variable of `syncd config-reference`'s table with the highest value its
+    rule allows (a range such as `1\u2013100000`, `at most n`, `less than n`), or
+    None when the rule states no top."""
+    tops: dict[str, float | None] = {}
     for line in reference.splitlines():
         row = _ROW.match(line.strip())
         if row is None:
             continue
         cells = row["rest"].split("|")
         rule = cells[1] if len(cells) > 1 else ""
-        bounds = _RANGE.match(rule)
-        ranges[row["name"]] = (_number(bounds[1]), _number(bounds[2])) if bounds else (None, None)
-    return ranges
+        tops[row["name"]] = None
+        for pattern, group, below in _TOPS:
+            found = pattern.search(rule)
+            if found:
+                tops[row["name"]] = _number(found[group]) - below
+                break
+    return tops
 
 
 def within(
-    wanted: dict[str, int], ranges: dict[str, tuple[float | None, float | None]]
+    wanted: dict[str, int], tops: dict[str, float | None]
 ) -> tuple[dict[str, str], list[str]]:
-    """The wanted values the server knows, each at most its range's top, and the
+    """The wanted values the server knows, each at most its rule's top, and the
     names it does not know (left out)."""
     chosen: dict[str, str] = {}
     unknown: list[str] = []
     for name, value in wanted.items():
-        if name not in ranges:
+        if name not in tops:
             unknown.append(name)
             continue
-        high = ranges[name][1]
-        chosen[name] = str(int(min(value, high)) if high is not None else value)
+        top = tops[name]
+        chosen[name] = str(value if top is None else int(min(value, top)))
     return chosen, unknown
 
 
@@ -92,4 +101,4 @@ def lifted_limits(
 ) -> tuple[dict[str, str], list[str]]:
     """`wanted` (default FLEET_LIMITS) as far as the server of `env` reads them;
     answers the variables to set and the names the server does not have."""
-    return within(FLEET_LIMITS if wanted is None else wanted, rule_ranges(config_reference(env)))
+    return within(FLEET_LIMITS if wanted is None else wanted, rule_tops(config_reference(env)))
