@@ -133,7 +133,10 @@ async def run(server: Serving, args: argparse.Namespace) -> dict[str, Any]:
             cpu_used = server.cpu_seconds() - cpu_before
         finally:
             await receivers.stop()
-    return figures(args, setup_s, connected, pushes, drained, cpu_used)
+    result = figures(args, setup_s, connected, pushes, drained, cpu_used)
+    if pushes.failed or drained["closed"]:  # what the server said about it
+        result["server_log_tail"] = server.log_tail(30).splitlines()
+    return result
 
 
 def figures(

@@ -18,7 +18,7 @@ the technician's rate over the admin's. The technician's two pulls must end in
 the same rows (a check that the seeded data behaves as syncd's own does).
 
 Run: `python bench/scoped_pull.py [--tasks 100000] [--per-technician 1000]
-[--json out.json]`. Creates and drops its own database.
+[--profile DIR] [--json out.json]`. Creates and drops its own database.
 """
 
 from __future__ import annotations
@@ -151,6 +151,7 @@ async def main() -> None:
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--per-technician", type=int, default=1000)
     parser.add_argument("--dsn", default=DEFAULT_DSN)
+    parser.add_argument("--profile", type=Path, help="run the server under cProfile, stats here")
     parser.add_argument(
         "--json", type=Path, default=ROOT / "bench" / "results" / "scoped_pull.json"
     )
@@ -161,7 +162,11 @@ async def main() -> None:
             # Tokens outlive the run (seeding and pulls can outlast the default 900 s).
             env.update(lifted_limits(env, {"ACCESS_TOKEN_TTL_SECONDS": 86_400})[0])
             await prepare(env, Path(scratch))
-            async with serving(env, Path(scratch)) as server:
+            profile = None
+            if args.profile:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                profile = args.profile / "scoped_pull.pstats"
+            async with serving(env, Path(scratch), profile) as server:
                 try:
                     measured = await run(server, url, args)
                 except Exception:
