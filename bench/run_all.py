@@ -69,8 +69,8 @@ class Run:
 
 def plan(quick: bool, only: set[str]) -> list[Run]:
     changes = [1_000] if quick else [1_000, 10_000, 100_000]
-    fleet = ("--technicians", "50", "--seconds", "5") if quick else ()
-    tasks = ("--tasks", "5000", "--per-technician", "100") if quick else ()
+    fleet = ("--technicians", "20", "--seconds", "3") if quick else ()
+    tasks = ("--tasks", "2000", "--per-technician", "100") if quick else ()
     yjs = (
         ("--documents", "2", "--receivers", "4", "--steady", "50", "--flat", "200") if quick else ()
     )
