@@ -1,7 +1,9 @@
 """What the benchmark runner reports: rows, tables, the machine, the docs block.
 
 A `Row` is one figure beside its baseline (and the target the issues state
-for it, if any). `render_text` prints rows for a terminal, `render_table` as
+for it, if any), each with the 1-minute load average of the machine when it
+was measured (`reading` takes it: the machine is shared, so a figure without
+its load cannot be read). `render_text` prints rows for a terminal, `render_table` as
 Markdown; `summary_block` is the generated part of docs/benchmarks.md and
 `rewrite_block` puts it between the `<!-- bench:all -->` markers without
 touching anything outside them. `machine_description` reads the machine
@@ -17,7 +19,7 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,8 @@ class Row:
     baseline_value: float | None = None
     target: str = ""
     met: bool | None = None
+    load: float | None = None  # 1-minute load average when `value` was measured
+    baseline_load: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -47,6 +51,11 @@ class Row:
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "ratio": self.ratio}
+
+
+def reading(value: float) -> dict[str, float]:
+    """A measured figure with the 1-minute load average at the moment it was taken."""
+    return {"value": value, "load": os.getloadavg()[0]}
 
 
 def figure(value: float | None) -> str:
@@ -66,16 +75,33 @@ def cells(row: Row) -> list[str]:
         row.benchmark,
         row.measure,
         figure(row.value),
+        load(row.load),
         row.baseline or "-",
         figure(row.baseline_value),
+        load(row.baseline_load) if row.baseline_value is not None else "-",
         "-" if ratio is None else f"{ratio:.2f}",
         row.target or "-",
         {None: "-", True: "yes", False: "no"}[row.met],
     ]
 
 
-HEADER = ["benchmark", "measure", "syncd", "baseline", "baseline value", "ratio", "target", "met"]
-NUMERIC = {2, 4, 5}  # right-aligned columns
+def load(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+HEADER = [
+    "benchmark",
+    "measure",
+    "syncd",
+    "load",
+    "baseline",
+    "baseline value",
+    "load",
+    "ratio",
+    "target",
+    "met",
+]
+NUMERIC = {2, 3, 5, 6, 7}  # right-aligned columns
 
 
 def render_table(rows: Sequence[Row]) -> str:
@@ -142,7 +168,9 @@ def summary_block(
             "Machine: " + describe(machine) + ".",
             "",
             "Ratio is syncd over the baseline (for times in seconds, above 1 is slower). "
-            "Targets are those the issues state; the sections below explain the figures.",
+            "Each figure has beside it the 1-minute load average of the machine when it was "
+            "measured (`load`). Targets are those the issues state; the sections below "
+            "explain the figures.",
             "",
             render_table(rows),
         ]
@@ -209,17 +237,24 @@ def machine_description(postgresql: str, node: str | None) -> dict[str, str]:
 
 
 def carry_over(
-    previous: dict[str, Any] | None, ran: set[str], order: Sequence[str]
+    previous: dict[str, Any] | None,
+    ran: set[str],
+    order: Sequence[str],
+    readable: Callable[[dict[str, Any]], bool] = lambda result: True,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The successful runs of an earlier `all.json` whose scripts were not run now,
-    each marked with the date it ran, and a sentence saying so (or None)."""
+    """The successful runs of an earlier `all.json` whose scripts were not run now
+    (and whose results this version can still read), each marked with the date
+    it ran, and a sentence saying so (or None)."""
     if not previous:
         return [], None
     when = str(previous.get("started", "?"))[:10]
     kept = [
         {**run, "carried_from": run.get("carried_from", when)}
         for run in previous.get("runs", [])
-        if run.get("ok") and run.get("benchmark") in order and run["benchmark"] not in ran
+        if run.get("ok")
+        and run.get("benchmark") in order
+        and run["benchmark"] not in ran
+        and readable(run.get("result") or {})
     ]
     if not kept:
         return [], None

@@ -1,14 +1,18 @@
-"""The receiving side of bench/live_fanout.py: one process holding many `/sync/ws` sockets.
+"""The receiving side of the fan-out benchmarks: one process holding many `/sync/ws` sockets.
 
-Talks JSON lines with its parent. Reads a config line (`url`, `token`,
-`cursor`, `count`, `first`, optional `prefix`), opens `count` sockets as
-devices `<prefix>-<first + i>`, sends each a hello with the cursor, and
-answers `{"event": "ready", ...}` once every socket has had `caught_up`. Then
-it records, for every change frame, the monotonic time it was read. On
-`{"drain": [change ids], "timeout_s": t}` it waits until every socket has
-received every one of those changes (or t seconds), answers `{"event":
-"arrivals", "arrivals": {change id: [times]}, ...}`, closes its sockets and
-exits.
+Talks JSON lines with its parent (bench/receivers.py). Reads a config line
+`{"url", "sockets": [{"token", "client_id", "cursor", "kind", "scope"}]}`: each
+socket signs in with its own token (an admin's dashboards, or a technician's
+phone), says hello with its cursor, and has a `kind` (how its deliveries are
+reported) and a `scope` (the task ids it should receive, or null for every
+change). Once every socket has had `caught_up` it answers `{"event": "ready",
+...}`. From then on it records, per socket, the monotonic time each change's
+version first arrived (read before any parsing).
+
+On `{"drain": [[version, task id], ...], "timeout_s": t}` it waits until every
+socket has every version whose task is in its scope (or t seconds), answers
+`{"event": "arrivals", "arrivals": {kind: {version: [times]}}, "expected":
+{kind: n}, "missing": {kind: n}, ...}`, and exits when its stdin closes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import contextlib
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -38,86 +43,124 @@ async def read_line() -> dict[str, Any] | None:
     return message
 
 
+@dataclass
+class Socket:
+    """One socket's identity, scope and what it received."""
+
+    token: str
+    client_id: str
+    cursor: str | None
+    kind: str
+    scope: frozenset[str] | None  # task ids; None: every change
+    received: dict[int, float] = field(default_factory=dict)  # version -> first arrival
+    pending: set[int] = field(default_factory=set)
+    close_code: int | None = None
+
+    def expects(self, task_id: str) -> bool:
+        return self.scope is None or task_id in self.scope
+
+
 class Fleet:
     """The sockets of this process and what they received."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.url: str = config["url"]
-        self.token: str = config["token"]
-        self.cursor: str = config["cursor"]
-        self.count: int = config["count"]
-        self.first: int = config["first"]
-        self.prefix: str = config.get("prefix", "fan")
-        self.arrivals: dict[str, list[float]] = {}
-        self.received: list[list[str]] = [[] for _ in range(self.count)]
-        self.expected: set[str] | None = None
-        self.missing = [0] * self.count
-        self.short = self.count  # sockets still missing an expected change
+        self.sockets = [
+            Socket(
+                s["token"],
+                s["client_id"],
+                s.get("cursor"),
+                s.get("kind", "socket"),
+                None if s.get("scope") is None else frozenset(s["scope"]),
+            )
+            for s in config["sockets"]
+        ]
+        self.draining = False
+        self.short = 0  # sockets still missing an expected version
         self.caught_up = 0
         self.all_caught_up = asyncio.Event()
         self.all_drained = asyncio.Event()
-        self.close_codes: list[int] = []
-        self.sockets: list[aiohttp.ClientWebSocketResponse] = []
+        self.open: list[aiohttp.ClientWebSocketResponse] = []
         self.gate = asyncio.Semaphore(CONNECTING_AT_ONCE)
 
-    async def follow(self, http: aiohttp.ClientSession, index: int) -> None:
+    async def follow(self, http: aiohttp.ClientSession, sock: Socket) -> None:
         async with self.gate:
             ws = await http.ws_connect(
-                self.url, protocols=("syncd.v1", f"bearer.{self.token}"), max_msg_size=0
+                self.url, protocols=("syncd.v1", f"bearer.{sock.token}"), max_msg_size=0
             )
-            self.sockets.append(ws)
-            hello = {
-                "type": "hello",
-                "client_id": f"{self.prefix}-{self.first + index}",
-                "cursor": self.cursor,
-            }
+            self.open.append(ws)
+            hello = {"type": "hello", "client_id": sock.client_id, "cursor": sock.cursor}
             await ws.send_str(json.dumps(hello))
             while True:
                 message = await ws.receive()
                 if message.type is not aiohttp.WSMsgType.TEXT:
-                    raise RuntimeError(f"socket {index} ended before caught_up: {message}")
+                    raise RuntimeError(f"{sock.client_id} ended before caught_up: {message}")
                 if json.loads(message.data)["type"] == "caught_up":
                     break
         self.caught_up += 1
-        if self.caught_up == self.count:
+        if self.caught_up == len(self.sockets):
             self.all_caught_up.set()
         while True:
             message = await ws.receive()
             at = time.monotonic()  # before any parsing: the frame is here
             if message.type is not aiohttp.WSMsgType.TEXT:
-                if ws.close_code is not None:
-                    self.close_codes.append(ws.close_code)
+                sock.close_code = ws.close_code
                 return
             frame = json.loads(message.data)
             if frame["type"] != "changes":
                 continue
             for change in frame["changes"]:
-                self.arrivals.setdefault(change["id"], []).append(at)
-                if self.expected is None:
-                    self.received[index].append(change["id"])
-                elif change["id"] in self.expected:
-                    self.arrived(index)
+                version = change["version"]
+                if version in sock.received:
+                    continue
+                sock.received[version] = at
+                if self.draining and version in sock.pending:
+                    sock.pending.discard(version)
+                    if not sock.pending:
+                        self.settled()
 
-    def expect(self, ids: list[str]) -> None:
-        """From now on, count down the changes each socket still lacks."""
-        self.expected = set(ids)
+    def expect(self, commits: list[tuple[int, str]]) -> None:
+        """From now on, count down the versions each socket still lacks."""
         self.short = 0
-        for index, received in enumerate(self.received):
-            self.missing[index] = len(self.expected - set(received))
-            self.short += self.missing[index] > 0
-        self.received = []
+        for sock in self.sockets:
+            wanted = {version for version, task_id in commits if sock.expects(task_id)}
+            sock.pending = wanted - sock.received.keys()
+            self.short += bool(sock.pending)
+        self.draining = True
         if self.short == 0:
             self.all_drained.set()
 
-    def arrived(self, index: int) -> None:
-        self.missing[index] -= 1
-        if self.missing[index] == 0:
-            self.short -= 1
-            if self.short == 0:
-                self.all_drained.set()
+    def settled(self) -> None:
+        self.short -= 1
+        if self.short == 0:
+            self.all_drained.set()
+
+    def report(self, commits: list[tuple[int, str]]) -> dict[str, Any]:
+        arrivals: dict[str, dict[int, list[float]]] = {}
+        expected: dict[str, int] = {}
+        missing: dict[str, int] = {}
+        for sock in self.sockets:
+            mine = arrivals.setdefault(sock.kind, {})
+            for version, task_id in commits:
+                if not sock.expects(task_id):
+                    continue
+                expected[sock.kind] = expected.get(sock.kind, 0) + 1
+                at = sock.received.get(version)
+                if at is None:
+                    missing[sock.kind] = missing.get(sock.kind, 0) + 1
+                else:
+                    mine.setdefault(version, []).append(at)
+        return {
+            "event": "arrivals",
+            "arrivals": arrivals,
+            "expected": expected,
+            "missing": missing,
+            "closed": sum(1 for s in self.sockets if s.close_code is not None),
+            "close_codes": sorted({s.close_code for s in self.sockets if s.close_code}),
+        }
 
     async def close(self) -> None:
-        await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
+        await asyncio.gather(*(ws.close() for ws in self.open), return_exceptions=True)
 
 
 async def main() -> None:
@@ -128,7 +171,7 @@ async def main() -> None:
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         started = time.monotonic()
-        tasks = [asyncio.create_task(fleet.follow(http, i)) for i in range(fleet.count)]
+        tasks = [asyncio.create_task(fleet.follow(http, sock)) for sock in fleet.sockets]
         caught_up = asyncio.create_task(fleet.all_caught_up.wait())
         try:
             await asyncio.wait([caught_up, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -138,23 +181,17 @@ async def main() -> None:
             emit(
                 {
                     "event": "ready",
-                    "connected": len(fleet.sockets),
+                    "connected": len(fleet.open),
                     "seconds": time.monotonic() - started,
                 }
             )
             command = await read_line()
             if command is not None:
-                fleet.expect(command["drain"])
+                commits = [(int(v), str(t)) for v, t in command["drain"]]
+                fleet.expect(commits)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(fleet.all_drained.wait(), command["timeout_s"])
-                emit(
-                    {
-                        "event": "arrivals",
-                        "arrivals": fleet.arrivals,
-                        "closed": sum(1 for t in tasks if t.done()),
-                        "close_codes": sorted(set(fleet.close_codes)),
-                    }
-                )
+                emit(fleet.report(commits))
                 await read_line()  # the parent closes our stdin when it is done with us
         except Exception as exc:
             emit({"event": "error", "message": repr(exc)[:2000]})

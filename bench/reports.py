@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import io
 import json
+import os
 import platform
 import statistics
 import sys
@@ -256,6 +257,7 @@ async def measure(url: str, repeat: int) -> dict[str, Any]:
                 "baseline": timed(baselines),
                 "pdf_bytes": size,
                 "pages": pages,
+                "load": os.getloadavg()[0],  # 1-minute load average as measured
             }
     finally:
         await engine.dispose()
@@ -316,6 +318,7 @@ def main() -> None:
                 / result["baseline"]["median_s"],
                 "pages": result["pages"],
                 "pdf_kib": result["pdf_bytes"] / 1024,
+                "load": result["load"],
             }
             rows.append(row)
             cells = [
@@ -331,6 +334,7 @@ def main() -> None:
             print("  ".join(f"{cell:>10}" for cell in cells))
     output = {
         "benchmark": "reports",
+        "format": 2,
         "events": EVENTS,
         "photos": PHOTOS,
         "repeat": args.repeat,

@@ -1,21 +1,24 @@
 """Run every benchmark, print one table, write one JSON, update docs/benchmarks.md.
 
 Each benchmark runs as its own subprocess (a clean process each), one after
-another: push/pull at 1,000, 10,000 and 100,000 changes, fan-out at 100,
-1,000 and 5,000 sockets, the Yjs relay against the node server, and the PDF
-job sheets. Their JSON is collected into `bench/results/all.json`, their
-figures printed as one table beside their baselines and targets, and the
-generated block of docs/benchmarks.md (between `<!-- bench:all -->` and
+another: push of creations and of edits beside their floor and pull, at
+1,000, 10,000 and 100,000 changes; fan-out to 1,000 technicians' phones and
+10 dashboards; a technician's pull beside an admin's in a tenant of 100,000
+tasks; the Yjs relay against the node server; fan-out to 1,000 sockets of
+one admin (context); and the PDF job sheets. Their JSON is collected into
+`bench/results/all.json`, their figures printed as one table beside their
+baselines, the load average at which each was measured, and the targets, and
+the generated block of docs/benchmarks.md (between `<!-- bench:all -->` and
 `<!-- /bench:all -->`) rewritten with the table and the machine it ran on.
 
 Run: `python bench/run_all.py [--quick] [--only NAME[,NAME]] [--no-docs]
-[--json PATH] [--dsn DSN]`. NAME is a script: sync_push_pull, live_fanout,
-yjs_relay, reports. `--quick` is a smoke run of about a minute (push/pull at
-1,000, fan-out at 100, fewer Yjs updates, one job sheet each). With
-`--only`, the other scripts' runs are carried over from the previous JSON
-(and the table says from which date). Exit code 2
-when PostgreSQL or node is missing, 1 when a benchmark failed (the docs are
-then left as they were).
+[--json PATH] [--dsn DSN]`. NAME is a script: sync_push_pull, fleet_fanout,
+scoped_pull, yjs_relay, live_fanout, reports. `--quick` is a smoke run of a
+minute or two (every script at a small size: this is what tests or CI may
+run; its figures mean nothing). With `--only`, the other scripts' runs are
+carried over from the previous JSON (and the table says from which date).
+Exit code 2 when PostgreSQL or node is missing, 1 when a benchmark failed
+(the docs are then left as they were).
 """
 
 from __future__ import annotations
@@ -46,13 +49,13 @@ from bench_report import (
     rewrite_block,
     summary_block,
 )
-from bench_rows import rows_of
+from bench_rows import readable, rows_of
 from syncd_server import DEFAULT_DSN, ROOT
 
 BENCH = Path(__file__).resolve().parent
 DOCS = ROOT / "docs" / "benchmarks.md"
-NAMES = ("sync_push_pull", "live_fanout", "yjs_relay", "reports")
-RUN_TIMEOUT_S = 3600  # one benchmark run; fan-out at 5,000 sockets takes minutes
+NAMES = ("sync_push_pull", "fleet_fanout", "scoped_pull", "yjs_relay", "live_fanout", "reports")
+RUN_TIMEOUT_S = 3600  # one benchmark run; seeding and pulling 100,000 tasks take minutes
 
 
 @dataclass(frozen=True)
@@ -66,15 +69,22 @@ class Run:
 
 def plan(quick: bool, only: set[str]) -> list[Run]:
     changes = [1_000] if quick else [1_000, 10_000, 100_000]
-    sockets = [100] if quick else [100, 1_000, 5_000]
-    yjs = ("--updates", "500", "--latency-updates", "100") if quick else ()
+    fleet = ("--technicians", "20", "--seconds", "3") if quick else ()
+    tasks = ("--tasks", "2000", "--per-technician", "100") if quick else ()
+    yjs = (
+        ("--documents", "2", "--receivers", "4", "--steady", "50", "--flat", "200") if quick else ()
+    )
     runs = [
         *(
             Run("sync_push_pull", f"push/pull {n:,} changes", ("--changes", str(n)))
             for n in changes
         ),
-        *(Run("live_fanout", f"fan-out {n:,} sockets", ("--sizes", str(n))) for n in sockets),
+        Run("fleet_fanout", "fan-out to technicians and dashboards", fleet),
+        Run("scoped_pull", "technician's and admin's pull", tasks),
         Run("yjs_relay", "Yjs relay", yjs),
+        Run(
+            "live_fanout", "fan-out to one admin's sockets", ("--sizes", "100" if quick else "1000")
+        ),
         Run("reports", "job sheets", ("--repeat", "1" if quick else "9")),
     ]
     return [run for run in runs if run.name in only]
@@ -179,7 +189,9 @@ def main() -> int:
         done = [execute(run, args.dsn, Path(scratch)) for run in runs]
     load_end = os.getloadavg()
     previous = json.loads(args.json.read_text()) if args.json.is_file() else None
-    carried, carried_note = carry_over(previous, only, NAMES) if only != set(NAMES) else ([], None)
+    carried, carried_note = (
+        carry_over(previous, only, NAMES, readable) if only != set(NAMES) else ([], None)
+    )
     shown = sorted([*done, *carried], key=lambda run: NAMES.index(run["benchmark"]))
     rows: list[Row] = [row for run in shown if run["ok"] for row in rows_of(run["result"])]
     failed = [run for run in done if not run["ok"]]

@@ -1,24 +1,29 @@
-"""Benchmark: one Yjs update stream relayed by syncd and by the reference node server.
+"""Benchmark: Yjs updates relayed by syncd and by the reference node server.
 
 The same clients (node, unmodified yjs 13 + y-websocket `WebsocketProvider`,
-bench/node/yjs_relay.js: one sender, K receivers) run against:
+bench/node/yjs_clients.js) run against:
 
 - syncd's `/sync/yjs/task:<uuid>:notes` (a real `syncd serve` on a fresh
-  PostgreSQL database; each update is validated and stored in its own
-  transaction before it is relayed), and
+  PostgreSQL database; each update is validated and stored before it is
+  relayed), and
 - `@y/websocket-server` (the y-websocket server split out of y-websocket,
   in-memory documents, no persistence), started with its own `bin`.
 
-Each server gets a fresh document. Figures per server: updates/s relayed when
-the sender sends as fast as it can (until every receiver has every update),
-and p50/p99 latency from the sender's transaction to each receiver at a steady
-rate; plus the server's CPU time. The ratio is syncd over node.
+D documents, each with one sender and K receivers; the senders run in S node
+processes and the receivers in R more (bench/yjs_clients.py), so that the
+clients are not the bottleneck. Each update carries its send time (the
+machine's monotonic clock, shared by the processes), so every receiver
+measures each update's latency. Phases, after a warm-up: steady (U updates
+per document at a typing rate) and flat out (V updates per document as fast
+as the senders can). Per phase and server: the server process's CPU time
+(/proc/<pid>/stat) over the updates sent, latency p50/p99 over every
+delivery, throughput. The ratio is syncd over node.
 
-Run: `python bench/yjs_relay.py [--receivers 10] [--updates 2000]
-[--latency-updates 300] [--rate 50] [--servers node,syncd] [--profile DIR]
-[--json out.json]`. Installs the pinned
-npm packages of bench/node with `npm ci` when missing; creates and drops its
-own database. Prints a table, writes JSON.
+Run: `python bench/yjs_relay.py [--documents 4] [--receivers 10]
+[--sender-processes 2] [--receiver-processes 4] [--steady 250] [--rate 20]
+[--flat 1000] [--servers node,syncd] [--profile DIR] [--json out.json]`.
+Installs the pinned npm packages of bench/node with `npm ci` when missing;
+creates and drops its own database. Prints a table, writes JSON.
 """
 
 from __future__ import annotations
@@ -39,10 +44,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from bench_report import render_text
+from bench_rows import yjs_rows
+from fleet import Clock, push_all, task_creation
+from server_limits import lifted_limits
 from syncd_server import (
     DEFAULT_DSN,
     ROOT,
-    cpu_seconds,
     free_port,
     fresh_database,
     prepare,
@@ -50,11 +58,10 @@ from syncd_server import (
     serving,
     sign_in,
     stop,
-    task_change,
 )
+from yjs_clients import YjsClients
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
-CLIENTS = NODE_DIR / "yjs_relay.js"
 NODE_SERVER = NODE_DIR / "node_modules" / "@y" / "websocket-server" / "src" / "server.js"
 
 
@@ -104,100 +111,54 @@ async def node_server(node: str) -> AsyncIterator[tuple[int, int]]:
         await stop(process)
 
 
-async def run_clients(node: str, pid: int, config: dict[str, Any]) -> dict[str, Any]:
-    """Run the node clients against one server; their figures plus the server's CPU time."""
-    before = cpu_seconds(pid)
-    process = await asyncio.create_subprocess_exec(
-        node,
-        str(CLIENTS),
-        json.dumps(config),
-        cwd=NODE_DIR,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+def doc_names(count: int) -> list[str]:
+    return [f"bench-{uuid.uuid4()}" for _ in range(count)]
+
+
+async def task_docs(http: aiohttp.ClientSession, base: str, token: str, count: int) -> list[str]:
+    """A task per document (its notes are the document), created through the API."""
+    clock = Clock("bench")
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    await push_all(
+        http, base, token, [task_creation(i, n, clock()) for n, i in enumerate(ids)], "bench"
     )
-    output, errors = await asyncio.wait_for(process.communicate(), config["timeout_ms"] / 1000 + 30)
-    lines = [json.loads(line) for line in output.decode().splitlines() if line.startswith("{")]
-    done = [line for line in lines if line.get("event") == "done"]
-    if process.returncode != 0 or not done:
-        raise RuntimeError(f"the node clients failed: {lines} {errors.decode()[-2000:]}")
-    result: dict[str, Any] = done[-1]
-    result["server_cpu_s"] = cpu_seconds(pid) - before
-    result["closed"] = [line for line in lines if line.get("event") == "closed"]
-    return result
+    return [f"task:{i}:notes" for i in ids]
 
 
-async def create_task(http: aiohttp.ClientSession, base: str, token: str) -> str:
-    """A task to edit (its notes are the document); answers its id."""
-    change = task_change("Yjs relay benchmark")
-    body = {"client_id": "bench", "batch_id": uuid.uuid4().hex, "changes": [change]}
-    async with http.post(
-        f"{base}/sync/push", json=body, headers={"Authorization": f"Bearer {token}"}
-    ) as response:
-        answer = await response.json()
-        if response.status != 200 or answer["results"][0]["status"] != "applied":
-            raise RuntimeError(f"could not create the task: {answer}")
-    task_id: str = change["id"]
-    return task_id
-
-
-def client_config(
-    args: argparse.Namespace, url: str, doc: str, token: str | None
+async def measure(
+    args: argparse.Namespace, node: str, url: str, token: str | None, docs: list[str], pid: int
 ) -> dict[str, Any]:
-    return {
-        "url": url,
-        "doc": doc,
-        "token": token,
-        "receivers": args.receivers,
-        "updates": args.updates,
-        "latency_updates": args.latency_updates,
-        "rate": args.rate,
-        "warmup": args.warmup,
-        "timeout_ms": args.timeout * 1000,
-    }
-
-
-def summary(name: str, result: dict[str, Any]) -> dict[str, Any]:
-    throughput, latency = result["throughput"], result["latency"]
-    return {
-        "server": name,
-        "updates_per_s": throughput["updates_per_s"],
-        "p50_ms": latency["p50_ms"],
-        "p99_ms": latency["p99_ms"],
-        "max_ms": latency["max_ms"],
-        "server_cpu_s": result["server_cpu_s"],
-        "server_cpu_us_per_update": result["server_cpu_s"]
-        / (throughput["updates"] + latency["updates"])
-        * 1e6,
-        "converged": result["converged"],
-        "raw": result,
-    }
-
-
-def report(args: argparse.Namespace, rows: list[dict[str, Any]], ratio: float | None) -> None:
-    print(
-        f"\nYjs relay: 1 sender, {args.receivers} receivers (node yjs + y-websocket clients), "
-        f"{args.updates} updates flat out, {args.latency_updates} at {args.rate:g}/s; "
-        f"{platform.machine()} Python {platform.python_version()}"
-    )
-    print(
-        f"{'server':28} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-        f"{'CPU us/update':>14} {'converged':>10}"
-    )
-    for row in rows:
-        print(
-            f"{row['server']:28} {row['updates_per_s']:10,.0f} {row['p50_ms']:8.2f} "
-            f"{row['p99_ms']:8.2f} {row['max_ms']:8.2f} {row['server_cpu_us_per_update']:14,.0f} "
-            f"{row['converged']!s:>10}"
+    """The phases against one server."""
+    clients = YjsClients(node)
+    try:
+        await clients.start(
+            url, token, docs, args.sender_processes, args.receiver_processes, args.receivers
         )
-    if ratio is not None:
-        print(f"throughput ratio syncd/node: {ratio:.2f}")
+        await clients.phase("warm", args.warmup, 0, pid, args.timeout)
+        steady = await clients.phase("steady", args.steady, args.rate, pid, args.timeout)
+        steady["load"] = os.getloadavg()[0]
+        flat = await clients.phase("flat", args.flat, 0, pid, args.timeout)
+        flat["load"] = os.getloadavg()[0]
+        converged = await clients.converged()
+    finally:
+        await clients.stop()
+    return {"steady": steady, "flat": flat, "converged": converged, "closed": clients.closed}
+
+
+async def measure_node(args: argparse.Namespace, node: str) -> dict[str, Any]:
+    async with node_server(node) as (port, pid):
+        print("measuring the node y-websocket server ...", flush=True)
+        url = f"ws://127.0.0.1:{port}"
+        found = await measure(args, node, url, None, doc_names(args.documents), pid)
+        return {"server": "node", "name": "@y/websocket-server (node)", **found}
 
 
 async def measure_syncd(args: argparse.Namespace, node: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="syncd-yjs-") as scratch:
         async with fresh_database(args.dsn) as database:
-            # Every client is the same user: lift the per-user socket cap above them.
-            env = server_env(database, YJS_MAX_SOCKETS_PER_USER=str(args.receivers + 20))
+            env = server_env(database)
+            # Every client is the same user: lift the per-user caps above them.
+            env.update(lifted_limits(env)[0])
             await prepare(env, Path(scratch))
             profile = args.profile / "yjs_relay_syncd.pstats" if args.profile else None
             async with (
@@ -206,25 +167,49 @@ async def measure_syncd(args: argparse.Namespace, node: str) -> dict[str, Any]:
             ):
                 try:
                     token = await sign_in(http, server.base)
-                    doc = f"task:{await create_task(http, server.base, token)}:notes"
+                    docs = await task_docs(http, server.base, token, args.documents)
                     print("measuring syncd ...", flush=True)
-                    config = client_config(args, f"{server.ws_base}/sync/yjs", doc, token)
-                    result = await run_clients(node, server.process.pid, config)
+                    url = f"{server.ws_base}/sync/yjs"
+                    found = await measure(args, node, url, token, docs, server.process.pid)
                 except Exception:
                     print(f"server log (last lines):\n{server.log_tail()}", file=sys.stderr)
                     raise
-                return summary("syncd /sync/yjs", result)
+                return {"server": "syncd", "name": "syncd /sync/yjs", **found}
     raise AssertionError("unreachable")
+
+
+def report(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    print(
+        f"\nYjs relay: {args.documents} documents, 1 sender and {args.receivers} receivers each "
+        f"({args.sender_processes} sender and {args.receiver_processes} receiver processes); "
+        f"steady {args.steady}/document at {args.rate:g}/s, flat out {args.flat}/document"
+    )
+    print(
+        f"{'server':28} {'phase':7} {'CPU us/update':>14} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'updates/s':>10} {'delivered':>15} {'load':>6}"
+    )
+    for row in rows:
+        for phase in ("steady", "flat"):
+            r = row[phase]
+            delivered = f"{r['deliveries']}/{r['expected_deliveries']}"
+            print(
+                f"{row['name']:28} {phase:7} {r['cpu_us_per_update']:14,.0f} {r['p50_ms']:8.2f} "
+                f"{r['p99_ms']:8.2f} {r['updates_per_s']:10,.0f} {delivered:>15} {r['load']:6.2f}"
+            )
+        print(f"{row['name']:28} converged: {row['converged']}, 4xxx closes: {len(row['closed'])}")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--receivers", type=int, default=10, help="receiving clients (K)")
-    parser.add_argument("--updates", type=int, default=2000, help="updates sent flat out")
-    parser.add_argument("--latency-updates", type=int, default=300, help="updates at --rate")
-    parser.add_argument("--rate", type=float, default=50.0, help="updates per second")
-    parser.add_argument("--warmup", type=int, default=20, help="updates before measuring")
-    parser.add_argument("--timeout", type=float, default=90.0, help="seconds per server")
+    parser.add_argument("--documents", type=int, default=4)
+    parser.add_argument("--receivers", type=int, default=10, help="receivers per document")
+    parser.add_argument("--sender-processes", type=int, default=2)
+    parser.add_argument("--receiver-processes", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=20, help="updates per document first")
+    parser.add_argument("--steady", type=int, default=250, help="updates per document at --rate")
+    parser.add_argument("--rate", type=float, default=20.0, help="updates/s per document")
+    parser.add_argument("--flat", type=int, default=1000, help="updates per document flat out")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per phase")
     parser.add_argument("--servers", default="node,syncd", help="which servers to measure")
     parser.add_argument("--dsn", default=DEFAULT_DSN)
     parser.add_argument("--profile", type=Path, help="run syncd under cProfile, stats here")
@@ -239,33 +224,26 @@ async def main() -> None:
         args.profile.mkdir(parents=True, exist_ok=True)
     rows = []
     if "node" in servers:
-        async with node_server(node) as (port, pid):
-            url = f"ws://127.0.0.1:{port}"
-            print("measuring the node y-websocket server ...", flush=True)
-            config = client_config(args, url, f"bench-{uuid.uuid4()}", None)
-            result = await run_clients(node, pid, config)
-            rows.append(summary("@y/websocket-server (node)", result))
+        rows.append(await measure_node(args, node))
     if "syncd" in servers:
         rows.append(await measure_syncd(args, node))
-    ratio = rows[1]["updates_per_s"] / rows[0]["updates_per_s"] if len(rows) == 2 else None
-    report(args, rows, ratio)
+    report(args, rows)
+    result = {
+        "benchmark": "yjs_relay",
+        "format": 2,
+        "python": platform.python_version(),
+        "documents": args.documents,
+        "receivers_per_document": args.receivers,
+        "sender_processes": args.sender_processes,
+        "receiver_processes": args.receiver_processes,
+        "steady_per_document": args.steady,
+        "rate_per_document": args.rate,
+        "flat_per_document": args.flat,
+        "servers": rows,
+    }
+    print(render_text(yjs_rows(result)))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(
-        json.dumps(
-            {
-                "benchmark": "yjs_relay",
-                "python": platform.python_version(),
-                "receivers": args.receivers,
-                "updates": args.updates,
-                "latency_updates": args.latency_updates,
-                "rate_per_s": args.rate,
-                "servers": rows,
-                "throughput_ratio_syncd_over_node": ratio,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")
 
 
