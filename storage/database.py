@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (

@@ -11,10 +11,10 @@ rows too: PROTOCOL.md guarantee 5).
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import sync_ledger as ledger
@@ -81,8 +81,9 @@ async def _log_page(
     )
     full = len(entries) == limit
     changes: list[Any] = []
+    rows = await _rows_moving(session, scope, entries)
     for entry in entries:
-        changes.extend(await _scoped(session, scope, entry))
+        changes.extend(_scoped(scope, entry, rows))
     scanned_to = entries[-1]["version"] if full else upto
     return changes, Cursor.at(scanned_to), full and scanned_to < upto
 
@@ -94,27 +95,57 @@ async def _check_reached(session: AsyncSession, cursor: Cursor) -> None:
         raise InvalidSyncCursor("the cursor was not made by this server")
 
 
-async def _scoped(session: AsyncSession, scope: Scope, entry: Any) -> list[dict[str, Any]]:
+Moving = dict[tuple[bool, uuid.UUID], list[tuple[str, dict[str, Any]]]]
+
+
+def _assignment(scope: Scope, entry: Any) -> bool | None:
+    """For an entry that assigns (True) or unassigns (False) the scope's user, which;
+    None for any other entry."""
+    if entry["entity"] != "task_assignment":
+        return None
+    data = orjson.loads(entry["data_json"])
+    if data.get("user_id") != str(scope.user_id):
+        return None
+    return bool(data.get("active"))
+
+
+async def _rows_moving(session: AsyncSession, scope: Scope, entries: list[Any]) -> Moving:
+    """The rows of every task the page assigns to the user (live) or takes away
+    (deleted ones too), read once for the page: (assigned, task) -> rows."""
+    assert scope.tasks is not None
+    given, taken = set(), set()
+    for entry in entries:
+        active = _assignment(scope, entry)
+        if active is True and entry["task_id"] in scope.tasks:
+            given.add(entry["task_id"])
+        elif active is False and entry["task_id"] not in scope.tasks:
+            taken.add(entry["task_id"])
+    moving: Moving = {}
+    for assigned, tasks in ((True, given), (False, taken)):
+        if tasks:
+            found = await store.rows_of_tasks(session, tasks, live_only=assigned)
+            moving.update({(assigned, task): rows for task, rows in found.items()})
+    return moving
+
+
+def _scoped(scope: Scope, entry: Any, moving: Moving) -> list[dict[str, Any]]:
     """What a technician receives of one log entry (PROTOCOL.md guarantee 5)."""
     assert scope.tasks is not None
     task_id = entry["task_id"]
-    if entry["entity"] == "task_assignment":
-        data = json.loads(entry["data_json"])
-        if data.get("user_id") == str(scope.user_id):
-            version = entry["version"]
-            if task_id in scope.tasks and data.get("active"):
-                # A row changed after the assignment comes in its own later entry:
-                # sending it here too would deliver the same state twice.
-                return [
-                    {**pulled(entity, row, "upsert"), "version": version}
-                    for entity, row in await store.rows_of_task(session, task_id)
-                    if row["version"] <= version
-                ]
-            if task_id not in scope.tasks and not data.get("active"):
-                # Deleted rows too: one deleted after the unassignment was never
-                # sent its `delete` (out of scope by then), and must still go.
-                rows = await store.rows_of_task(session, task_id, live_only=False)
-                return [removed(entity, row["id"], version) for entity, row in rows]
+    active = _assignment(scope, entry)
+    version = entry["version"]
+    if active is True and task_id in scope.tasks:
+        # A row changed after the assignment comes in its own later entry:
+        # sending it here too would deliver the same state twice.
+        return [
+            {**pulled(entity, row, "upsert"), "version": version}
+            for entity, row in moving[(True, task_id)]
+            if row["version"] <= version
+        ]
+    if active is False and task_id not in scope.tasks:
+        # Deleted rows too: one deleted after the unassignment was never sent its
+        # `delete` (out of scope by then), and must still go.
+        return [removed(entity, row["id"], version) for entity, row in moving[(False, task_id)]]
     if scope.sees_task(task_id):
         return [store.pulled_from_log(entry)]
     return []
