@@ -366,8 +366,11 @@ async def read_scoped_log(
     read by the indexes that lead with the task and with the assignee), each
     with its row's JSON text as `data_json`."""
     if session.get_bind().dialect.name == "postgresql":
+        # Each entry's pulled JSON as the database writes it (`change_json`), beside
+        # its row's JSON (read only for the entries that assign the technician).
         found: list[Any] = await (await driver_connection(session)).fetch(
-            "SELECT version, entity, entity_id, op, task_id, data::text AS data_json"
+            "SELECT version, entity, entity_id, op, task_id, data::text AS data_json,"  # noqa: S608
+            f" {_CHANGE_JSON} AS change_json"
             " FROM change_log WHERE tenant_id = $1 AND version > $2 AND version <= $3"
             " AND (task_id = ANY($4::uuid[]) OR assignee_id = $5)"
             " ORDER BY version LIMIT $6",
@@ -476,9 +479,12 @@ def _uuid(value: Any) -> uuid.UUID | None:
     return None if value is None else uuid.UUID(bytes=value.bytes)
 
 
-def pulled_from_log(entry: Any) -> dict[str, Any]:
+def pulled_from_log(entry: Any) -> Any:
     """A pulled change made of a `read_log` entry; its `data` is the stored JSON,
-    passed on without decoding (encode answers holding it with orjson)."""
+    passed on without decoding (encode answers holding it with orjson). An entry
+    read with its whole change's JSON (`change_json`) gives that, as a Fragment."""
+    if "change_json" in entry.keys():  # noqa: SIM118  (an asyncpg Record has no `in`)
+        return orjson.Fragment(entry["change_json"])
     return {
         "version": entry["version"],
         "entity": entry["entity"],
