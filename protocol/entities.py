@@ -43,7 +43,7 @@ from pydantic import (
     model_validator,
 )
 
-from protocol.currencies import is_currency
+from protocol.currencies import EXPONENT, is_currency
 
 
 def _iso_4217(code: str) -> str:
@@ -52,7 +52,11 @@ def _iso_4217(code: str) -> str:
     return code
 
 
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_iso_4217)]
+Currency = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{3}$", json_schema_extra={"enum": sorted(EXPONENT)}),
+    AfterValidator(_iso_4217),
+]
 # Numbers and flags as JSON types them: `false` is not 0, "1.5" is not 1.5, 2.0 is not 2.
 Number = Annotated[float, Strict()]
 Integer = Annotated[int, Strict()]

@@ -76,7 +76,15 @@ def _known_zone(value: str) -> str:
 
 
 Locale = Literal["en", "ar"]
-TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
+TimeZone = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        json_schema_extra={"enum": sorted(zoneinfo.available_timezones())},
+    ),
+    AfterValidator(_known_zone),
+]
 Color = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$"), AfterValidator(str.lower)]
 
 
