@@ -219,8 +219,9 @@ class Settings(BaseModel):
         le=3600,
         validation_alias="BODY_TIMEOUT_S",
         description=(
-            "HTTP server: a request body (uploads aside) not complete this many seconds "
-            "after its headers is a 408 problem, and the connection closes."
+            "HTTP server: a request body not complete this many seconds after its headers "
+            "is a 408 problem, and the connection closes (a streamed upload: the longest "
+            "pause between two parts)."
         ),
     )
     max_batch_changes: int = Field(

@@ -291,4 +291,4 @@ async def test_the_document_states_the_servers_rules(client: Any) -> None:
     custom = schemas["ResolveBody"]["oneOf"][1]
     assert custom["required"] == ["values"]
     assert custom["properties"]["resolution"] == {"const": "custom"}
-    assert "Asia/Riyadh" in props("TenantUpdate")["time_zone"]["enum"]
+    assert props("TenantUpdate")["time_zone"]["pattern"].startswith("^[A-Za-z]")
