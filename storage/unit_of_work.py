@@ -148,14 +148,12 @@ async def tenant_transaction(engine: AsyncEngine, tenant_id: uuid.UUID) -> Async
             transaction = connection.transaction()
             await transaction.start()
             await connection.execute(BIND_TENANT_SQL, TENANT_ROLE, str(tenant_id))
-        except _DEAD_CONNECTION:
+        except BaseException as exc:
             await greenlet_spawn(pooled.invalidate)
-            if attempt == 2:
+            dead = connection.is_closed() or isinstance(exc, _DEAD_CONNECTION)
+            if attempt == 2 or not dead:
                 raise
             continue
-        except BaseException:
-            await greenlet_spawn(pooled.invalidate)
-            raise
         break
     try:
         try:
