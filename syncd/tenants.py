@@ -37,8 +37,9 @@ from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.auth.routes import SLUG_PATTERN, checked_password
 from syncd.body import Body, parse_body, path_uuid
+from syncd.boundary import paced
 from syncd.i18n import Msg
-from syncd.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS
+from syncd.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS, own_body_limit
 from syncd.openapi import Binary, describe
 from syncd.pagination import InvalidCursor, page, page_params
 from syncd.patch import Patch
@@ -317,6 +318,7 @@ async def update_own_tenant(request: web.Request) -> web.Response:
 
 @routes.put("/tenant/logo")
 @requires(Permission.TENANT_MANAGE)
+@own_body_limit  # MAX_LOGO_BYTES, below
 @describe(
     summary="Upload your tenant's logo (raw PNG, JPEG or WebP)",
     body=LOGO,
@@ -330,7 +332,7 @@ async def put_logo(request: web.Request) -> web.Response:
     tenant = await service.replace_logo(
         await tenant_uow(request),
         request.app[appkeys.BLOBS],
-        request.content.iter_chunked(CHUNK_BYTES),
+        paced(request, CHUNK_BYTES),
         content_type=request.content_type,
         max_bytes=limit,
         request=request,
