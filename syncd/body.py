@@ -47,18 +47,24 @@ NewPassword = Annotated[
 
 
 class Body(BaseModel):
-    """Base of every request model: unknown fields are an error, not ignored, and a
-    date-time is an RFC 3339 string (pydantic's lax mode reads a number as Unix time)."""
+    """Base of every request model: unknown fields are an error, not ignored, and
+    values are of their JSON type (pydantic's lax mode would read `0` as a Unix
+    time, `"5"` or `5.0` as an integer, `1` as true)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     @field_validator("*", mode="before")
     @classmethod
-    def _date_times_are_text(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None or isinstance(value, str | datetime) or info.field_name is None:
+    def _json_types(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or info.field_name is None:
             return value
-        if _kind_of(cls, info.field_name) is datetime:
+        kind = _kind_of(cls, info.field_name)
+        if kind is datetime and not isinstance(value, str | datetime):
             raise ValueError("a date-time is an RFC 3339 string, such as 2026-12-06T10:00:00Z")
+        if kind is bool and not isinstance(value, bool):
+            raise ValueError("a boolean is true or false")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError("an integer is a JSON number without a fraction or exponent")
         return value
 
 

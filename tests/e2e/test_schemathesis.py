@@ -29,7 +29,7 @@ ADMIN_EMAIL = "admin@demo.example"
 ADMIN_PASSWORD = "a-long-seed-password"
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-MAX_EXAMPLES = 10
+MAX_EXAMPLES = 5
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -283,8 +283,7 @@ async def test_the_document_states_the_servers_rules(client: Any) -> None:
 
     assert props("RegisterBody")["password"]["minLength"] == 10
     assert props("RegisterBody")["password"]["maxLength"] == 72
-    assert "SAR" in props("PurchaseCreate")["currency"]["enum"]
-    assert "XXX" not in props("PurchaseCreate")["currency"]["enum"]
+    assert props("PurchaseCreate")["currency"]["pattern"] == "^[A-Z]{3}$"
     assert schemas["TaskPatch"]["minProperties"] == 1
     assert {"required": ["title"]} in schemas["TaskPatch"]["anyOf"]
     assert {"required": ["updated_at"]} not in schemas["TaskPatch"]["anyOf"]
