@@ -19,15 +19,22 @@ PRECONDITIONS = frozenset({"updated_at"})  # says what was read; changes nothing
 def _patch_schema(schema: dict[str, Any], model: type[Any]) -> None:
     only_nullable_may_be_null(schema, model)
     if getattr(model, "MUST_CHANGE", False):  # 422 nothing_to_change otherwise
-        changes = [name for name in schema.get("properties", {}) if name not in PRECONDITIONS]
+        # (not an `anyOf` of one `required` each: TypeScript generators read it as
+        # `unknown` and the whole body loses its type)
         schema["minProperties"] = 1
-        schema["anyOf"] = [{"required": [name]} for name in changes]
+        preconditions = sorted(PRECONDITIONS & set(schema.get("properties", {})))
+        if preconditions:
+            schema["description"] = (
+                f"{schema.get('description', '').rstrip()} At least one field besides "
+                + ", ".join(f"`{name}`" for name in preconditions)
+                + " (else 422 `nothing_to_change`)."
+            ).strip()
 
 
 class Patch(Body):
     """A partial update: a field may be left out, but only NULLABLE ones set to null.
     With MUST_CHANGE, at least one field other than a precondition (the document's
-    `anyOf`; else 422 `nothing_to_change`)."""
+    `minProperties` and description; else 422 `nothing_to_change`)."""
 
     model_config = ConfigDict(json_schema_extra=_patch_schema)
     NULLABLE: ClassVar[frozenset[str]] = frozenset()

@@ -41,7 +41,10 @@ class ResolveBody(Body):
                     "not": {"required": ["values"]},
                 },
                 {
-                    "properties": {"resolution": {"const": "custom"}, "values": {"type": "object"}},
+                    "properties": {
+                        "resolution": {"const": "custom"},
+                        "values": {"type": "object", "additionalProperties": True},
+                    },
                     "required": ["values"],
                 },
             ]

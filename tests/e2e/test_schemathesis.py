@@ -4,8 +4,8 @@ No 5xx, every answer matches the document, no schema-violating request is
 accepted, wrong methods are 405 with a true `Allow`, and so on: `--checks all`,
 tuned by tests/e2e/schemathesis.toml (which says, per check, what it relaxes
 and why). A bounded run (a fixed seed, MAX_EXAMPLES per operation, no
-stateful phase; about a minute and a half per database) as the seeded demo
-admin. /auth/logout would end the run's own session and /sync/ws is a
+stateful phase; about two and a half minutes per database on an idle
+machine) as the seeded demo admin. /auth/logout would end the run's own session and /sync/ws is a
 WebSocket: both are left out. On failure the assertion shows schemathesis's
 report, with a curl line to reproduce each finding.
 """
@@ -29,7 +29,7 @@ ADMIN_EMAIL = "admin@demo.example"
 ADMIN_PASSWORD = "a-long-seed-password"
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-MAX_EXAMPLES = 5
+MAX_EXAMPLES = 3
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -110,7 +110,7 @@ def test_no_server_errors_and_answers_match_the_document(server: str, tmp_path: 
         env=clean_env(),
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=900,  # a loaded CI machine: about 2.5 minutes alone
         check=False,
     )
     report = result.stdout[-6000:] + result.stderr[-2000:]

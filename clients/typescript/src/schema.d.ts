@@ -2068,7 +2068,10 @@ export interface components {
         InviteAccept: {
             /** Token */
             token: string;
-            /** Password */
+            /**
+             * Password
+             * @description at least 10 characters and 4 different ones, at most 72 bytes in UTF-8
+             */
             password: string;
             /**
              * Display Name
@@ -2301,7 +2304,11 @@ export interface components {
             /** Version */
             version: number;
         };
-        /** MediaUploadCreate */
+        /**
+         * MediaUploadCreate
+         * @description `owner_id` names the task, purchase or receipt and is required for them; a
+         *     tenant's media has none.
+         */
         MediaUploadCreate: {
             /**
              * Media Id
@@ -2384,7 +2391,10 @@ export interface components {
         PasswordChange: {
             /** Current Password */
             current_password: string;
-            /** New Password */
+            /**
+             * New Password
+             * @description at least 10 characters and 4 different ones, at most 72 bytes in UTF-8
+             */
             new_password: string;
         };
         /**
@@ -2446,7 +2456,10 @@ export interface components {
              * @enum {string}
              */
             locale?: "en" | "ar";
-            /** Time Zone */
+            /**
+             * Time Zone
+             * @description an IANA time zone, such as `Asia/Riyadh` or `UTC`
+             */
             time_zone?: string;
             /** Is Active */
             is_active?: boolean;
@@ -2655,7 +2668,10 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
-        /** PurchasePatch */
+        /**
+         * PurchasePatch
+         * @description At least one field besides `updated_at` (else 422 `nothing_to_change`).
+         */
         PurchasePatch: {
             /**
              * Updated At
@@ -2669,7 +2685,10 @@ export interface components {
             line_items?: components["schemas"]["LineItem"][];
             /** Amount Minor */
             amount_minor?: number;
-            /** Currency */
+            /**
+             * Currency
+             * @description an ISO 4217 code in use, such as `SAR`
+             */
             currency?: string;
             /**
              * Purchased At
@@ -2848,7 +2867,10 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
-        /** ReceiptPatch */
+        /**
+         * ReceiptPatch
+         * @description At least one field besides `updated_at` (else 422 `nothing_to_change`).
+         */
         ReceiptPatch: {
             /**
              * Updated At
@@ -2858,7 +2880,10 @@ export interface components {
             updated_at?: string;
             /** Total Minor */
             total_minor?: number;
-            /** Currency */
+            /**
+             * Currency
+             * @description an ISO 4217 code in use, such as `SAR`
+             */
             currency?: string;
             /**
              * Issued At
@@ -2932,7 +2957,10 @@ export interface components {
              * Format: email
              */
             email: string;
-            /** Password */
+            /**
+             * Password
+             * @description at least 10 characters and 4 different ones, at most 72 bytes in UTF-8
+             */
             password: string;
             /**
              * Display Name
@@ -3068,7 +3096,10 @@ export interface components {
             /** Finished At */
             finished_at: string | null;
         };
-        /** ResolveBody */
+        /**
+         * ResolveBody
+         * @description `values` go with the `custom` resolution, and only with it.
+         */
         ResolveBody: {
             /**
              * Resolution
@@ -3082,7 +3113,16 @@ export interface components {
             values: {
                 [key: string]: unknown;
             } | null;
-        };
+        } & ({
+            /** @enum {unknown} */
+            resolution?: "keep_server" | "take_client";
+        } | {
+            /** @constant */
+            resolution?: "custom";
+            values: {
+                [key: string]: unknown;
+            };
+        });
         /**
          * Resolved
          * @description The conflict is resolved; `version` is the change that settled it, if any.
@@ -3193,7 +3233,7 @@ export interface components {
         };
         /**
          * TaskPatch
-         * @description A partial update: leave a field out to keep it; only `due_at` may be set to null.
+         * @description A partial update: leave a field out to keep it; only `due_at` may be set to null. At least one field besides `updated_at` (else 422 `nothing_to_change`).
          */
         TaskPatch: {
             /** Title */
@@ -3336,6 +3376,7 @@ export interface components {
             locale: "en" | "ar";
             /**
              * Time Zone
+             * @description an IANA time zone, such as `Asia/Riyadh` or `UTC`
              * @default UTC
              */
             time_zone: string;
@@ -3423,7 +3464,10 @@ export interface components {
              * @enum {string}
              */
             locale?: "en" | "ar";
-            /** Time Zone */
+            /**
+             * Time Zone
+             * @description an IANA time zone, such as `Asia/Riyadh` or `UTC`
+             */
             time_zone?: string;
             branding?: components["schemas"]["BrandingUpdate"];
         };
@@ -6370,6 +6414,7 @@ export interface operations {
                 /** @description items per page */
                 limit?: number;
                 task_id?: string;
+                /** @description an ISO 4217 code in use, such as `SAR` */
                 currency?: string;
                 /** @description purchased or issued at or after */
                 since?: string;
@@ -6955,6 +7000,7 @@ export interface operations {
                 /** @description items per page */
                 limit?: number;
                 task_id?: string;
+                /** @description an ISO 4217 code in use, such as `SAR` */
                 currency?: string;
                 /** @description purchased or issued at or after */
                 since?: string;
