@@ -28,6 +28,8 @@ def upgrade() -> None:
         batch_op.create_check_constraint(op.f("ck_tasks_scheduled_window"), WINDOW)
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.add_column(sa.Column("schema", sa.Integer(), nullable=True))
+    # Every device seen so far runs an app older than schema 2: it speaks schema 1.
+    op.execute("UPDATE devices SET schema = 1")
 
 
 def downgrade() -> None:
