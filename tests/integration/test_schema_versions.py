@@ -12,6 +12,7 @@ minimum schema an app is refused: 426 `client_upgrade_required` over HTTP,
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from protocol import versions
 from protocol.roles import Role
 from syncd.app import create_app
 from tests.conftest import make_settings, make_tenant
+from tests.console_helpers import Console
+from tests.console_world import team
 from tests.factories import Account, signed_in
 from tests.sync_helpers import Replica, action, pull_all, push, upsert
 from tests.ws_helpers import closed_with, next_json, until
@@ -315,3 +318,34 @@ async def test_below_the_minimum_an_app_is_refused_and_shown(
     }
     other = await signed_in(server, sessions, Role.ADMIN)
     assert (await (await server.get("/sync/devices", headers=other.headers)).json())["items"] == []
+
+
+async def test_the_console_shows_each_devices_schema_and_who_must_update(
+    client: Any, sessions: Sessions, database_url: str, tmp_path: Path, aiohttp_client: Any
+) -> None:
+    world = await team(client, sessions)
+    await push(client, world.staff, "phone-old", [upsert("task", uuid.uuid4(), "o", title="t")])
+    strict = await aiohttp_client(
+        create_app(make_settings(tmp_path, DATABASE_URL=database_url, SYNC_MIN_SCHEMA="2"))
+    )
+    await push(
+        strict, world.staff, "phone-new", [upsert("task", uuid.uuid4(), "n", title="t")], schema=2
+    )
+    console = Console(strict)
+    await console.sign_in(world.admin)
+    _, text = await console.get("/console/devices")
+    rows = {
+        name: re.search(rf'<tr data-device="{name}"([^>]*)>(.*?)</tr>', text, re.S)
+        for name in ("phone-old", "phone-new")
+    }
+    old, new = rows["phone-old"], rows["phone-new"]
+    assert old
+    assert new
+    assert 'class="attention"' in old.group(1)
+    assert re.search(
+        r'<td class="schema">\s*1\s*<br><span class="badge alert">upgrade required<', old.group(2)
+    )
+    assert "attention" not in new.group(1)
+    assert re.search(r'<td class="schema">\s*2\s*</td>', new.group(2))
+    assert "Apps older than schema 2 are refused until updated; the newest schema is 2." in text
+    assert "1 device needs attention." in text
