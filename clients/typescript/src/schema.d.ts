@@ -1994,6 +1994,16 @@ export interface components {
             last_push_counts: {
                 [key: string]: number;
             };
+            /**
+             * Schema
+             * @description the app schema of its last push or pull (None: not seen since schemas)
+             */
+            schema: number | null;
+            /**
+             * Upgrade Required
+             * @description its schema is below the server's minimum: it is refused until updated
+             */
+            upgrade_required: boolean;
         };
         /**
          * DevicesRead
@@ -2002,6 +2012,16 @@ export interface components {
         DevicesRead: {
             /** Tenant Version */
             tenant_version: number;
+            /**
+             * Minimum Schema
+             * @description the oldest app schema the server serves
+             */
+            minimum_schema: number;
+            /**
+             * Current Schema
+             * @description the newest app schema the server knows
+             */
+            current_schema: number;
             /** Items */
             items: components["schemas"]["DeviceRead"][];
         };
@@ -2763,6 +2783,12 @@ export interface components {
              * @description a malformed one is `rejected`
              */
             changes: components["schemas"]["Change"][];
+            /**
+             * Schema
+             * @description the app schema the changes are written in (docs/protocol.md, Schema versions); omitted: 1, the oldest
+             * @default null
+             */
+            schema: number | null;
         };
         /** QueueCounts */
         QueueCounts: {
@@ -7795,6 +7821,8 @@ export interface operations {
                 limit?: number;
                 /** @description records this device's progress */
                 client_id?: string;
+                /** @description the app schema rows are shaped to (docs/protocol.md, Schema versions); omitted: 1, the oldest */
+                schema?: number;
             };
             header?: {
                 /** @description optional: the token names the tenant; if sent, it must name the same one */
@@ -7862,8 +7890,22 @@ export interface operations {
              *
              *     - `validation_failed`: The request did not validate
              *     - `invalid_cursor`: The cursor is not valid
+             *     - `unknown_schema`: The server does not know this schema
              */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Upgrade Required:
+             *
+             *     - `client_upgrade_required`: This app is too old to sync; update it
+             */
+            426: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7987,8 +8029,22 @@ export interface operations {
              *
              *     - `malformed_json`: The request body is not valid JSON
              *     - `validation_failed`: The request did not validate
+             *     - `unknown_schema`: The server does not know this schema
              */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Upgrade Required:
+             *
+             *     - `client_upgrade_required`: This app is too old to sync; update it
+             */
+            426: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8430,8 +8486,22 @@ export interface operations {
              *
              *     - `malformed_json`: The request body is not valid JSON
              *     - `validation_failed`: The request did not validate
+             *     - `unknown_schema`: The server does not know this schema
              */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Upgrade Required:
+             *
+             *     - `client_upgrade_required`: This app is too old to sync; update it
+             */
+            426: {
                 headers: {
                     [name: string]: unknown;
                 };
