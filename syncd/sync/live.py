@@ -287,6 +287,7 @@ class LiveSession:
     async def _push(self, message: dict[str, Any]) -> None:
         assert self.who is not None
         body = {k: v for k, v in message.items() if k != "type"}
+        body.setdefault("schema", self.schema)  # the hello's, unless the push names its own
         try:
             request = PushRequest.model_validate(body)
             answer = await self.sync.push(self.who, request, self.request.headers.get("User-Agent"))

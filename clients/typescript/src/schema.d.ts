@@ -3192,6 +3192,18 @@ export interface components {
             due_at: string | null;
             /** @default null */
             location: components["schemas"]["Location"] | null;
+            /**
+             * Scheduled Start
+             * @description the visit's booked window: with `scheduled_end`, both or neither
+             * @default null
+             */
+            scheduled_start: string | null;
+            /**
+             * Scheduled End
+             * @description never before the start
+             * @default null
+             */
+            scheduled_end: string | null;
         };
         /** TaskFinance */
         TaskFinance: {
@@ -3219,7 +3231,8 @@ export interface components {
         };
         /**
          * TaskPatch
-         * @description A partial update: leave a field out to keep it; only `due_at` may be set to null.
+         * @description A partial update: leave a field out to keep it; `due_at` and the window (both
+         *     of its ends together) may be set to null.
          */
         TaskPatch: {
             /** Title */
@@ -3237,6 +3250,17 @@ export interface components {
              */
             due_at: string | null;
             location?: components["schemas"]["Location"];
+            /**
+             * Scheduled Start
+             * @description the visit's booked window: set with `scheduled_end`
+             * @default null
+             */
+            scheduled_start: string | null;
+            /**
+             * Scheduled End
+             * @default null
+             */
+            scheduled_end: string | null;
             /**
              * Updated At
              * Format: date-time
@@ -3273,6 +3297,13 @@ export interface components {
             location: {
                 [key: string]: unknown;
             };
+            /**
+             * Scheduled Start
+             * @description the visit's booked window, UTC
+             */
+            scheduled_start: string | null;
+            /** Scheduled End */
+            scheduled_end: string | null;
             /**
              * Assignees
              * @description active technicians, first assigned first
