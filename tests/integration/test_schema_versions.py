@@ -349,3 +349,36 @@ async def test_the_console_shows_each_devices_schema_and_who_must_update(
     assert re.search(r'<td class="schema">\s*2\s*</td>', new.group(2))
     assert "Apps older than schema 2 are refused until updated; the newest schema is 2." in text
     assert "1 device needs attention." in text
+
+
+async def test_a_sockets_pushes_are_written_in_its_hellos_schema(
+    client: Any, sessions: Sessions
+) -> None:
+    dispatcher, _ = await crew(client, sessions)
+    row = uuid.uuid4()
+    await push(
+        client, dispatcher, "desk", [upsert("task", row, "desk", title="A", **WINDOW)], schema=2
+    )
+    ws = await client.ws_connect(
+        "/sync/ws", protocols=("syncd.v1", f"bearer.{dispatcher.access_token}")
+    )
+    try:
+        await ws.send_json({"type": "hello", "client_id": "old-socket"})  # schema 1
+        await until(ws, "caught_up")
+        frame = {"type": "push", "client_id": "old-socket", "batch_id": "s1"}
+        await ws.send_json({**frame, "changes": [upsert("task", row, "old-socket", **LATER)]})
+        (answer,) = [f for f in await until(ws, "push_result") if f["type"] == "push_result"]
+        (result,) = answer["results"]
+        assert result["status"] == "rejected"
+        assert {e["code"] for e in result["problem"]["errors"]} == {"unknown_field"}
+        renamed = upsert("task", row, "old-socket", title="B")
+        await ws.send_json({**frame, "batch_id": "s2", "changes": [renamed]})
+        frames = await until(ws, "push_result")
+        assert frames[-1]["results"][0]["status"] == "applied"
+        no_new_fields(frames)
+    finally:
+        await ws.close()
+    changes, _ = await pull_all(client, dispatcher, schema=2)
+    (task,) = [c["data"] for c in changes if c["entity"] == "task"]
+    assert task["title"] == "B"
+    assert {f: task[f] for f in NEW} == WINDOW
