@@ -17,10 +17,8 @@ Close codes (docs/protocol.md): 1009 frame too big, 1011 server error
 cursor this server did not make), 4401 token expired or invalid (refresh and
 reconnect), 4403 forbidden (user deactivated), 4408 no hello in time, 4409 superseded (the
 user opened more than WS_MAX_SOCKETS_PER_USER sockets: the oldest is closed),
-4426 upgrade required (the hello's `schema` is below the server's minimum:
-an `error` frame with the `client_upgrade_required` problem comes first; do not
-reconnect until the app is updated), 4429 too slow (reconnect and catch up from
-the cursor).
+4426 upgrade required (the hello's schema is below the minimum; an `error`
+frame with the problem first), 4429 too slow (reconnect, catch up from the cursor).
 """
 
 from __future__ import annotations
@@ -205,17 +203,14 @@ class LiveSession:
         frame with the problem then 4426; one the server does not know, 4400."""
         try:
             self.schema = self.sync.accept_schema(raw)
+            return True
         except ClientUpgradeRequired as problem:
-            body = problem.body("/sync/ws", None)
-            await self.ws.send_str(orjson.dumps({"type": "error", "problem": body}).decode())
-            await self.close(
-                CLOSE_UPGRADE_REQUIRED, f"upgrade required: schema >= {self.sync.min_schema}"
-            )
-            return False
+            error = {"type": "error", "problem": problem.body("/sync/ws", None)}
+            await self.ws.send_str(orjson.dumps(error).decode())
+            await self.close(CLOSE_UPGRADE_REQUIRED, str(problem.detail)[:120])
         except Problem as problem:
             await self.close(CLOSE_PROTOCOL, str(problem.detail or problem.title)[:120])
-            return False
-        return True
+        return False
 
     async def _sign_in(self, token: str) -> bool:
         """Authenticate `token` as this session's principal, or close (4401/4403)."""
