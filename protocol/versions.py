@@ -24,6 +24,7 @@ a change naming a field its version does not know raises `UnknownFields`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,9 +88,10 @@ def check(schema: int) -> int:
     return schema
 
 
-def steps_of(entity: str, after: int, upto: int = CURRENT) -> list[Step]:
+@functools.cache
+def steps_of(entity: str, after: int, upto: int = CURRENT) -> tuple[Step, ...]:
     """The steps of `entity` in schemas after `after` up to `upto`, in order."""
-    return [s for s in STEPS if s.entity == entity and after < s.schema <= upto]
+    return tuple(s for s in STEPS if s.entity == entity and after < s.schema <= upto)
 
 
 def entity_version(entity: str, schema: int) -> int:
@@ -97,6 +99,7 @@ def entity_version(entity: str, schema: int) -> int:
     return 1 + len(steps_of(entity, OLDEST, schema))
 
 
+@functools.cache
 def unknown_at(entity: str, schema: int) -> frozenset[str]:
     """The current fields of `entity` that app schema `schema` does not know."""
     names: set[str] = set()

@@ -12,11 +12,13 @@ current schema as they are (on PostgreSQL, the database's own JSON).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
 
 from protocol import versions
+from protocol.entities import ENTITIES
 from syncd.i18n import Msg
 from syncd.problems import Problem, ValidationFailed
 
@@ -75,13 +77,26 @@ def shape_changes(changes: list[Any], schema: int) -> list[Any]:
     """Pulled changes as app schema `schema` sees them (unchanged for the current one)."""
     if schema >= versions.CURRENT:
         return changes
-    return [shape_change(change, schema) for change in changes]
+    needles = _needles(schema)
+    return [shape_change(change, schema, needles) for change in changes]
 
 
-def shape_change(change: Any, schema: int) -> Any:
-    """One pulled change for an older schema; a JSON fragment is read back first."""
+@functools.cache
+def _needles(schema: int) -> tuple[bytes, ...]:
+    """The JSON keys of every field `schema` does not know, as bytes."""
+    names = {name for entity in ENTITIES for name in versions.unknown_at(entity, schema)}
+    return tuple(orjson.dumps(name) + b":" for name in sorted(names))
+
+
+def shape_change(change: Any, schema: int, needles: tuple[bytes, ...] = ()) -> Any:
+    """One pulled change for an older schema. A JSON fragment (PostgreSQL's own
+    text) naming none of the fields to drop is sent as it is; another is read
+    back and shaped."""
     if not isinstance(change, dict) or not isinstance(change.get("data"), dict):
-        change = orjson.loads(orjson.dumps(change))
+        text = orjson.dumps(change)
+        if needles and not any(needle in text for needle in needles):
+            return change
+        change = orjson.loads(text)
     entity = change.get("entity")
     if not isinstance(entity, str) or not versions.shapes(entity, schema):
         return change
