@@ -63,14 +63,14 @@ def windows(draw: st.DrawFn) -> dict[str, str]:
     }
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(v1_task_changes())
 def test_upcasting_then_shaping_down_gives_the_old_fields_back(change: dict[str, Any]) -> None:
     up = versions.upcast_change(change, 1)
     assert versions.shape_row("task", up["fields"], 1) == change["fields"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(v1_task_changes(), windows())
 def test_a_v1_change_merged_into_a_current_row_leaves_the_window_and_reads_back(
     change: dict[str, Any], window: dict[str, str]
@@ -83,7 +83,7 @@ def test_a_v1_change_merged_into_a_current_row_leaves_the_window_and_reads_back(
     assert {k: seen[k] for k in change["fields"]} == change["fields"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(v1_task_changes())
 def test_upcasting_is_deterministic_and_leaves_its_input_alone(change: dict[str, Any]) -> None:
     before = copy.deepcopy(change)
@@ -94,7 +94,7 @@ def test_upcasting_is_deterministic_and_leaves_its_input_alone(change: dict[str,
     assert set(first.get("field_hlc") or {}) <= set(first["fields"])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(v1_task_changes(), windows())
 def test_a_current_change_passes_through_unchanged(
     change: dict[str, Any], window: dict[str, str]
