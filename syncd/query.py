@@ -17,6 +17,7 @@ any query value was refused before routing, by `syncd.boundary`.)
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TypeVar
 
@@ -38,9 +39,10 @@ DATE_TIME = re.compile(
 INTEGER = re.compile(r"-?\d{1,20}", re.ASCII)
 
 
-def read_query(request: web.Request, model: type[M]) -> M:
-    """The query string as `model`, each value checked for its field's type first."""
-    values = dict(request.query)
+def read_query(request: web.Request, model: type[M], *, own: Iterable[str] = ()) -> M:
+    """The query string as `model`, each value checked for its field's type first.
+    `own` names parameters the caller reads by a rule of its own (left out here)."""
+    values = {name: value for name, value in request.query.items() if name not in own}
     for name, field in model.model_fields.items():
         key = field.alias or name
         if key in values:
