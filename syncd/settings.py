@@ -415,6 +415,24 @@ class Settings(BaseModel):
         validation_alias="INVITE_TTL_SECONDS",
         description="User invitations: how long an invitation stays valid.",
     )
+    password_reset_ttl_s: int = Field(
+        3600,
+        ge=300,
+        le=7 * 86_400,
+        validation_alias="PASSWORD_RESET_TTL_SECONDS",
+        description="Password recovery: how long a reset token stays valid (it is single use).",
+    )
+    password_reset_rate_limit: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        validation_alias="PASSWORD_RESET_RATE_LIMIT",
+        description=(
+            "Password recovery: `POST /auth/forgot-password` requests allowed per account"
+            " (tenant + email, known or not) per `LOGIN_RATE_WINDOW_SECONDS`; per client"
+            " address, `LOGIN_IP_RATE_LIMIT` applies."
+        ),
+    )
     smtp_url: str | None = Field(
         None,
         validation_alias="SMTP_URL",
