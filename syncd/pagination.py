@@ -19,6 +19,7 @@ from syncd.problems import ValidationFailed
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+INT_PARSING = "Input should be a valid integer, unable to parse string as an integer"
 
 
 class InvalidCursor(ValidationFailed):
@@ -44,17 +45,32 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
 
 def page_params(request: web.Request) -> tuple[str | None, int]:
     """(cursor or None, limit) from the query string, validated."""
-    raw_limit = request.query.get("limit", str(DEFAULT_LIMIT))
-    try:
-        limit = int(raw_limit)
-    except ValueError:
-        limit = -1
-    if not 1 <= limit <= MAX_LIMIT:
+    return request.query.get("cursor") or None, query_limit(request, DEFAULT_LIMIT, MAX_LIMIT)
+
+
+def query_limit(request: web.Request, default: int, maximum: int) -> int:
+    """The `limit` query parameter: not an integer is `int_parsing`, outside
+    1..maximum is `out_of_range` (both 422 `validation_failed`)."""
+    raw = request.query.get("limit", str(default))
+    detail = Msg("limit must be an integer from 1 to {max}", max=maximum)
+    text = raw.strip()
+    if not (text.isascii() and text.lstrip("+-").isdigit()) or len(text) > 20:
         raise ValidationFailed(
-            Msg("limit must be an integer from 1 to {max}", max=MAX_LIMIT),
-            errors=[{"field": "limit", "code": "out_of_range", "message": raw_limit}],
+            detail,
+            errors=[{"field": "limit", "code": "int_parsing", "message": Msg(INT_PARSING)}],
         )
-    return request.query.get("cursor") or None, limit
+    if not 1 <= int(text) <= maximum:
+        raise ValidationFailed(
+            detail,
+            errors=[
+                {
+                    "field": "limit",
+                    "code": "out_of_range",
+                    "message": Msg("must be from 1 to {max}", max=maximum),
+                }
+            ],
+        )
+    return int(text)
 
 
 def page(items: Sequence[dict[str, Any]], limit: int, next_cursor: str | None) -> dict[str, Any]:

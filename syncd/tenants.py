@@ -38,7 +38,7 @@ from syncd.auth.principal import principal
 from syncd.auth.routes import SLUG_PATTERN, checked_password
 from syncd.body import Body, parse_body, path_uuid
 from syncd.i18n import Msg
-from syncd.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS
+from syncd.middlewares import REQUEST_ID_HEADER, security_headers
 from syncd.openapi import Binary, describe
 from syncd.pagination import InvalidCursor, page, page_params
 from syncd.patch import Patch
@@ -167,7 +167,9 @@ def _active_filter(request: web.Request) -> bool | None:
     if raw not in ("true", "false"):
         raise ValidationFailed(
             Msg("active must be true or false"),
-            errors=[{"field": "active", "code": "bool_parsing", "message": raw}],
+            errors=[
+                {"field": "active", "code": "bool_parsing", "message": Msg("must be true or false")}
+            ],
         )
     return raw == "true"
 
@@ -355,7 +357,7 @@ async def get_logo(request: web.Request) -> web.StreamResponse:
 def _stream_headers(request: web.Request, logo: service.Logo) -> dict[str, str]:
     # A prepared response skips the request_context middleware: set its headers here.
     return {
-        **SECURITY_HEADERS,
+        **security_headers(request.app[appkeys.SETTINGS]),
         REQUEST_ID_HEADER: request[appkeys.REQUEST_ID],
         "ETag": f'"{logo.id}"',
         "Cache-Control": "private, no-cache",

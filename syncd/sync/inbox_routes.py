@@ -51,7 +51,9 @@ def _filters(request: web.Request) -> dict[str, Any]:
     if filters["status"] not in (None, "open", "resolved"):
         raise ValidationFailed(
             Msg("status is open or resolved"),
-            errors=[{"field": "status", "code": "enum", "message": "open | resolved"}],
+            errors=[
+                {"field": "status", "code": "enum", "message": Msg("must be open or resolved")}
+            ],
         )
     if "since" in query:
         try:
@@ -59,12 +61,24 @@ def _filters(request: web.Request) -> dict[str, Any]:
         except ValueError:
             raise ValidationFailed(
                 Msg("since must be an ISO 8601 time"),
-                errors=[{"field": "since", "code": "datetime", "message": query["since"]}],
+                errors=[
+                    {
+                        "field": "since",
+                        "code": "datetime",
+                        "message": Msg("must be an ISO 8601 date and time"),
+                    }
+                ],
             ) from None
         if filters["since"].tzinfo is None:
             raise ValidationFailed(
                 Msg("since needs a time zone (for example a trailing Z)"),
-                errors=[{"field": "since", "code": "timezone", "message": query["since"]}],
+                errors=[
+                    {
+                        "field": "since",
+                        "code": "timezone",
+                        "message": Msg("must name its time zone"),
+                    }
+                ],
             )
     return filters
 
@@ -117,7 +131,13 @@ async def resolve_conflict(request: web.Request) -> web.Response:
     if (body.resolution == "custom") != (body.values is not None):
         raise ValidationFailed(
             Msg("values go with the custom resolution, and only with it"),
-            errors=[{"field": "values", "code": "values_mismatch", "message": body.resolution}],
+            errors=[
+                {
+                    "field": "values",
+                    "code": "values_mismatch",
+                    "message": Msg("values go with the custom resolution, and only with it"),
+                }
+            ],
         )
     (answer,) = await request.app[appkeys.INBOX].resolve(
         request, principal(request), [conflict_id], body.resolution, body.values

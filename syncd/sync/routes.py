@@ -12,9 +12,8 @@ from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.body import parse_body
-from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.problems import ValidationFailed
+from syncd.pagination import query_limit
 from syncd.sync.errors import BatchTooLarge, ClientIdTaken, InvalidSyncCursor
 from syncd.sync.schemas import PullPage, PushAnswer, PushBody, TasksPushAnswer
 
@@ -93,14 +92,9 @@ async def push_tasks(request: web.Request) -> web.Response:
     "Keep pulling while `has_more`.",
 )
 async def pull(request: web.Request) -> web.Response:
-    raw = request.query.get("limit", str(DEFAULT_PULL_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PULL_LIMIT:
-        raise ValidationFailed(
-            Msg("limit must be an integer from 1 to {max}", max=MAX_PULL_LIMIT),
-            errors=[{"field": "limit", "code": "out_of_range", "message": raw}],
-        )
+    limit = query_limit(request, DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT)
     answer = await request.app[appkeys.SYNC].pull(
-        principal(request), request.query.get("since"), int(raw), request.query.get("client_id")
+        principal(request), request.query.get("since"), limit, request.query.get("client_id")
     )
     metrics.count_pull(request.app, answer)
     return web.Response(body=orjson.dumps(answer), content_type="application/json")
