@@ -75,7 +75,7 @@ class Problem(Exception):
             "code": self.code,
         }
         if self.errors is not None:
-            body["errors"] = [_error_in(error, locale) for error in self.errors]
+            body["errors"] = [error_in(error, locale) for error in self.errors]
         if request_id is not None:
             body["request_id"] = request_id
         body.update(self.extra)
@@ -85,7 +85,7 @@ class Problem(Exception):
 PROBLEM_CODES[Problem.code] = Problem.title
 
 
-def _error_in(error: dict[str, Any], locale: str) -> dict[str, Any]:
+def error_in(error: dict[str, Any], locale: str) -> dict[str, Any]:
     """An `errors[]` item with its message in `locale` (a `Msg`, or a catalog sentence)."""
     message = error.get("message")
     if isinstance(message, Msg):

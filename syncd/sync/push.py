@@ -23,6 +23,7 @@ from protocol.changes import Change, PushRequest
 from protocol.merge import Outcome
 from storage import sync_ledger as ledger
 from storage.models import SyncRejection
+from syncd.field_messages import field_message
 from syncd.sync.apply import apply_change
 from syncd.sync.cursor import Cursor
 from syncd.sync.errors import ClientIdTaken
@@ -106,7 +107,7 @@ def parse_change(raw: Any, only_entity: str | None = None) -> Change | ChangeOut
             {
                 "field": ".".join(str(p) for p in e["loc"]) or "change",
                 "code": e["type"],
-                "message": e["msg"],
+                "message": field_message(e["type"], e["msg"], e.get("ctx")),
             }
             for e in exc.errors(include_url=False, include_input=False)
         ]

@@ -12,9 +12,11 @@ from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.body import parse_body
+from syncd.middlewares import problem_locale
 from syncd.openapi import describe
 from syncd.pagination import query_limit
 from syncd.sync.errors import BatchTooLarge, ClientIdTaken, InvalidSyncCursor
+from syncd.sync.localize import localized
 from syncd.sync.schemas import PullPage, PushAnswer, PushBody, TasksPushAnswer
 
 routes = web.RouteTableDef()
@@ -49,6 +51,7 @@ async def push(request: web.Request) -> web.Response:
         principal(request), body, request.headers.get("User-Agent")
     )
     metrics.count_push(request.app, "push", answer)
+    answer = localized(answer, problem_locale(request))
     return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
 
@@ -67,6 +70,7 @@ async def push_tasks(request: web.Request) -> web.Response:
         principal(request), body, request.headers.get("User-Agent"), only_entity="task"
     )
     metrics.count_push(request.app, "tasks", answer)
+    answer = localized(answer, problem_locale(request))
     conflicts = [
         {
             "id": result["id"],

@@ -7,6 +7,7 @@ token's detail is one of syncd's sentences, never the JWT library's message.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,30 @@ async def test_hsts_outside_dev_only(
             response = await client.get(path)
             hsts = response.headers.get("Strict-Transport-Security")
             assert (hsts == "max-age=31536000; includeSubDomains") is expected, (env, path)
+
+
+async def test_a_pushed_changes_problem_speaks_the_requests_language(
+    client: Any, sessions: Sessions
+) -> None:
+    from tests.sync_helpers import upsert
+
+    tech = await signed_in(client, sessions, Role.TECHNICIAN)
+    changes = [
+        upsert("task", uuid.uuid4(), "dev-a", title="Mine now"),  # technicians do not create
+        {**upsert("task", uuid.uuid4(), "dev-a", title=""), "base_version": "x"},
+    ]
+    body = {"client_id": "dev-a", "batch_id": str(uuid.uuid4()), "changes": changes}
+    english = await client.post("/sync/push", json=body, headers=tech.headers)
+    body["batch_id"] = str(uuid.uuid4())
+    arabic = await client.post("/sync/push", json=body, headers={**tech.headers, **AR})
+    en = [r["problem"] for r in (await english.json())["results"]]
+    ar = [r["problem"] for r in (await arabic.json())["results"]]
+    assert [p["code"] for p in en] == [p["code"] for p in ar] == ["forbidden", "validation_failed"]
+    assert en[0]["detail"] == "technicians do not create tasks"
+    assert ar[0]["detail"] == "لا ينشئ الفنيون المهام"
+    assert en[1]["detail"] == "the change did not validate"
+    assert ar[1]["detail"] == "لم يجتز التغيير التحقق"
+    assert ar[1]["title"] == "الطلب غير صالح"
+    assert [e["code"] for e in ar[1]["errors"]] == [e["code"] for e in en[1]["errors"]]
+    assert en[1]["errors"][0]["message"] == "Input should be a valid integer"
+    assert ar[1]["errors"][0]["message"] == "يجب أن تكون القيمة عددًا صحيحًا"
