@@ -8,7 +8,18 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from storage.database import create_engine, session_factory
-from syncd import admin_audit, appkeys, blob_routes, console, health, media, metrics, tenants, users
+from syncd import (
+    admin_audit,
+    appkeys,
+    blob_routes,
+    console,
+    health,
+    media,
+    metrics,
+    recovery,
+    tenants,
+    users,
+)
 from syncd import jobs_admin as jobs_admin_routes
 from syncd import reports as report_routes
 from syncd.auth import routes as auth_routes
@@ -71,6 +82,7 @@ def create_app(settings: Settings) -> web.Application:
         auth_routes,
         tenants,
         users,
+        recovery,
         admin_audit,
         sync_routes,
         inbox_routes,

@@ -49,3 +49,4 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 # Per-request values.
 REQUEST_ID = web.RequestKey("request_id", str)
 TOKEN_TENANT = web.RequestKey("token_tenant_id", uuid.UUID)  # set by the auth layer
+CLIENT_IP = web.RequestKey("client_ip", str)  # see syncd.client_ip

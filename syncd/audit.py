@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditEntry
 from syncd.appkeys import REQUEST_ID
+from syncd.client_ip import request_ip
 
 
 def record(
@@ -33,7 +34,7 @@ def record(
         actor_id=actor_id,
         target_type=target_type,
         target_id=None if target_id is None else str(target_id),
-        ip=request.remote if request is not None else None,
+        ip=request_ip(request) if request is not None else None,
         request_id=request.get(REQUEST_ID) if request is not None else None,
         details=details or {},
     )

@@ -31,7 +31,7 @@ from syncd.auth.permissions import public
 from syncd.boundary import paced
 from syncd.i18n import Msg
 from syncd.media_service import CONTENT_TYPES
-from syncd.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS, own_body_limit
+from syncd.middlewares import REQUEST_ID_HEADER, own_body_limit, security_headers
 from syncd.openapi import Binary, describe
 from syncd.problems import BadRequest, Forbidden, NotFound, PayloadTooLarge
 
@@ -154,7 +154,7 @@ async def download_blob(request: web.Request) -> web.StreamResponse:
         async with store.open(signed.key) as chunks:
             response = web.StreamResponse(
                 headers={
-                    **SECURITY_HEADERS,
+                    **security_headers(request.app[appkeys.SETTINGS]),
                     REQUEST_ID_HEADER: request[appkeys.REQUEST_ID],
                     "Cache-Control": "private, max-age=300",
                 }

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from protocol import bounds
+from syncd.field_messages import field_message
 from syncd.i18n import Msg
 from syncd.passwords import MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS
 from syncd.problems import MalformedJSON, Problem, UnsupportedMediaType, ValidationFailed
@@ -135,7 +136,7 @@ def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
         {
             "field": ".".join(str(part) for part in error["loc"]) or "(body)",
             "code": error["type"],
-            "message": error["msg"],
+            "message": field_message(error["type"], error["msg"], error.get("ctx")),
         }
         for error in exc.errors(include_url=False, include_input=False)
     ]
@@ -148,7 +149,7 @@ def parse_uuid(value: str, name: str) -> uuid.UUID:
     except ValueError:
         raise ValidationFailed(
             Msg("{name} must be a UUID", name=name),
-            errors=[{"field": name, "code": "uuid_parsing", "message": "not a UUID"}],
+            errors=[{"field": name, "code": "uuid_parsing", "message": Msg("not a UUID")}],
         ) from None
 
 

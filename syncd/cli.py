@@ -1,4 +1,5 @@
-"""The `syncd` command: serve, migrate, seed, up (all three), worker, routes, create-operator.
+"""The `syncd` command: serve, migrate, seed, up (all three), worker, routes, create-operator,
+reset-password.
 
 Settings are read once here; a bad one ends the process with exit code 2 and
 one line on stderr naming the variable. `config-reference` (the settings table
@@ -70,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
         f"(password from {OPERATOR_PASSWORD_VARIABLE}, else generated and printed once)",
     )
     operator.add_argument("--email", required=True, help="the operator's email address")
+    reset = commands.add_parser(
+        "reset-password",
+        help="mail a user a single-use password reset link (the outbox; sent now with SMTP_URL)",
+    )
+    reset.add_argument("--tenant", required=True, help="the tenant's slug")
+    reset.add_argument("--email", required=True, help="the user's email address")
+    reset.add_argument(
+        "--print-token",
+        action="store_true",
+        help="also print the raw reset token (to hand over when no mail gets through)",
+    )
     return parser
 
 
@@ -93,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _print_routes(settings, args.markdown, args.write)
     elif args.command == "create-operator":
         return asyncio.run(_create_operator(settings, args.email))
+    elif args.command == "reset-password":
+        return asyncio.run(_reset_password(settings, args.tenant, args.email, args.print_token))
     elif args.command == "worker":
         from syncd.worker import run_worker
 
@@ -196,6 +210,42 @@ async def _create_operator(settings: Settings, email: str) -> int:
     elif result.password_set:
         line += f" with the password from {OPERATOR_PASSWORD_VARIABLE}"
     print(line, flush=True)
+    return 0
+
+
+async def _reset_password(settings: Settings, slug: str, email: str, print_token: bool) -> int:
+    from syncd.auth.ratelimit import MemoryLimiter
+    from syncd.auth.service import AuthService
+    from syncd.mail import send_pending
+    from syncd.password_reset import PasswordResets, tenant_by_slug
+    from syncd.problems import Problem
+
+    engine = create_engine(settings.database_url)
+    try:
+        sessions = session_factory(engine)
+        tenant = await tenant_by_slug(sessions, slug.strip().lower())
+        if tenant is None:
+            print(f"syncd: no tenant {slug!r}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        auth = AuthService(settings, sessions, MemoryLimiter(settings.login_rate_window_s))
+        try:
+            sent = await PasswordResets(settings, sessions, auth).send_reset(
+                None, tenant, email=email
+            )
+        except Problem as exc:
+            print(f"syncd: {exc.detail}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        delivered = await send_pending(sessions, settings, tenant.id)
+    finally:
+        await engine.dispose()
+    how = "sent" if delivered else "queued in the outbox (pending: no SMTP_URL or not delivered)"
+    print(
+        f"syncd: password reset for {sent.email} in tenant '{tenant.slug}' {how}; "
+        f"the link works once, until {sent.expires_at:%Y-%m-%d %H:%M} UTC",
+        flush=True,
+    )
+    if print_token:
+        print(sent.token, flush=True)
     return 0
 
 

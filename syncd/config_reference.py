@@ -63,6 +63,10 @@ SPECIAL_CASES: dict[str, Special] = {
     "CORS_ORIGINS": Special(
         default="empty (no CORS headers)", rule="comma-separated `http(s)://` origins, or `*`"
     ),
+    "TRUSTED_PROXIES": Special(
+        default="empty (no proxy trusted: the peer is the client)",
+        rule="comma-separated IP addresses or CIDR networks",
+    ),
     "AUTH_ALLOW_REGISTER": Special(default="unset: on, except in production"),
     "SMTP_URL": Special(rule="`smtp://` or `smtps://`"),
     "SYNCD_SEED_ADMIN_EMAIL": Special(default=f"unset: `{DEFAULT_ADMIN_EMAIL}`"),

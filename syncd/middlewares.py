@@ -30,6 +30,7 @@ from syncd.problems import (
     from_http_exception,
     problem_response,
 )
+from syncd.settings import Environment, Settings
 from syncd.tenancy import RESOLVED_TENANT
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -52,6 +53,18 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
+# Outside SYNCD_ENV=dev, browsers are told to use HTTPS only for a year (RFC 6797);
+# in dev, plain http://localhost must keep working.
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def security_headers(settings: Settings) -> dict[str, str]:
+    """SECURITY_HEADERS, with `Strict-Transport-Security` outside dev."""
+    if settings.env is Environment.DEV:
+        return SECURITY_HEADERS
+    return {**SECURITY_HEADERS, "Strict-Transport-Security": HSTS}
+
+
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, If-Match, X-Request-ID, X-Tenant"
 CORS_ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
@@ -92,7 +105,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     if response.prepared:  # a WebSocket or stream already sent its headers
         return response
     response.headers[REQUEST_ID_HEADER] = request_id
-    for name, value in SECURITY_HEADERS.items():
+    for name, value in security_headers(request.app[appkeys.SETTINGS]).items():
         response.headers.setdefault(name, value)
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin

@@ -19,6 +19,7 @@ from syncd.query import query_int
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+INT_PARSING = "Input should be a valid integer, unable to parse string as an integer"
 
 
 class InvalidCursor(ValidationFailed):

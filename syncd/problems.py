@@ -75,7 +75,7 @@ class Problem(Exception):
             "code": self.code,
         }
         if self.errors is not None:
-            body["errors"] = self.errors
+            body["errors"] = [error_in(error, locale) for error in self.errors]
         if request_id is not None:
             body["request_id"] = request_id
         body.update(self.extra)
@@ -83,6 +83,16 @@ class Problem(Exception):
 
 
 PROBLEM_CODES[Problem.code] = Problem.title
+
+
+def error_in(error: dict[str, Any], locale: str) -> dict[str, Any]:
+    """An `errors[]` item with its message in `locale` (a `Msg`, or a catalog sentence)."""
+    message = error.get("message")
+    if isinstance(message, Msg):
+        return {**error, "message": message.in_locale(locale)}
+    if isinstance(message, str) and locale != DEFAULT_LOCALE:
+        return {**error, "message": translate(message, locale)}
+    return error
 
 
 def problem_response(

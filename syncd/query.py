@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from syncd.body import scalar_kind, validate
+from syncd.field_messages import TEMPLATES
 from syncd.i18n import Msg
 from syncd.problems import ValidationFailed
 
@@ -71,7 +72,7 @@ def query_datetime(request: web.Request, name: str) -> datetime | None:
     if value.tzinfo is None:
         raise ValidationFailed(
             Msg("{name} needs a time zone (for example a trailing Z)", name=name),
-            errors=[{"field": name, "code": "timezone", "message": raw}],
+            errors=[{"field": name, "code": "timezone", "message": Msg("must name its time zone")}],
         )
     return value
 
@@ -116,13 +117,24 @@ def _sentence(code: str, name: str) -> Msg:
 
 def _require(ok: bool, name: str, raw: str, code: str) -> None:
     if not ok:
+        # The item's message in pydantic's words where it has them (as a body's
+        # field errors), translated like every message.
+        template = TEMPLATES.get(code)
+        message = Msg(template) if isinstance(template, str) and "{" not in template else None
         raise ValidationFailed(
-            _sentence(code, name), errors=[{"field": name, "code": code, "message": raw[:100]}]
+            _sentence(code, name),
+            errors=[{"field": name, "code": code, "message": message or _sentence(code, name)}],
         )
 
 
 def _out_of_range(name: str, raw: str, low: int, high: int) -> ValidationFailed:
     return ValidationFailed(
         Msg("{name} must be an integer from {low} to {high}", name=name, low=low, high=high),
-        errors=[{"field": name, "code": "out_of_range", "message": raw[:100]}],
+        errors=[
+            {
+                "field": name,
+                "code": "out_of_range",
+                "message": Msg("must be from {low} to {high}", low=low, high=high),
+            }
+        ],
     )

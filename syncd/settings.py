@@ -8,6 +8,7 @@ stops the process with exit code 2 and one line naming the variable
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -383,14 +384,36 @@ class Settings(BaseModel):
         ge=1,
         le=10_000,
         validation_alias="LOGIN_RATE_LIMIT",
-        description="Auth: login attempts allowed per window.",
+        description=(
+            "Auth: failed logins allowed per account (tenant + email) per window; then"
+            " that account alone is refused with `429 login_throttled`."
+        ),
+    )
+    login_ip_rate_limit: int = Field(
+        200,
+        ge=1,
+        le=1_000_000,
+        validation_alias="LOGIN_IP_RATE_LIMIT",
+        description=(
+            "Auth: failed logins allowed per client address per window, across accounts"
+            " and tenants; kept loose, as an office or a carrier NAT is one address."
+        ),
     )
     login_rate_window_s: int = Field(
         300,
         ge=1,
         le=86_400,
         validation_alias="LOGIN_RATE_WINDOW_SECONDS",
-        description="Auth: the login rate limit's window.",
+        description="Auth: the window of both login limits (and of password-reset requests).",
+    )
+    trusted_proxies: str = Field(
+        "",
+        validation_alias="TRUSTED_PROXIES",
+        description=(
+            "Client address: comma-separated addresses or CIDR networks of the reverse"
+            " proxies in front of syncd. Only when the peer is one of them does"
+            " `X-Forwarded-For` (or `Forwarded`) name the client; empty: never trusted."
+        ),
     )
     bcrypt_rounds: int = Field(
         12,
@@ -424,6 +447,24 @@ class Settings(BaseModel):
         ge=600,
         validation_alias="INVITE_TTL_SECONDS",
         description="User invitations: how long an invitation stays valid.",
+    )
+    password_reset_ttl_s: int = Field(
+        3600,
+        ge=300,
+        le=7 * 86_400,
+        validation_alias="PASSWORD_RESET_TTL_SECONDS",
+        description="Password recovery: how long a reset token stays valid (it is single use).",
+    )
+    password_reset_rate_limit: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        validation_alias="PASSWORD_RESET_RATE_LIMIT",
+        description=(
+            "Password recovery: `POST /auth/forgot-password` requests allowed per account"
+            " (tenant + email, known or not) per `LOGIN_RATE_WINDOW_SECONDS`; per client"
+            " address, `LOGIN_IP_RATE_LIMIT` applies."
+        ),
     )
     smtp_url: str | None = Field(
         None,
@@ -501,6 +542,16 @@ class Settings(BaseModel):
                 raise ValueError(f"{origin!r} is not an http(s) origin")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for network in _split(value):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an address or CIDR network") from None
+        return value
+
     @model_validator(mode="after")
     def _s3_complete(self) -> Settings:
         if self.s3_bucket is None and self.s3_endpoint_url is not None:
@@ -520,6 +571,10 @@ class Settings(BaseModel):
     @property
     def cors_origin_list(self) -> tuple[str, ...]:
         return tuple(_split(self.cors_origins))
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(n, strict=False) for n in _split(self.trusted_proxies))
 
     @property
     def uses_postgres(self) -> bool:

@@ -39,7 +39,7 @@ from syncd.auth.routes import SLUG_PATTERN, checked_password
 from syncd.body import Body, parse_body, path_uuid
 from syncd.boundary import paced
 from syncd.i18n import Msg
-from syncd.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS, own_body_limit
+from syncd.middlewares import REQUEST_ID_HEADER, own_body_limit, security_headers
 from syncd.openapi import Binary, describe
 from syncd.pagination import InvalidCursor, page, page_params
 from syncd.patch import Patch
@@ -177,7 +177,9 @@ def _active_filter(request: web.Request) -> bool | None:
     if raw not in ("true", "false"):
         raise ValidationFailed(
             Msg("active must be true or false"),
-            errors=[{"field": "active", "code": "bool_parsing", "message": raw}],
+            errors=[
+                {"field": "active", "code": "bool_parsing", "message": Msg("must be true or false")}
+            ],
         )
     return raw == "true"
 
@@ -366,7 +368,7 @@ async def get_logo(request: web.Request) -> web.StreamResponse:
 def _stream_headers(request: web.Request, logo: service.Logo) -> dict[str, str]:
     # A prepared response skips the request_context middleware: set its headers here.
     return {
-        **SECURITY_HEADERS,
+        **security_headers(request.app[appkeys.SETTINGS]),
         REQUEST_ID_HEADER: request[appkeys.REQUEST_ID],
         "ETag": f'"{logo.id}"',
         "Cache-Control": "private, no-cache",

@@ -496,7 +496,7 @@ def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
 def _policy_problem(rule: Msg) -> PasswordPolicy:
     return PasswordPolicy(
         Msg("the new password {rule}", rule=rule),
-        errors=[{"field": "new_password", "code": "password_policy", "message": str(rule)}],
+        errors=[{"field": "new_password", "code": "password_policy", "message": rule}],
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -38,6 +39,13 @@ hypothesis_settings.load_profile("syncd")
 REQUIRE_SERVICES = os.environ.get("SYNCD_REQUIRE_SERVICES") == "1"
 PG_ADMIN_DSN = os.environ.get("SYNCD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("SYNCD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Every PostgreSQL database a run creates is named <prefix><random>, and dropped at its end.
+PG_TEST_PREFIX = os.environ.get("SYNCD_TEST_DB_PREFIX", "syncd_test_")
+if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", PG_TEST_PREFIX):
+    raise SystemExit(f"SYNCD_TEST_DB_PREFIX={PG_TEST_PREFIX!r}: lower-case letters, digits, _")
+# Every Redis key a run writes (REDIS_PREFIX of its apps) starts with this, plus the run's id.
+REDIS_TEST_PREFIX = os.environ.get("SYNCD_TEST_REDIS_PREFIX", "test-")
+RUN_ID = uuid.uuid4().hex[:8]
 BACKENDS = ("sqlite", "postgresql")
 
 
@@ -95,7 +103,7 @@ def fresh_pg_database(pg_available: None) -> Iterator[Any]:
     made: list[str] = []
 
     def make() -> str:
-        name = f"syncd_test_{uuid.uuid4().hex[:12]}"
+        name = f"{PG_TEST_PREFIX}{uuid.uuid4().hex[:12]}"
         asyncio.run(create_pg_database(name))
         made.append(name)
         return asyncpg_url(PG_ADMIN_DSN, name)
@@ -201,6 +209,47 @@ def redis_url() -> str:
     finally:
         client.close()
     return REDIS_TEST_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A REDIS_PREFIX of this test alone; every key under it, and every rq job and
+    registry of its queues, is deleted when the test ends."""
+    prefix = f"{REDIS_TEST_PREFIX}{RUN_ID}-{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    left = wipe_redis(redis_url, prefix)
+    assert left == [], f"keys under {prefix} survived the clean-up: {left}"
+
+
+def wipe_redis(url: str, prefix: str) -> list[str]:
+    """Delete the keys syncd wrote under `prefix`: its own (`<prefix>…`), and rq's
+    for the queues named `<prefix>…` with their jobs. Answer what is left."""
+    import redis
+
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        job_ids: set[str] = set()
+        for key in list(client.scan_iter(f"rq:*{prefix}*")):
+            kind = client.type(key)
+            if kind == "list":
+                job_ids.update(client.lrange(key, 0, -1))
+            elif kind == "zset":
+                job_ids.update(member.split(":", 1)[0] for member in client.zrange(key, 0, -1))
+            client.delete(key)
+        for job_id in job_ids:
+            client.delete(f"rq:job:{job_id}", f"rq:results:{job_id}")
+            if dependents := list(client.scan_iter(f"rq:job:{job_id}:*")):
+                client.delete(*dependents)
+        queues = [q for q in client.smembers("rq:queues") if prefix in q]
+        if queues:
+            client.srem("rq:queues", *queues)
+        for key in list(client.scan_iter(f"{prefix}*")):
+            client.delete(key)
+        left = list(client.scan_iter(f"*{prefix}*"))
+        left += [f"rq:job:{j}" for j in job_ids if client.exists(f"rq:job:{j}")]
+        return left
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="session")

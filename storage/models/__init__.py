@@ -1,6 +1,6 @@
 """Every table of syncd, importable from one place (alembic reads Base.metadata)."""
 
-from storage.models.accounts import OutboxMail, UserInvite
+from storage.models.accounts import OutboxMail, PasswordReset, UserInvite
 from storage.models.base import Base, TenantScoped, tenant_tables
 from storage.models.finance import Purchase, Receipt
 from storage.models.media import MediaAsset, Report
@@ -30,6 +30,7 @@ __all__ = [
     "Device",
     "MediaAsset",
     "OutboxMail",
+    "PasswordReset",
     "Purchase",
     "PushBatch",
     "Receipt",

@@ -1,4 +1,4 @@
-"""Invitations of users into a tenant, and the outbox of mail to send."""
+"""Invitations of users into a tenant, password resets, and the outbox of mail to send."""
 
 from __future__ import annotations
 
@@ -31,6 +31,28 @@ class UserInvite(TenantScoped, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     accepted_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PasswordReset(TenantScoped, Base):
+    """A single-use, expiring password reset; the token is stored hashed (SHA-256)."""
+
+    __tablename__ = "password_resets"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"
+        ),
+        Index(None, "tenant_id", "user_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 

@@ -60,7 +60,7 @@ def checked_password(password: str) -> str:
     except PasswordPolicyError as exc:
         raise PasswordPolicy(
             Msg("the password {rule}", rule=exc.rule),
-            errors=[{"field": "password", "code": "password_policy", "message": str(exc)}],
+            errors=[{"field": "password", "code": "password_policy", "message": exc.rule}],
         ) from None
     return password
 

@@ -126,8 +126,26 @@ def _decode(
     except jwt.ExpiredSignatureError:
         raise TokenError(Msg("the token has expired"), expired=True) from None
     except jwt.PyJWTError as exc:
-        raise TokenError(Msg("the token is not valid: {reason}", reason=str(exc))) from None
+        # Our own words, never the library's message (it names internals).
+        raise TokenError(_reason(exc)) from None
     return claims
+
+
+def _reason(exc: jwt.PyJWTError) -> Msg:
+    """Why a token was refused, in a sentence of ours (translated), by the error's kind."""
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return Msg("the token's signature does not match")
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return Msg("the token is signed with an algorithm this server does not accept")
+    if isinstance(exc, jwt.InvalidIssuerError | jwt.InvalidAudienceError):
+        return Msg("the token was not issued for this server")
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return Msg("the token lacks a required claim")
+    if isinstance(exc, jwt.ImmatureSignatureError | jwt.InvalidIssuedAtError):
+        return Msg("the token is not valid yet")
+    if isinstance(exc, jwt.DecodeError):
+        return Msg("the token is not a well-formed JWT")
+    return Msg("the token is not valid")
 
 
 def decode_access(

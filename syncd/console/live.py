@@ -32,7 +32,7 @@ from syncd.console.forms import page
 from syncd.console.render import PAGE_HEADERS
 from syncd.console.session import session_claims
 from syncd.hub import InProcessHub
-from syncd.middlewares import SECURITY_HEADERS
+from syncd.middlewares import security_headers
 from syncd.problems import Problem
 
 log = structlog.get_logger("syncd.console")
@@ -128,7 +128,7 @@ async def inbox_events(request: web.Request) -> web.StreamResponse:
     who = principal(request)
     response = web.StreamResponse(
         headers={
-            **SECURITY_HEADERS,
+            **security_headers(request.app[appkeys.SETTINGS]),
             **PAGE_HEADERS,
             "Content-Type": "text/event-stream; charset=utf-8",
             "X-Accel-Buffering": "no",

@@ -394,7 +394,9 @@ async def _references(session: AsyncSession, who: Principal, fields: dict[str, A
     ):
         raise UnknownReference(
             Msg("task_id {task_id} names no task of yours", task_id=task_id),
-            errors=[{"field": "task_id", "code": "unknown_reference", "message": "no such task"}],
+            errors=[
+                {"field": "task_id", "code": "unknown_reference", "message": Msg("no such task")}
+            ],
         )
     media_ids = {uuid.UUID(str(m)) for m in fields.get("media_ids") or ()}
     if media_ids:

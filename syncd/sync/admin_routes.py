@@ -45,7 +45,13 @@ async def rejections(request: web.Request) -> web.Response:
     if status not in (None, "open", "replayed", "dismissed"):
         raise ValidationFailed(
             Msg("status is open, replayed or dismissed"),
-            errors=[{"field": "status", "code": "enum", "message": str(status)}],
+            errors=[
+                {
+                    "field": "status",
+                    "code": "enum",
+                    "message": Msg("must be open, replayed or dismissed"),
+                }
+            ],
         )
     answer = await request.app[appkeys.SYNC_ADMIN].rejections(
         principal(request), status, request.query.get("device"), cursor, limit

@@ -71,7 +71,9 @@ def _filters(request: web.Request) -> dict[str, Any]:
     if filters["status"] not in (None, "open", "resolved"):
         raise ValidationFailed(
             Msg("status is open or resolved"),
-            errors=[{"field": "status", "code": "enum", "message": "open | resolved"}],
+            errors=[
+                {"field": "status", "code": "enum", "message": Msg("must be open or resolved")}
+            ],
         )
     if "since" in query:
         filters["since"] = query_datetime(request, "since")
@@ -126,7 +128,13 @@ async def resolve_conflict(request: web.Request) -> web.Response:
     if (body.resolution == "custom") != (body.values is not None):
         raise ValidationFailed(
             Msg("values go with the custom resolution, and only with it"),
-            errors=[{"field": "values", "code": "values_mismatch", "message": body.resolution}],
+            errors=[
+                {
+                    "field": "values",
+                    "code": "values_mismatch",
+                    "message": Msg("values go with the custom resolution, and only with it"),
+                }
+            ],
         )
     (answer,) = await request.app[appkeys.INBOX].resolve(
         request, principal(request), [conflict_id], body.resolution, body.values

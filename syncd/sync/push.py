@@ -23,6 +23,7 @@ from protocol.changes import Change, PushRequest
 from protocol.merge import Outcome
 from storage import sync_ledger as ledger
 from storage.models import SyncRejection
+from syncd.field_messages import field_message
 from syncd.sync.apply import apply_change
 from syncd.sync.client_schema import shape_result
 from syncd.sync.cursor import Cursor
@@ -136,7 +137,7 @@ def parse_change(
             {
                 "field": ".".join(str(p) for p in e["loc"]) or "change",
                 "code": e["type"],
-                "message": e["msg"],
+                "message": field_message(e["type"], e["msg"], e.get("ctx")),
             }
             for e in exc.errors(include_url=False, include_input=False)
         ]

@@ -12,10 +12,12 @@ from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.body import parse_body
+from syncd.middlewares import problem_locale
 from syncd.openapi import describe
 from syncd.query import read_query
 from syncd.sync.client_schema import ClientUpgradeRequired, UnknownSchema, query_schema
 from syncd.sync.errors import BatchTooLarge, ClientIdTaken, InvalidSyncCursor
+from syncd.sync.localize import localized
 from syncd.sync.schemas import PullPage, PushAnswer, PushBody, TasksPushAnswer
 
 routes = web.RouteTableDef()
@@ -57,6 +59,7 @@ async def push(request: web.Request) -> web.Response:
         principal(request), body, request.headers.get("User-Agent")
     )
     metrics.count_push(request.app, "push", answer)
+    answer = localized(answer, problem_locale(request))
     return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
 
@@ -75,6 +78,7 @@ async def push_tasks(request: web.Request) -> web.Response:
         principal(request), body, request.headers.get("User-Agent"), only_entity="task"
     )
     metrics.count_push(request.app, "tasks", answer)
+    answer = localized(answer, problem_locale(request))
     conflicts = [
         {
             "id": result["id"],

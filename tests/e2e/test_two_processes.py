@@ -35,9 +35,9 @@ async def frames_until(ws: Any, kind: str, seen: list[dict[str, Any]]) -> dict[s
 
 
 async def test_live_change_crosses_processes_and_resumes_after_a_kill(
-    server_env: dict[str, str], redis_url: str, tmp_path: Path
+    server_env: dict[str, str], redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
-    env = {**server_env, "REDIS_URL": redis_url, "REDIS_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}:"}
+    env = {**server_env, "REDIS_URL": redis_url, "REDIS_PREFIX": redis_prefix}
     port_a, port_b = free_port(), free_port()
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

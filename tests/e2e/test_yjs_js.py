@@ -230,9 +230,9 @@ async def test_an_offline_ydoc_push_reaches_a_live_js_editor(node: str, server: 
 
 
 async def test_js_editors_on_two_processes_converge_through_redis(
-    node: str, server_env: dict[str, str], redis_url: str, tmp_path: Path
+    node: str, server_env: dict[str, str], redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
-    env = {**server_env, "REDIS_URL": redis_url, "REDIS_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}:"}
+    env = {**server_env, "REDIS_URL": redis_url, "REDIS_PREFIX": redis_prefix}
     servers = []
     for label in ("a", "b"):
         (tmp_path / label).mkdir()

@@ -196,11 +196,16 @@ async def test_throttle_after_n_bad_logins(
 
 
 async def test_throttle_uses_redis_when_configured(
-    database_url: str, redis_url: str, tmp_path: Path, aiohttp_client: Any, sessions: Sessions
+    database_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    sessions: Sessions,
 ) -> None:
     import redis.asyncio as aioredis
 
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    prefix = redis_prefix
     settings = make_settings(
         tmp_path,
         DATABASE_URL=database_url,

@@ -19,9 +19,13 @@ async def test_live_and_ready(client: Any) -> None:
 
 
 async def test_ready_checks_redis_when_configured(
-    database_url: str, redis_url: str, tmp_path: Path, aiohttp_client: Any
+    database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path, aiohttp_client: Any
 ) -> None:
-    app = create_app(make_settings(tmp_path, DATABASE_URL=database_url, REDIS_URL=redis_url))
+    app = create_app(
+        make_settings(
+            tmp_path, DATABASE_URL=database_url, REDIS_URL=redis_url, REDIS_PREFIX=redis_prefix
+        )
+    )
     client = await aiohttp_client(app)
     response = await client.get("/health/ready")
     assert response.status == 200

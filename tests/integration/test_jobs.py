@@ -262,9 +262,14 @@ def test_worker_refuses_to_start_without_redis(tmp_path: Path) -> None:
 @pytest.mark.redis
 @pytest.mark.e2e
 async def test_rq_queue_and_a_worker_process_make_the_thumbnail(
-    aiohttp_client: Any, database_url: str, redis_url: str, tmp_path: Path, sessions: Sessions
+    aiohttp_client: Any,
+    database_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    sessions: Sessions,
 ) -> None:
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    prefix = redis_prefix
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,

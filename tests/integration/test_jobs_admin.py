@@ -194,9 +194,14 @@ async def burst(tmp_path: Path, env: dict[str, str]) -> None:
 @pytest.mark.redis
 @pytest.mark.e2e
 async def test_rq_failures_are_listed_and_retried_by_a_worker_process(
-    aiohttp_client: Any, database_url: str, redis_url: str, tmp_path: Path, sessions: Sessions
+    aiohttp_client: Any,
+    database_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    sessions: Sessions,
 ) -> None:
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    prefix = redis_prefix
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,

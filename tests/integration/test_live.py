@@ -336,10 +336,15 @@ async def test_slow_reader_is_closed_not_buffered(
 
 
 async def test_redis_hub_reaches_a_second_app(
-    database_url: str, redis_url: str, tmp_path: Path, aiohttp_client: Any, sessions: Sessions
+    database_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    sessions: Sessions,
 ) -> None:
     """Two app instances over one database and Redis behave as one server."""
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    prefix = redis_prefix
     a = await aiohttp_client(
         create_app(
             make_settings(

@@ -125,3 +125,41 @@ def test_the_documented_step_is_the_declared_one() -> None:
     )
     source = (Path(__file__).resolve().parents[2] / "protocol" / "versions.py").read_text()
     assert block in source
+
+
+def doc_block_with(marker: str) -> Any:
+    """The ```json block of docs/protocol.md that contains `marker`, parsed."""
+    for block in re.findall(r"```json\n(.*?)```", DOC.read_text(), re.S):
+        if marker in block:
+            return json.loads(block)
+    raise AssertionError(f"no json block with {marker!r}")
+
+
+async def test_the_signature_entry_is_taken_and_pulled_back_as_documented(
+    client: Any, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    change = doc_block_with('"kind": "signature"')
+    task_id = uuid.UUID(change["fields"]["task_id"])
+    tenant = await make_tenant(sessions)
+    tech = await signed_in(client, sessions, Role.TECHNICIAN, tenant)
+    staff = await signed_in(client, sessions, Role.STAFF, tenant)
+    await push(client, staff, "dash", [upsert("task", task_id, "dash", title="Pump")])
+    await push(
+        client,
+        staff,
+        "dash",
+        [action(task_id, "assign", "dash", fields={"user_id": str(tech.user_id)})],
+    )
+    answer = await push(client, tech, "dev-a", [change])
+    assert [r["status"] for r in answer["results"]] == ["applied"]
+    pulled = await (await client.get("/sync/pull", headers=tech.headers)).json()
+    [row] = [c["data"] for c in pulled["changes"] if c["id"] == change["id"]]
+    assert row["kind"] == "signature"
+    assert row["payload"] == change["fields"]["payload"]
+    assert row["client_time"] == change["fields"]["client_time"]
+
+
+def test_the_errors_table_lists_the_auth_codes() -> None:
+    errors = DOC.read_text().split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
+    for code in ("refresh_reused", "refresh_invalid", "invalid_credentials", "login_throttled"):
+        assert f"`{code}`" in errors, code

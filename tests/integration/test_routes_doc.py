@@ -94,3 +94,18 @@ def test_role_table_matches_role_permissions() -> None:
         "the permission x role table of docs/routes.md differs from ROLE_PERMISSIONS "
         "(syncd/auth/permissions.py); edit the table"
     )
+
+
+def test_the_prose_says_which_permissions_guard_no_route() -> None:
+    text = ROUTES_DOC.read_text()
+    prose = text[: text.index("## Every route")]
+    idle_text = prose.split("Guarding no route:", 1)[1].split("(")[0]
+    idle = set(re.findall(r"`([a-z:]+)`", idle_text))
+    table = text[text.index("## Every route") :]
+    used = set(re.findall(r"^\| \w+ \| `[^`]+` \| `([a-z:]+)` \|$", table, re.M))
+    permissions = set(re.findall(r"^\| `([a-z:]+)` \| (?:yes|—)", prose, re.M))
+    assert idle == {"finance:manage"} - used
+    assert permissions - used - {"api:docs", "authenticated"} == idle
+    for permission in ("tasks:read", "tasks:work", "tasks:manage", "jobs:manage"):
+        assert permission in used
+        assert f"`{permission}` guards" in prose.replace("\n", " "), permission

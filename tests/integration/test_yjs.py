@@ -206,9 +206,14 @@ async def test_shutdown_asks_editors_to_reconnect(
 
 
 async def test_rooms_relay_between_two_apps_over_redis(
-    database_url: str, redis_url: str, tmp_path: Path, aiohttp_client: Any, sessions: Sessions
+    database_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    sessions: Sessions,
 ) -> None:
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    prefix = redis_prefix
     apps = [
         await aiohttp_client(
             create_app(

@@ -91,6 +91,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/forgot-password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password reset mail
+         * @description Mail a single-use reset link if the email is an active user of the tenant.
+         *
+         *     The answer is the same whether it is or not (202), so it tells nobody which
+         *     emails have accounts. Throttled per account and per client address (429
+         *     `reset_throttled` with `Retry-After`).
+         *
+         *     **Access:** public, no token.
+         */
+        post: operations["forgot_password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/login": {
         parameters: {
             query?: never;
@@ -191,6 +217,31 @@ export interface paths {
          *     **Access:** public, no token.
          */
         post: operations["register"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/reset-password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Choose a new password with a reset token
+         * @description Set a new password with the mailed token; every session of the user ends.
+         *
+         *     An unknown, used, replaced or expired token (or another tenant's) is one
+         *     answer: 400 `reset_invalid`. Sign in afterwards with the new password.
+         *
+         *     **Access:** public, no token.
+         */
+        post: operations["reset_password"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1516,6 +1567,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users/{user_id}/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a user a password reset mail
+         * @description Mail an active user of the tenant a single-use reset link (their password stays
+         *     until they use it). Outside production the answer also carries `reset_token`.
+         *
+         *     **Access:** the `users:manage` permission (roles: admin).
+         */
+        post: operations["send_password_reset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users/{user_id}/role": {
         parameters: {
             query?: never;
@@ -2071,6 +2145,11 @@ export interface components {
              * @default
              */
             display_name: string;
+        };
+        /** ForgotPassword */
+        ForgotPassword: {
+            /** Email */
+            email: string;
         };
         /** Geo */
         Geo: {
@@ -3122,6 +3201,51 @@ export interface components {
             /** Finished At */
             finished_at: string | null;
         };
+        /** ResetPassword */
+        ResetPassword: {
+            /** Token */
+            token: string;
+            /** Password */
+            password: string;
+        };
+        /** ResetRead */
+        ResetRead: {
+            /** Id */
+            id: string;
+            /** Expires At */
+            expires_at: string;
+        };
+        /**
+         * ResetRequested
+         * @description Always the same answer: whether a mail went out is not told.
+         */
+        ResetRequested: {
+            /**
+             * Accepted
+             * @description always `true`
+             */
+            accepted: boolean;
+            /**
+             * Expires In
+             * @description seconds a mailed reset link stays valid
+             */
+            expires_in: number;
+        };
+        /**
+         * ResetSentRead
+         * @description The reset mailed to the user.
+         */
+        ResetSentRead: {
+            /** User Id */
+            user_id: string;
+            reset: components["schemas"]["ResetRead"];
+            /**
+             * Reset Token
+             * @description outside production only: the raw token, to finish without a mailbox
+             * @default null
+             */
+            reset_token: string | null;
+        };
         /**
          * ResolveBody
          * @description `values` go with the `custom` resolution, and only with it.
@@ -4065,6 +4189,125 @@ export interface operations {
             };
         };
     };
+    forgot_password: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the tenant's slug or id (or use its subdomain of the base domain) */
+                "X-Tenant"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForgotPassword"];
+            };
+        };
+        responses: {
+            /** @description Always the same answer: whether a mail went out is not told. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetRequested"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `tenant_required`: No tenant named
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `reset_throttled`: Too many password reset requests; try again later
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     login: {
         parameters: {
             query?: never;
@@ -4481,6 +4724,112 @@ export interface operations {
              *     - `slug_taken`: The tenant slug is taken or reserved
              */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: Request body too large
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: Unsupported media type
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `malformed_json`: The request body is not valid JSON
+             *     - `validation_failed`: The request did not validate
+             *     - `password_policy`: The password does not meet the policy
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reset_password: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the tenant's slug or id (or use its subdomain of the base domain) */
+                "X-Tenant"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetPassword"];
+            };
+        };
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `tenant_required`: No tenant named
+             *     - `reset_invalid`: The password reset cannot be used
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12605,6 +12954,88 @@ export interface operations {
              *     - `last_admin`: The tenant must keep an active admin
              */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: Internal server error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    send_password_reset: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional: the token names the tenant; if sent, it must name the same one */
+                "X-Tenant"?: string;
+            };
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The reset mailed to the user. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetSentRead"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `token_missing`: A bearer token is required
+             *     - `token_invalid`: The token is not valid
+             *     - `token_expired`: The token has expired
+             *     - `session_revoked`: The session has ended
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `permission_denied`: Your role does not allow this
+             *     - `tenant_mismatch`: The request names another tenant than its token
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `tenant_not_found`: Unknown tenant
+             *     - `user_not_found`: No such user
+             */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
