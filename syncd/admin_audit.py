@@ -23,9 +23,9 @@ from storage.unit_of_work import TenantUnitOfWork
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
-from syncd.body import validate
 from syncd.openapi import describe
 from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor, page, page_params
+from syncd.query import read_query
 from syncd.schemas import AuditEntryPage, PageQuery
 
 routes = web.RouteTableDef()
@@ -145,7 +145,7 @@ def _before(cursor: str) -> tuple[datetime, int]:
 )
 async def list_audit(request: web.Request) -> web.Response:
     """The tenant's audit entries, newest first: `{"items": [...], "next_cursor": ...}`."""
-    query = validate(AuditQuery, dict(request.query))
+    query = read_query(request, AuditQuery)
     cursor, limit = page_params(request)
     found = await read_audit(
         request.app[appkeys.SESSIONS], principal(request).tenant_id, query, cursor, limit

@@ -15,6 +15,7 @@ from syncd.auth import routes as auth_routes
 from syncd.auth.middleware import policy
 from syncd.auth.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from syncd.auth.service import AuthService
+from syncd.boundary import boundary, index_plain_paths
 from syncd.finance import routes as finance_routes
 from syncd.hub import InProcessHub, RedisHub
 from syncd.mail import Mailer
@@ -41,7 +42,14 @@ SHUTDOWN_TIMEOUT_S = 10.0
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[metrics.measure, request_context, problems, console.console_errors, policy],
+        middlewares=[
+            metrics.measure,
+            request_context,
+            problems,
+            console.console_errors,
+            boundary,
+            policy,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[appkeys.SETTINGS] = settings
@@ -53,6 +61,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(media_context)
     app.cleanup_ctx.append(report_routes.reports_context)
+    app.on_startup.append(index_plain_paths)
     app.on_shutdown.append(_close_live_sessions)
     app.on_shutdown.append(_close_yjs_sessions)
     health.setup(app)

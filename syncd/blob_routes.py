@@ -28,6 +28,7 @@ from storage.blobs import (
 )
 from syncd import appkeys
 from syncd.auth.permissions import public
+from syncd.boundary import paced
 from syncd.i18n import Msg
 from syncd.media_service import CONTENT_TYPES
 from syncd.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS, own_body_limit
@@ -118,7 +119,7 @@ async def upload_blob(request: web.Request) -> web.Response:
             request.query,
             request.headers.get("Content-Type", ""),
             request.content_length,
-            request.content.iter_chunked(CHUNK_BYTES),
+            paced(request, CHUNK_BYTES),
         )
     except (BlobUrlError, InvalidBlobKey) as exc:
         raise _refused(exc) from None

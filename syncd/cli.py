@@ -20,6 +20,7 @@ from aiohttp import web
 from storage.database import create_engine, session_factory
 from syncd.app import SHUTDOWN_TIMEOUT_S, create_app
 from syncd.logging import AccessLogger, configure_logging
+from syncd.server import serve
 from syncd.settings import Settings, SettingsError, load_settings
 
 EXIT_BAD_SETTING = 2
@@ -107,10 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_objects)
-    web.run_app(
+    serve(
         app,
-        host=host or settings.host,
-        port=port or settings.port,
+        host or settings.host,
+        port or settings.port,
+        header_timeout_s=settings.header_timeout_s,
         access_log_class=AccessLogger,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         print=lambda line: print(line, file=sys.stderr, flush=True),

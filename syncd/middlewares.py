@@ -177,8 +177,13 @@ def own_body_limit(handler: H) -> H:
     return handler
 
 
+def owns_body_limit(request: web.Request) -> bool:
+    """Whether the request's handler streams its body (see `own_body_limit`)."""
+    return bool(getattr(request.match_info.handler, _OWN_BODY_LIMIT, False))
+
+
 def _check_declared_length(request: web.Request) -> None:
-    if getattr(request.match_info.handler, _OWN_BODY_LIMIT, False):
+    if owns_body_limit(request):
         return
     limit = request.app[appkeys.SETTINGS].max_body_bytes
     length = request.content_length

@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from syncd.i18n import Msg
 from syncd.problems import ValidationFailed
+from syncd.query import query_int
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -44,16 +44,7 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
 
 def page_params(request: web.Request) -> tuple[str | None, int]:
     """(cursor or None, limit) from the query string, validated."""
-    raw_limit = request.query.get("limit", str(DEFAULT_LIMIT))
-    try:
-        limit = int(raw_limit)
-    except ValueError:
-        limit = -1
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationFailed(
-            Msg("limit must be an integer from 1 to {max}", max=MAX_LIMIT),
-            errors=[{"field": "limit", "code": "out_of_range", "message": raw_limit}],
-        )
+    limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     return request.query.get("cursor") or None, limit
 
 

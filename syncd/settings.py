@@ -205,6 +205,27 @@ class Settings(BaseModel):
         validation_alias="MAX_BODY_BYTES",
         description=("Request middleware: largest request body; a larger body is a 413 problem."),
     )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        validation_alias="HEADER_TIMEOUT_S",
+        description=(
+            "HTTP server: a request line and headers not complete this many seconds after "
+            "their first byte are cut (a 408 problem, then the connection closes)."
+        ),
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        validation_alias="BODY_TIMEOUT_S",
+        description=(
+            "HTTP server: a request body not complete this many seconds after its headers "
+            "is a 408 problem, and the connection closes (a streamed upload: the longest "
+            "pause between two parts)."
+        ),
+    )
     max_batch_changes: int = Field(
         500,
         ge=1,

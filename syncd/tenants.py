@@ -37,8 +37,9 @@ from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.auth.routes import SLUG_PATTERN, checked_password
 from syncd.body import Body, parse_body, path_uuid
+from syncd.boundary import paced
 from syncd.i18n import Msg
-from syncd.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS
+from syncd.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS, own_body_limit
 from syncd.openapi import Binary, describe
 from syncd.pagination import InvalidCursor, page, page_params
 from syncd.patch import Patch
@@ -76,7 +77,16 @@ def _known_zone(value: str) -> str:
 
 
 Locale = Literal["en", "ar"]
-TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
+TimeZone = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$",
+        description="an IANA time zone, such as `Asia/Riyadh` or `UTC`",
+    ),
+    AfterValidator(_known_zone),
+]
 Color = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$"), AfterValidator(str.lower)]
 
 
@@ -308,6 +318,7 @@ async def update_own_tenant(request: web.Request) -> web.Response:
 
 @routes.put("/tenant/logo")
 @requires(Permission.TENANT_MANAGE)
+@own_body_limit  # MAX_LOGO_BYTES, below
 @describe(
     summary="Upload your tenant's logo (raw PNG, JPEG or WebP)",
     body=LOGO,
@@ -321,7 +332,7 @@ async def put_logo(request: web.Request) -> web.Response:
     tenant = await service.replace_logo(
         await tenant_uow(request),
         request.app[appkeys.BLOBS],
-        request.content.iter_chunked(CHUNK_BYTES),
+        paced(request, CHUNK_BYTES),
         content_type=request.content_type,
         max_bytes=limit,
         request=request,

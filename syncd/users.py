@@ -27,10 +27,11 @@ from syncd.auth.errors import InvalidCredentials, LoginThrottled, PasswordPolicy
 from syncd.auth.permissions import Permission, public, requires
 from syncd.auth.principal import principal
 from syncd.auth.schemas import TokenPairRead
-from syncd.body import Body, Password, parse_body, path_uuid, validate
+from syncd.body import Body, NewPassword, Password, parse_body, path_uuid
 from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.pagination import InvalidCursor, page, page_params
+from syncd.query import read_query
 from syncd.schemas import PageQuery, UserInvited, UserPage, UserPath, UserRead
 from syncd.tenancy import current_tenant
 from syncd.user_service import (
@@ -60,7 +61,7 @@ class InviteCreate(Body):
 
 class InviteAccept(Body):
     token: str = Field(min_length=10, max_length=200)
-    password: Password
+    password: NewPassword
     display_name: str | None = Field(None, min_length=1, max_length=200)
 
 
@@ -84,7 +85,7 @@ class RoleUpdate(Body):
 
 class PasswordChange(Body):
     current_password: Password = Field(min_length=1)
-    new_password: Password
+    new_password: NewPassword
 
 
 def user_read(user: UserInfo) -> dict[str, Any]:
@@ -191,7 +192,7 @@ async def accept_invite(request: web.Request) -> web.Response:
 )
 async def list_users(request: web.Request) -> web.Response:
     """Users ordered by creation; filters `role`, `status`, `q` (email or name)."""
-    query = validate(UserQuery, dict(request.query))
+    query = read_query(request, UserQuery)
     cursor, limit = page_params(request)
     filters = UserFilter(role=query.role, status=query.status, q=query.q)
     users, next_cursor = await _service(request).list_users(

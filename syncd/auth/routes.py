@@ -23,7 +23,7 @@ from syncd.auth.errors import (
 from syncd.auth.permissions import Permission, public, requires
 from syncd.auth.principal import principal
 from syncd.auth.schemas import MeRead, Registered, TokenPairRead
-from syncd.body import Body, Password, parse_body
+from syncd.body import Body, NewPassword, Password, parse_body
 from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.passwords import PasswordPolicyError, check_policy
@@ -50,7 +50,7 @@ class RegisterBody(Body):
     tenant_slug: str = Field(pattern=SLUG_PATTERN)
     tenant_name: str = Field(min_length=1, max_length=200)
     email: EmailStr
-    password: Password
+    password: NewPassword
     display_name: str = Field("", max_length=200)
 
 

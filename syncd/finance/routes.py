@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
-from syncd.body import parse_body, path_uuid, validate
+from syncd.body import parse_body, path_uuid
 from syncd.finance.schemas import (
     PurchaseCreate,
     PurchaseFields,
@@ -59,6 +59,7 @@ from syncd.finance.service import (
 )
 from syncd.openapi import describe
 from syncd.pagination import InvalidCursor, page, page_params
+from syncd.query import read_query
 from syncd.sync.writes import RestWrites, UnknownReference
 from syncd.tasks.routes import IF_MATCH, task_id_of
 from syncd.tasks.schemas import TaskPath
@@ -155,7 +156,7 @@ async def _delete(request: web.Request, kind: Kind) -> web.Response:
 )
 async def list_purchases(request: web.Request) -> web.Response:
     """Purchases by `purchased_at`; technicians see those of their tasks only."""
-    return await _list(request, PURCHASES, validate(RecordQuery, dict(request.query)))
+    return await _list(request, PURCHASES, read_query(request, RecordQuery))
 
 
 @routes.post("/purchases")
@@ -283,7 +284,7 @@ async def task_totals(request: web.Request) -> web.Response:
 )
 async def list_receipts(request: web.Request) -> web.Response:
     """Receipts by `issued_at`; technicians see those of their tasks only."""
-    return await _list(request, RECEIPTS, validate(ReceiptQuery, dict(request.query)))
+    return await _list(request, RECEIPTS, read_query(request, ReceiptQuery))
 
 
 @routes.post("/receipts")

@@ -56,6 +56,8 @@ class ReceiptCreate(Stamped):
 class _Patch(Patch):
     """A partial update: leave a field out to keep it; none may be set to null."""
 
+    MUST_CHANGE = True
+
     updated_at: AwareDatetime | None = Field(
         None, description="the `updated_at` you read; a stale one is 409 `stale_record`"
     )

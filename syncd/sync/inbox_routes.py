@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission, requires
@@ -17,6 +16,7 @@ from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.pagination import InvalidCursor, page_params
 from syncd.problems import ValidationFailed
+from syncd.query import query_datetime
 from syncd.sync.inbox import ConflictNotFound, ConflictResolved, ResolutionInvalid
 from syncd.sync.schemas import (
     ConflictDetail,
@@ -31,6 +31,26 @@ routes = web.RouteTableDef()
 
 
 class ResolveBody(Body):
+    """`values` go with the `custom` resolution, and only with it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "properties": {"resolution": {"enum": ["keep_server", "take_client"]}},
+                    "not": {"required": ["values"]},
+                },
+                {
+                    "properties": {
+                        "resolution": {"const": "custom"},
+                        "values": {"type": "object", "additionalProperties": True},
+                    },
+                    "required": ["values"],
+                },
+            ]
+        }
+    )
+
     resolution: Literal["keep_server", "take_client", "custom"]
     values: dict[str, Any] | None = None
 
@@ -54,18 +74,7 @@ def _filters(request: web.Request) -> dict[str, Any]:
             errors=[{"field": "status", "code": "enum", "message": "open | resolved"}],
         )
     if "since" in query:
-        try:
-            filters["since"] = datetime.fromisoformat(query["since"].replace("Z", "+00:00"))
-        except ValueError:
-            raise ValidationFailed(
-                Msg("since must be an ISO 8601 time"),
-                errors=[{"field": "since", "code": "datetime", "message": query["since"]}],
-            ) from None
-        if filters["since"].tzinfo is None:
-            raise ValidationFailed(
-                Msg("since needs a time zone (for example a trailing Z)"),
-                errors=[{"field": "since", "code": "timezone", "message": query["since"]}],
-            )
+        filters["since"] = query_datetime(request, "since")
     return filters
 
 

@@ -12,9 +12,8 @@ from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.body import parse_body
-from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.problems import ValidationFailed
+from syncd.query import read_query
 from syncd.sync.client_schema import ClientUpgradeRequired, UnknownSchema, query_schema
 from syncd.sync.errors import BatchTooLarge, ClientIdTaken, InvalidSyncCursor
 from syncd.sync.schemas import PullPage, PushAnswer, PushBody, TasksPushAnswer
@@ -101,17 +100,12 @@ async def push_tasks(request: web.Request) -> web.Response:
     "Keep pulling while `has_more`.",
 )
 async def pull(request: web.Request) -> web.Response:
-    raw = request.query.get("limit", str(DEFAULT_PULL_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PULL_LIMIT:
-        raise ValidationFailed(
-            Msg("limit must be an integer from 1 to {max}", max=MAX_PULL_LIMIT),
-            errors=[{"field": "limit", "code": "out_of_range", "message": raw}],
-        )
+    query = read_query(request, PullQuery, own={"schema"})  # unknown_schema, its own code
     answer = await request.app[appkeys.SYNC].pull(
         principal(request),
-        request.query.get("since"),
-        int(raw),
-        request.query.get("client_id"),
+        query.since,
+        query.limit,
+        query.client_id,
         query_schema(request.query.get("schema")),
     )
     metrics.count_pull(request.app, answer)

@@ -55,6 +55,8 @@ class ChecklistItemCreate(Body):
 
 
 class ChecklistItemPatch(Patch):
+    MUST_CHANGE = True
+
     label: str | None = Field(None, min_length=1, max_length=200)
     done: bool | None = None
     position: int | None = Field(None, ge=0, le=1_000_000)

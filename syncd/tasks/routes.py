@@ -31,6 +31,7 @@ from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.pagination import InvalidCursor, page, page_params
 from syncd.problems import Forbidden
+from syncd.query import read_query
 from syncd.sync.writes import InvalidAssignee, RestWrites
 from syncd.tasks.schemas import (
     ActionBody,
@@ -98,7 +99,7 @@ async def list_tasks(request: web.Request) -> web.Response:
 
     Technicians see the tasks assigned to them only. Filters combine with AND.
     """
-    query = validate(TaskQuery, dict(request.query))
+    query = read_query(request, TaskQuery)
     cursor, limit = page_params(request)
     who = principal(request)
     assignee = None

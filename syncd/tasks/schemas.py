@@ -41,6 +41,7 @@ class TaskPatch(Patch):
     of its ends together) may be set to null."""
 
     NULLABLE = frozenset({"due_at", "scheduled_start", "scheduled_end"})
+    MUST_CHANGE = True
 
     title: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=20_000)
@@ -71,13 +72,18 @@ class AssignBody(Body):
     user_id: uuid.UUID = Field(description="an active technician of the tenant")
 
 
+_STATUSES = "|".join(s.value for s in TaskStatus)
+
+
 class TaskQuery(BaseModel):
     """The list filters (cursor and limit pass through)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     status: str | None = Field(
-        None, description="one status or several, comma-separated: `assigned,in_progress`"
+        None,
+        description="one status or several, comma-separated: `assigned,in_progress`",
+        pattern=rf"^({_STATUSES})(,({_STATUSES}))*$",
     )
     assignee: str | None = Field(None, description="a user id, or `me`")
     due_from: AwareDatetime | None = Field(None, description="due at or after (inclusive)")

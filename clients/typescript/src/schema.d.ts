@@ -2088,7 +2088,10 @@ export interface components {
         InviteAccept: {
             /** Token */
             token: string;
-            /** Password */
+            /**
+             * Password
+             * @description at least 10 characters and 4 different ones, at most 72 bytes in UTF-8
+             */
             password: string;
             /**
              * Display Name
@@ -2321,7 +2324,11 @@ export interface components {
             /** Version */
             version: number;
         };
-        /** MediaUploadCreate */
+        /**
+         * MediaUploadCreate
+         * @description `owner_id` names the task, purchase or receipt and is required for them; a
+         *     tenant's media has none.
+         */
         MediaUploadCreate: {
             /**
              * Media Id
@@ -2404,7 +2411,10 @@ export interface components {
         PasswordChange: {
             /** Current Password */
             current_password: string;
-            /** New Password */
+            /**
+             * New Password
+             * @description at least 10 characters and 4 different ones, at most 72 bytes in UTF-8
+             */
             new_password: string;
         };
         /**
@@ -2466,7 +2476,10 @@ export interface components {
              * @enum {string}
              */
             locale?: "en" | "ar";
-            /** Time Zone */
+            /**
+             * Time Zone
+             * @description an IANA time zone, such as `Asia/Riyadh` or `UTC`
+             */
             time_zone?: string;
             /** Is Active */
             is_active?: boolean;
@@ -2675,7 +2688,10 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
-        /** PurchasePatch */
+        /**
+         * PurchasePatch
+         * @description At least one field besides `updated_at` (else 422 `nothing_to_change`).
+         */
         PurchasePatch: {
             /**
              * Updated At
@@ -2689,7 +2705,10 @@ export interface components {
             line_items?: components["schemas"]["LineItem"][];
             /** Amount Minor */
             amount_minor?: number;
-            /** Currency */
+            /**
+             * Currency
+             * @description an ISO 4217 code in use, such as `SAR`
+             */
             currency?: string;
             /**
              * Purchased At
@@ -2874,7 +2893,10 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
-        /** ReceiptPatch */
+        /**
+         * ReceiptPatch
+         * @description At least one field besides `updated_at` (else 422 `nothing_to_change`).
+         */
         ReceiptPatch: {
             /**
              * Updated At
@@ -2884,7 +2906,10 @@ export interface components {
             updated_at?: string;
             /** Total Minor */
             total_minor?: number;
-            /** Currency */
+            /**
+             * Currency
+             * @description an ISO 4217 code in use, such as `SAR`
+             */
             currency?: string;
             /**
              * Issued At
@@ -2958,7 +2983,10 @@ export interface components {
              * Format: email
              */
             email: string;
-            /** Password */
+            /**
+             * Password
+             * @description at least 10 characters and 4 different ones, at most 72 bytes in UTF-8
+             */
             password: string;
             /**
              * Display Name
@@ -3094,7 +3122,10 @@ export interface components {
             /** Finished At */
             finished_at: string | null;
         };
-        /** ResolveBody */
+        /**
+         * ResolveBody
+         * @description `values` go with the `custom` resolution, and only with it.
+         */
         ResolveBody: {
             /**
              * Resolution
@@ -3108,7 +3139,16 @@ export interface components {
             values: {
                 [key: string]: unknown;
             } | null;
-        };
+        } & ({
+            /** @enum {unknown} */
+            resolution?: "keep_server" | "take_client";
+        } | {
+            /** @constant */
+            resolution?: "custom";
+            values: {
+                [key: string]: unknown;
+            };
+        });
         /**
          * Resolved
          * @description The conflict is resolved; `version` is the change that settled it, if any.
@@ -3232,7 +3272,7 @@ export interface components {
         /**
          * TaskPatch
          * @description A partial update: leave a field out to keep it; `due_at` and the window (both
-         *     of its ends together) may be set to null.
+         *     of its ends together) may be set to null. At least one field besides `updated_at` (else 422 `nothing_to_change`).
          */
         TaskPatch: {
             /** Title */
@@ -3393,6 +3433,7 @@ export interface components {
             locale: "en" | "ar";
             /**
              * Time Zone
+             * @description an IANA time zone, such as `Asia/Riyadh` or `UTC`
              * @default UTC
              */
             time_zone: string;
@@ -3480,7 +3521,10 @@ export interface components {
              * @enum {string}
              */
             locale?: "en" | "ar";
-            /** Time Zone */
+            /**
+             * Time Zone
+             * @description an IANA time zone, such as `Asia/Riyadh` or `UTC`
+             */
             time_zone?: string;
             branding?: components["schemas"]["BrandingUpdate"];
         };
@@ -6427,6 +6471,7 @@ export interface operations {
                 /** @description items per page */
                 limit?: number;
                 task_id?: string;
+                /** @description an ISO 4217 code in use, such as `SAR` */
                 currency?: string;
                 /** @description purchased or issued at or after */
                 since?: string;
@@ -7012,6 +7057,7 @@ export interface operations {
                 /** @description items per page */
                 limit?: number;
                 task_id?: string;
+                /** @description an ISO 4217 code in use, such as `SAR` */
                 currency?: string;
                 /** @description purchased or issued at or after */
                 since?: string;
