@@ -55,6 +55,9 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # fpdf2 subsets the job sheets' font through fontTools, which tells of every
+    # table it keeps at INFO: hundreds of lines per sheet that say nothing to operators.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 def redact_query(query_string: str) -> str:
