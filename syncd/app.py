@@ -15,6 +15,7 @@ from syncd.auth import routes as auth_routes
 from syncd.auth.middleware import policy
 from syncd.auth.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from syncd.auth.service import AuthService
+from syncd.fair_limits import fair_limits, limits_context
 from syncd.finance import routes as finance_routes
 from syncd.hub import InProcessHub, RedisHub
 from syncd.mail import Mailer
@@ -41,13 +42,21 @@ SHUTDOWN_TIMEOUT_S = 10.0
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[metrics.measure, request_context, problems, console.console_errors, policy],
+        middlewares=[
+            metrics.measure,
+            request_context,
+            problems,
+            console.console_errors,
+            policy,
+            fair_limits,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[appkeys.SETTINGS] = settings
     app.cleanup_ctx.append(_database)
     if settings.redis_url:
         app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(limits_context)
     app.cleanup_ctx.append(_live)
     app.cleanup_ctx.append(_yjs)
     app.cleanup_ctx.append(_services)
