@@ -49,5 +49,6 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 
 # Per-request values.
 REQUEST_ID = web.RequestKey("request_id", str)
+PROBLEM_CODE = web.RequestKey("problem_code", str)  # the answer's, for the access log
 TOKEN_TENANT = web.RequestKey("token_tenant_id", uuid.UUID)  # set by the auth layer
 LIMITS: web.AppKey[TenantLimits] = web.AppKey("limits")

@@ -15,11 +15,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import structlog
 from aiohttp import web
 
 from storage.database import create_engine, session_factory
 from syncd.app import SHUTDOWN_TIMEOUT_S, create_app
-from syncd.logging import AccessLogger, configure_logging
+from syncd.logging import AccessLogger, configure_early, configure_logging
 from syncd.settings import Settings, SettingsError, load_settings
 
 EXIT_BAD_SETTING = 2
@@ -76,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "config-reference":  # documents the settings; needs none
         return _config_reference(args.write)
+    configure_early()  # a line written while settings load is JSON like the rest
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -107,13 +109,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_objects)
+    listening = f"http://{host or settings.host}:{port or settings.port}"
+
+    async def _listening(_app: web.Application) -> None:
+        structlog.get_logger("syncd.serve").info("serving", url=listening, env=settings.env.value)
+
+    app.on_startup.append(_listening)
     web.run_app(
         app,
         host=host or settings.host,
         port=port or settings.port,
         access_log_class=AccessLogger,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-        print=lambda line: print(line, file=sys.stderr, flush=True),
+        print=None,  # aiohttp's banner is not JSON: the line below says it instead
     )
 
 

@@ -11,7 +11,9 @@
 - a cap on one tenant's live sockets in a process (`TENANT_MAX_LIVE_SOCKETS`),
   checked by the live session after its hello (syncd/sync/live.py: 4429).
 
-Public routes (login, health, signed blob URLs) are not counted: they have
+When Redis cannot be reached the budget lets requests through (a warning
+line each: `tenant budget unavailable`): a Redis outage must not stop the
+API. Public routes (login, health, signed blob URLs) are not counted: they have
 their own limits. The middleware runs after the policy middleware, which
 has named the caller's tenant.
 """
@@ -28,6 +30,7 @@ from typing import Protocol
 import structlog
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from syncd import appkeys
 from syncd.auth.principal import PRINCIPAL
@@ -130,7 +133,11 @@ class TenantLimits:
         """Take one request from the tenant's budget, or raise TenantRateLimited."""
         if self.bucket is None:
             return
-        wait = await self.bucket.take(tenant_id)
+        try:
+            wait = await self.bucket.take(tenant_id)
+        except (RedisError, OSError, TimeoutError) as exc:  # open, not shut: say so
+            log.warning("tenant budget unavailable", tenant_id=str(tenant_id), error=repr(exc))
+            return
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             log.info("tenant rate limited", tenant_id=str(tenant_id), retry_after=seconds)

@@ -116,8 +116,19 @@ class UnitOfChange:
         self._committed = True
 
     async def _after_commit(self) -> None:
-        """Tell the hub (a hint: readers catch up from the log) and the live editors."""
+        """Log the conflicts it opened; tell the hub (a hint: readers catch up from the
+        log) and the live editors."""
         batch = self.batch
+        for conflict in batch.conflicts:
+            log.info(
+                "conflict opened",
+                conflict_id=str(conflict.id),
+                kind=conflict.kind,
+                entity=conflict.entity,
+                entity_id=str(conflict.entity_id),
+                fields=list(conflict.fields or []),
+                client_id=conflict.client_id,
+            )
         if batch.log and self.sync.publish is not None:
             await self.sync.publish(self.who.tenant_id, batch.version)
         if self.sync.ydocs is not None:
