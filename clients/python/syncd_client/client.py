@@ -33,7 +33,6 @@ import aiohttp
 from pydantic import ValidationError
 
 from protocol.changes import Change, ChangeResult, Op, PulledChange
-from protocol.entities import Geo
 from protocol.merge import Outcome
 from syncd_client.backoff import Backoff, GaveUp, RetryPolicy
 from syncd_client.errors import (
@@ -42,6 +41,7 @@ from syncd_client.errors import (
     ProtocolViolation,
     TransientError,
 )
+from syncd_client.fieldwork import FieldWork, GeoLike, plain_geo
 from syncd_client.live import SUBPROTOCOL, LiveConnection, TokenRejected
 from syncd_client.session import REFRESH_MARGIN_S, Credentials, Session
 from syncd_client.store import Acknowledged, LocalStore, PendingBatch
@@ -55,7 +55,7 @@ ConflictCallback = Callable[[Acknowledged], Awaitable[None] | None]
 RejectedCallback = ConflictCallback
 
 
-class SyncClient:
+class SyncClient(FieldWork):
     """One device (one client id, one store). Use as `async with SyncClient(...)`.
 
     The client owns the store it is given and closes it on exit.
@@ -167,10 +167,11 @@ class SyncClient:
         *,
         user_id: uuid.UUID | None = None,
         reason: str | None = None,
-        geo: Geo | None = None,
+        geo: GeoLike | None = None,
         client_time: datetime | None = None,
     ) -> Change:
-        """Queue a task action (`start`, `pause`, ...; `assign` needs `user_id`)."""
+        """Queue a task action (`start`, `pause`, ...; `assign` needs `user_id`, `reject`
+        a `reason`); `geo` is a plain mapping `{"lat", "lng", "accuracy_m"}`."""
         fields = {"user_id": str(user_id)} if user_id is not None else {}
         return self._queue(
             "task",
@@ -179,24 +180,9 @@ class SyncClient:
             action=action,
             fields=fields,
             reason=reason,
-            geo=geo,
+            geo=plain_geo(geo),
             client_time=client_time,
         )
-
-    def add_event(
-        self,
-        task_id: RowId,
-        kind: str,
-        *,
-        payload: dict[str, Any] | None = None,
-        event_id: uuid.UUID | None = None,
-        **fields: Any,
-    ) -> uuid.UUID:
-        """Queue a timeline event (append-only); answers its id."""
-        values = {"task_id": str(task_id), "kind": kind, **fields}
-        if payload is not None:
-            values["payload"] = payload
-        return self.create("task_event", values, event_id)
 
     def _queue(self, entity: str, row_id: RowId, op: Op, **extra: Any) -> Change:
         row_id = uuid.UUID(str(row_id))
