@@ -17,6 +17,7 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from storage.database import create_engine, session_factory
 from syncd.app import SHUTDOWN_TIMEOUT_S, create_app
@@ -100,8 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_worker(settings, burst=args.burst)
     else:
         if args.command == "up":
-            asyncio.run(_migrate(settings))
-            asyncio.run(_seed(settings))
+            asyncio.run(_up(settings))
+            step(3, f"serving on http://{args.host or settings.host}:{args.port or settings.port}")
         _serve(settings, args.host, args.port)
     return 0
 
@@ -136,6 +137,23 @@ async def _freeze_startup_objects(app: web.Application) -> None:
     gc.freeze()
 
 
+UP_STEPS = 3
+
+
+def step(number: int, doing: str) -> None:
+    """One of `syncd up`'s steps, said before it starts (stdout; the logs go to stderr)."""
+    print(f"syncd up: step {number} of {UP_STEPS}: {doing}", flush=True)
+
+
+async def _up(settings: Settings) -> None:
+    """`syncd up` before it serves: the schema, then the demo tenant, each step said."""
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    step(1, f"bringing the database to the latest schema ({where})")
+    await _migrate(settings)
+    step(2, "seeding the system tenant, the demo tenant and its admin")
+    await _seed(settings)
+
+
 async def _migrate(settings: Settings) -> None:
     from syncd.migrate import upgrade
 
@@ -144,7 +162,7 @@ async def _migrate(settings: Settings) -> None:
         await upgrade(engine)
     finally:
         await engine.dispose()
-    print("syncd: database at the latest schema", file=sys.stderr)
+    print("syncd: database at the latest schema", flush=True)
 
 
 async def _seed(settings: Settings) -> None:
