@@ -43,6 +43,7 @@ from syncd_client.errors import (
 )
 from syncd_client.fieldwork import FieldWork, GeoLike, plain_geo
 from syncd_client.live import SUBPROTOCOL, LiveConnection, TokenRejected
+from syncd_client.media import MediaQueue
 from syncd_client.session import REFRESH_MARGIN_S, Credentials, Session
 from syncd_client.store import Acknowledged, LocalStore, PendingBatch
 from syncd_client.transport import Transport
@@ -143,6 +144,13 @@ class SyncClient(FieldWork):
         if self._session is None:
             raise RuntimeError("start the client first (async with SyncClient(...))")
         return self._session
+
+    @property
+    def media(self) -> MediaQueue:
+        """Photos and documents, uploaded through their own queue (syncd_client/media.py):
+        `media.add(path, content_type, owner_type, owner_id)` offline, `media.upload()`
+        when online; pushes never wait for it."""
+        return MediaQueue(self.store, lambda: self.session)
 
     # --- local writes ------------------------------------------------------------
 
