@@ -135,19 +135,25 @@ _DEAD_CONNECTION = (asyncpg.exceptions.ConnectionDoesNotExistError, ConnectionEr
 async def tenant_transaction(engine: AsyncEngine, tenant_id: uuid.UUID) -> AsyncIterator[Any]:
     """PostgreSQL only: an asyncpg connection in a transaction bound to `tenant_id`
     (role and `app.tenant_id`, as a TenantUnitOfWork); it commits when the block
-    ends without an exception and rolls back otherwise.
+    ends without an exception and rolls back otherwise. The transaction is the
+    connection's own (BEGIN and COMMIT as SQL): nest with SAVEPOINT statements,
+    not asyncpg's `transaction()`.
 
     As with the units of work, a pooled connection the server closed fails at the
     first statement and the transaction starts once more on a fresh one."""
     if not isinstance(tenant_id, uuid.UUID):
         raise TypeError("tenant_id must be a UUID")
+    # BEGIN and the binding in one round trip (a simple query: every value in it
+    # is the server's own, the role a constant and the tenant a UUID's text).
+    begin = (
+        f"BEGIN; SELECT set_config('role', '{TENANT_ROLE}', true),"
+        f" set_config('app.tenant_id', '{uuid.UUID(str(tenant_id))}', true)"
+    )
     for attempt in (1, 2):
         pooled = await engine.raw_connection()
         connection: Any = pooled.driver_connection
         try:
-            transaction = connection.transaction()
-            await transaction.start()
-            await connection.execute(BIND_TENANT_SQL, TENANT_ROLE, str(tenant_id))
+            await connection.execute(begin)
         except BaseException as exc:
             await greenlet_spawn(pooled.invalidate)
             dead = connection.is_closed() or isinstance(exc, _DEAD_CONNECTION)
@@ -160,9 +166,9 @@ async def tenant_transaction(engine: AsyncEngine, tenant_id: uuid.UUID) -> Async
             yield connection
         except BaseException:
             with contextlib.suppress(Exception):
-                await transaction.rollback()
+                await connection.execute("ROLLBACK")
             raise
-        await transaction.commit()
+        await connection.execute("COMMIT")
     except BaseException:
         if connection.is_closed() or connection.is_in_transaction():
             await greenlet_spawn(pooled.invalidate)

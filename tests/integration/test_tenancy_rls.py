@@ -138,13 +138,14 @@ async def test_a_lean_tenant_transaction_is_held_by_row_level_security(
         assert await conn.fetchval("SELECT current_user") == "syncd_tenant"
         assert await conn.fetchval("SELECT count(*) FROM tasks") == 2
         assert await conn.fetchval("SELECT count(*) FROM tasks WHERE tenant_id = $1", b) == 0
+        await conn.execute("SAVEPOINT other_tenant")  # the outer transaction goes on
         with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
-            async with conn.transaction():  # a savepoint: the outer one goes on
-                await conn.execute(
-                    "INSERT INTO ydoc_updates (tenant_id, name, data, created_at)"
-                    " VALUES ($1, 'task:x:notes', '\\x00'::bytea, now())",
-                    b,
-                )
+            await conn.execute(
+                "INSERT INTO ydoc_updates (tenant_id, name, data, created_at)"
+                " VALUES ($1, 'task:x:notes', '\\x00'::bytea, now())",
+                b,
+            )
+        await conn.execute("ROLLBACK TO SAVEPOINT other_tenant")
         await conn.execute(
             "INSERT INTO ydoc_updates (tenant_id, name, data, created_at)"
             " VALUES ($1, 'task:x:notes', '\\x00'::bytea, now())",
