@@ -140,6 +140,7 @@ class Batch:
 
     versions: int
     writes: list[Write]
+    job_numbers: int = 0  # the tasks it created, each given the tenant's next job number
 
 
 async def capture(
@@ -173,7 +174,14 @@ async def capture(
             batch_id,
         )
         writes.append(Write(table, [tuple(row)]))
-        batches.append(Batch(high - low, writes))
+        created = await conn.fetchval(
+            "SELECT count(*) FROM tasks WHERE tenant_id = $1 AND version > $2"
+            " AND version <= $3 AND created_at = updated_at",
+            tenant_id,
+            low,
+            high,
+        )
+        batches.append(Batch(high - low, writes, 0 if "tasks" in updated else int(created)))
     return batches
 
 
@@ -199,10 +207,11 @@ async def replay(conn: asyncpg.Connection, tenant_id: uuid.UUID, batches: list[B
             )
             # The counter moves (and its row stays locked) as a push's does.
             await conn.fetchval(
-                f"UPDATE {PREFIX}tenant_versions SET version = version + $2"
-                " WHERE tenant_id = $1 RETURNING version",
+                f"UPDATE {PREFIX}tenant_versions SET version = version + $2,"
+                " job_number = job_number + $3 WHERE tenant_id = $1 RETURNING version",
                 tenant_id,
                 batch.versions,
+                batch.job_numbers,
             )
             for sql, params in writes:
                 await conn.execute(sql, *params)

@@ -10,7 +10,9 @@ it, each copy assigned to a technician of the fleet, versions in the order
 syncd would have given them (all creations first, as pushed in batches, then
 all assignments). Ids and versions are rewritten wherever they occur: key
 columns, `version` columns, and inside the JSON of rows, clocks and log
-entries (`"version": n`, `"v": n`). Everything else (timestamps, the admin as
+entries (`"version": n`, `"v": n`), and so is the task's job number (each
+copy takes the tenant's next, `JOB-000123`, and the counter ends past the
+last). Everything else (timestamps, the admin as
 author, the device's client id) stays the template's.
 
 Not copied: push_batches and device rows (bookkeeping of pushes, which no pull
@@ -123,6 +125,11 @@ class Copier:
         self.bases = [first_version + copies * sum(sizes[:p]) for p in range(len(sizes))]
         self.sizes = sizes
         self.last_version = first_version + copies * sum(sizes)
+        # The template task's job number; copy i takes the tenant's next one after it.
+        tasks = template.tables["tasks"]
+        self.job = str(template.rows["tasks"][0][tasks.columns.index("job_number")])
+        self.first_job = int(self.job.removeprefix("JOB-"))
+        self.last_job = self.first_job + copies
         text_ids = {str(i) for i in template.ids | {template.technician}}
         self.columns: dict[str, list[Any]] = {}
         for name, table in template.tables.items():
@@ -138,6 +145,8 @@ class Copier:
             return ("uuid", value)
         if table.columns[column] == "version" and isinstance(value, int):
             return ("version", value)
+        if table.columns[column] == "job_number":
+            return ("job", value)
         if isinstance(value, str):
             text = Text(value, text_ids, set(self.phase_of))
             return value if text.constant else ("text", text)
@@ -152,6 +161,7 @@ class Copier:
             v: self.bases[p] + index * self.sizes[p] + offset + 1
             for v, (p, offset) in self.phase_of.items()
         }
+        job = f"JOB-{self.first_job + index + 1:06d}"
         for name, template_rows in self.columns.items():
             out = into.setdefault(name, [])
             for template_row in template_rows:
@@ -163,8 +173,10 @@ class Copier:
                         row.append(ids[cell[1]])
                     elif cell[0] == "version":
                         row.append(versions[cell[1]])
+                    elif cell[0] == "job":
+                        row.append(job)
                     else:
-                        row.append(cell[1].render(texts, versions))
+                        row.append(cell[1].render(texts, versions).replace(self.job, job))
                 out.append(tuple(row))
 
 
@@ -199,9 +211,10 @@ async def seed(
             for name in SEEDED:  # parents first: the foreign keys hold
                 await insert(conn, template.tables[name], rows[name])
         await conn.execute(
-            "UPDATE tenant_versions SET version = $2 WHERE tenant_id = $1",
+            "UPDATE tenant_versions SET version = $2, job_number = $3 WHERE tenant_id = $1",
             tenant_id,
             copier.last_version,
+            copier.last_job,
         )
     for name in SEEDED:
         await conn.execute(f"ANALYZE {name}")

@@ -1,39 +1,28 @@
 """PDF job sheets: `render(sheet) -> bytes`, pure (no I/O but reading the font).
 
-fpdf2 lays out an A4 page: the tenant's logo and name, the task's details,
-its notes, the timeline with times in the tenant's time zone and geo stamps,
-the purchases with their line items and totals per currency, the receipts,
-a grid of photo thumbnails; every page has its number and the generation
-time. English pages read left to right; Arabic pages are mirrored (labels
-and columns start on the right).
-
-Text is shaped by HarfBuzz (uharfbuzz, fpdf2's `set_text_shaping`) in the
-Amiri font that the `fontpkg-amiri` package installs (no system font
-assumed; docs/decisions.md says why Amiri). Each line is cut into direction
-runs (`jobs.sheet_text.runs`) and each run gets its own cell with its own
-direction, so Arabic comes out joined, in order, and extractable as text.
+fpdf2 lays out an A4 page: the tenant's logo and name, the job number, the
+task's details (the tenant's time zone named), its notes, the timeline in
+the order things happened with each entry's text (a note, a photo's
+caption, who signed), the purchases with their line items and their totals
+per currency under the amount column, the receipts with theirs, a grid of
+photo thumbnails with their captions, and the customer's signature in its
+own block; every page has its number and the generation time. English
+pages read left to right; Arabic pages are mirrored (labels and columns
+start on the right). The page and the pen are `jobs.sheet_writer`.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
-from importlib.resources import files
-from pathlib import Path
 
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 from PIL import Image
 
 from jobs.sheet_data import JobSheet, SheetPhoto, totals_by_currency
-from jobs.sheet_text import Run, SheetFormat, clean, runs
+from jobs.sheet_text import SheetFormat, clean
+from jobs.sheet_writer import FONT, LINE, Column, SheetPdf, font_file
 
-FONT = "amiri"
-PAGE_MARGIN = 15.0
-LINE = 6.0
-GAP = 1.6  # between two runs of one line
-ELLIPSIS = "…"
+__all__ = ["FONT", "font_file", "render"]
+
 PHOTO_COLUMNS = 4
 BAD_IMAGE = (
     OSError,
@@ -45,222 +34,13 @@ BAD_IMAGE = (
 )
 
 
-def font_file(style: str) -> Path:
-    return Path(str(files("fontpkg_amiri").joinpath("files", f"Amiri-{style}.ttf")))
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    label: str
-    share: float  # of the text width
-    numeric: bool = False  # set against the column's far side
-
-
-class _Pdf(FPDF):
-    """An A4 page with the page number and generation time in the footer."""
-
-    def __init__(self, fmt: SheetFormat, generated: str) -> None:
-        super().__init__(format="A4", unit="mm")
-        self.fmt = fmt
-        self.generated = generated
-        self.writer = _Writer(self)
-        self.set_margins(PAGE_MARGIN, PAGE_MARGIN, PAGE_MARGIN)
-        self.set_auto_page_break(True, margin=PAGE_MARGIN + 4)
-        self.add_font(FONT, "", font_file("Regular"))
-        self.add_font(FONT, "B", font_file("Bold"))
-        self.c_margin = 0
-
-    def footer(self) -> None:
-        self.set_y(-PAGE_MARGIN - 2)
-        page = f"{self.fmt.label('page')} {self.page_no()} {self.fmt.label('of')} {{nb}}"
-        self.writer.line(page, size=8, end=True, grey=True)
-        self.set_y(-PAGE_MARGIN - 2)
-        self.writer.line(f"{self.fmt.label('generated')} {self.generated}", size=8, grey=True)
-
-
-class _Writer:
-    """Lines of runs at the current y, mirrored for right-to-left pages."""
-
-    def __init__(self, pdf: _Pdf) -> None:
-        self.pdf = pdf
-        self.rtl = pdf.fmt.rtl
-        self._widths: dict[tuple[str, bool, str, float], float] = {}  # names, labels recur
-
-    @property
-    def width(self) -> float:
-        return self.pdf.epw
-
-    def line(
-        self,
-        text: str | Sequence[str],
-        *,
-        x: float | None = None,
-        w: float | None = None,
-        size: float = 10,
-        bold: bool = False,
-        end: bool = False,
-        grey: bool = False,
-        h: float = LINE,
-    ) -> None:
-        """`text` on one line within [x, x + w] (the text width by default),
-        from the line's start side, or its end side with `end`. A sequence is
-        a list of items (names), each its own runs, separated by commas."""
-        pdf = self.pdf
-        left = pdf.l_margin if x is None else x
-        width = self.width if w is None else w
-        pdf.set_font(FONT, "B" if bold else "", size)
-        pdf.set_text_color(110 if grey else 20)
-        if pdf.will_page_break(h):
-            pdf.add_page()
-        y = pdf.get_y()
-        pieces = self._fit(self._runs(text), width)
-        used = sum(run_width for _, run_width in pieces) + GAP * max(len(pieces) - 1, 0)
-        if self.rtl:  # the first run rightmost, whichever side the line keeps to
-            cursor = left + (used if end else width)
-        else:
-            cursor = left + (width - used if end else 0)
-        for run, run_width in pieces:
-            x = cursor - run_width if self.rtl else cursor
-            self._shape(run)
-            pdf.set_xy(x, y)
-            pdf.cell(run_width, h, run.text)
-            cursor = x - GAP if self.rtl else x + run_width + GAP
-        pdf.set_xy(pdf.l_margin, y)
-
-    def _runs(self, text: str | Sequence[str]) -> list[Run]:
-        if isinstance(text, str):
-            return runs(text, self.rtl)
-        found: list[Run] = []
-        for item in text:
-            if found:  # the comma ends the item before, in the line's direction
-                found.append(Run("،", True) if self.rtl else Run(",", False))
-            found.extend(runs(item, self.rtl))
-        if not self.rtl:  # "Ann ," -> "Ann,"
-            found = _glue_commas(found)
-        return found
-
-    def _fit(self, found: Sequence[Run], width: float) -> list[tuple[Run, float]]:
-        """The runs with their widths, the last ones shortened (…) to fit `width`."""
-        placed: list[tuple[Run, float]] = []
-        room = width
-        for run in found:
-            run_width = self._measure(run)
-            if run_width > room:
-                text = run.text
-                while text and self._measure(Run(text + ELLIPSIS, run.rtl)) > room:
-                    text = text[:-1]
-                if text:
-                    shortened = Run(text.rstrip() + ELLIPSIS, run.rtl)
-                    placed.append((shortened, self._measure(shortened)))
-                break
-            placed.append((run, run_width))
-            room -= run_width + GAP
-        return placed
-
-    def _measure(self, run: Run) -> float:
-        key = (run.text, run.rtl, self.pdf.font_style, self.pdf.font_size_pt)
-        width = self._widths.get(key)
-        if width is None:
-            self._shape(run)
-            width = self._widths[key] = float(self.pdf.get_string_width(run.text)) + 0.2
-        return width
-
-    def _shape(self, run: Run) -> None:
-        """Every run through HarfBuzz: Amiri's Latin needs it too (its unshaped full stop
-        is the Arabic one)."""
-        if run.rtl:
-            self.pdf.set_text_shaping(True, direction="rtl", script="arab", language="ar")
-        else:
-            self.pdf.set_text_shaping(True, direction="ltr", script="latn")
-
-    def paragraph(self, text: str, *, size: float = 10, bold: bool = False) -> None:
-        """Wrapped text in its own direction (a title, a description, notes)."""
-        pdf = self.pdf
-        pdf.set_font(FONT, "B" if bold else "", size)
-        pdf.set_text_color(20)
-        for raw in text.splitlines() or [""]:
-            paragraph = clean(raw)
-            if not paragraph:
-                pdf.ln(size * 0.25)
-                continue
-            first = runs(paragraph, self.rtl)[0]
-            self._shape(Run(paragraph, first.rtl))
-            pdf.set_x(pdf.l_margin)
-            pdf.multi_cell(
-                self.width,
-                size * 0.5,
-                paragraph,
-                align="R" if first.rtl else "L",
-                new_x=XPos.LMARGIN,
-                new_y=YPos.NEXT,
-            )
-
-    def column_x(self, columns: Sequence[Column]) -> list[tuple[float, float]]:
-        """Each column's (x, width), mirrored on a right-to-left page."""
-        placed, offset = [], 0.0
-        for column in columns:
-            width = column.share * self.width
-            x = self.pdf.l_margin + offset
-            if self.rtl:
-                x = self.pdf.l_margin + self.width - offset - width
-            placed.append((x, width))
-            offset += width
-        return placed
-
-    def row(
-        self,
-        columns: Sequence[Column],
-        cells: Sequence[str],
-        *,
-        bold: bool = False,
-        size: float = 9,
-        header: Sequence[Column] | None = None,
-    ) -> None:
-        """One table row; a new page (repeating the header) when it would not fit."""
-        pdf = self.pdf
-        if pdf.get_y() + LINE > pdf.page_break_trigger:
-            pdf.add_page()
-            if header is not None:
-                self.header_row(header)
-        y = pdf.get_y()
-        for (x, width), column, text in zip(self.column_x(columns), columns, cells, strict=True):
-            pdf.set_y(y)
-            self.line(text, x=x, w=width - 2, size=size, bold=bold, end=column.numeric)
-        pdf.set_xy(pdf.l_margin, y + LINE)
-
-    def header_row(self, columns: Sequence[Column]) -> None:
-        pdf = self.pdf
-        pdf.set_fill_color(236, 240, 243)
-        pdf.rect(pdf.l_margin, pdf.get_y(), self.width, LINE, style="F")
-        self.row(columns, [column.label for column in columns], bold=True)
-
-    def section(self, title: str) -> None:
-        pdf = self.pdf
-        if pdf.get_y() + 3 * LINE > pdf.page_break_trigger:
-            pdf.add_page()
-        pdf.ln(3)
-        self.line(title, size=13, bold=True, h=8)
-        pdf.set_y(pdf.get_y() + 8)
-        pdf.set_draw_color(15, 118, 110)
-        pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + self.width, pdf.get_y())
-        pdf.ln(1.5)
-
-
-def _glue_commas(found: list[Run]) -> list[Run]:
-    glued: list[Run] = []
-    for run in found:
-        if run.text == "," and glued and not glued[-1].rtl:
-            glued[-1] = Run(glued[-1].text + ",", False)
-        else:
-            glued.append(run)
-    return glued
-
-
 def render(sheet: JobSheet) -> bytes:
     """The job sheet as PDF bytes."""
     fmt = SheetFormat(sheet.locale, sheet.time_zone)
-    pdf = _Pdf(fmt, fmt.timestamp(sheet.generated_at))
-    pdf.set_title(clean(f"{fmt.label('job_sheet')}: {sheet.title}"))
+    generated = f"{fmt.timestamp(sheet.generated_at)} {fmt.zone_name(sheet.generated_at)}"
+    pdf = SheetPdf(fmt, generated)
+    title = f"{sheet.job_number} {sheet.title}" if sheet.job_number else sheet.title
+    pdf.set_title(clean(f"{fmt.label('job_sheet')}: {title}"))
     pdf.set_lang(sheet.locale)
     pdf.add_page()
     _header(pdf, sheet)
@@ -269,11 +49,13 @@ def render(sheet: JobSheet) -> bytes:
     _purchases(pdf, sheet)
     _receipts(pdf, sheet)
     _photos(pdf, sheet)
+    _signature(pdf, sheet)
     return bytes(pdf.output())
 
 
-def _header(pdf: _Pdf, sheet: JobSheet) -> None:
-    """The logo and the tenant's name on the start side, "Job sheet" on the other."""
+def _header(pdf: SheetPdf, sheet: JobSheet) -> None:
+    """The logo and the tenant's name on the start side, "Job sheet" and the job
+    number on the other."""
     writer, fmt = pdf.writer, pdf.fmt
     top = pdf.get_y()
     logo_w = 0.0
@@ -285,18 +67,26 @@ def _header(pdf: _Pdf, sheet: JobSheet) -> None:
     pdf.set_y(top + 3)
     writer.line(sheet.tenant_name, x=name_x, w=name_w, size=14, bold=True, h=8)
     label_x = pdf.l_margin + (0 if fmt.rtl else writer.width * 0.64)
-    pdf.set_y(top + 3)
+    pdf.set_y(top)
     writer.line(
-        fmt.label("job_sheet"), x=label_x, w=writer.width * 0.36, size=14, end=True, grey=True, h=8
+        fmt.label("job_sheet"), x=label_x, w=writer.width * 0.36, size=12, end=True, grey=True, h=7
     )
-    pdf.set_y(top + (18 if logo_w else 13))
+    if sheet.job_number:
+        pdf.set_y(top + 7)
+        writer.line(
+            sheet.job_number, x=label_x, w=writer.width * 0.36, size=14, end=True, bold=True
+        )
+    pdf.set_y(top + (18 if logo_w else 15))
     writer.paragraph(sheet.title, size=16, bold=True)
     pdf.ln(2)
 
 
-def _details(pdf: _Pdf, sheet: JobSheet) -> None:
+def _details(pdf: SheetPdf, sheet: JobSheet) -> None:
     writer, fmt = pdf.writer, pdf.fmt
-    pairs: list[tuple[str, str | list[str]]] = [
+    pairs: list[tuple[str, str | list[str]]] = []
+    if sheet.job_number:
+        pairs.append(("job_number", sheet.job_number))
+    pairs += [
         ("status", fmt.status(sheet.status)),
         ("priority", fmt.priority(sheet.priority)),
         ("assignees", list(sheet.assignees) or fmt.label("unassigned")),
@@ -311,6 +101,7 @@ def _details(pdf: _Pdf, sheet: JobSheet) -> None:
         pairs.append(("location", where))
     if sheet.created_at is not None:
         pairs.append(("created", fmt.timestamp(sheet.created_at)))
+    pairs.append(("time_zone", fmt.zone_name(sheet.generated_at)))
     columns = [Column("", 0.22), Column("", 0.78)]
     for key, value in pairs:
         y = pdf.get_y()
@@ -325,9 +116,13 @@ def _details(pdf: _Pdf, sheet: JobSheet) -> None:
             writer.paragraph(text)
 
 
-def _timeline(pdf: _Pdf, sheet: JobSheet) -> None:
+def _timeline(pdf: SheetPdf, sheet: JobSheet) -> None:
+    """Entries in the order they happened; the words that came with one (a note, a
+    caption, a reason, who signed) on the lines under it, from the event column."""
     writer, fmt = pdf.writer, pdf.fmt
     writer.section(fmt.label("timeline"))
+    writer.line(f"{fmt.label('times_in')} {fmt.zone_name(sheet.generated_at)}", size=9, grey=True)
+    pdf.ln(LINE)
     columns = [
         Column(fmt.label("time"), 0.22),
         Column(fmt.label("event"), 0.26),
@@ -342,6 +137,7 @@ def _timeline(pdf: _Pdf, sheet: JobSheet) -> None:
         pdf.ln(LINE)
         return
     writer.header_row(columns)
+    text_x, text_w = _span(writer.column_x(columns)[1:])
     for event in sheet.events:
         kind = fmt.event_kind(event.kind)
         if event.refused and event.kind != "action_refused":
@@ -350,11 +146,31 @@ def _timeline(pdf: _Pdf, sheet: JobSheet) -> None:
         geo = "" if stamp is None else fmt.geo(stamp.lat, stamp.lng, stamp.accuracy_m)
         cells = [fmt.timestamp(event.at), kind, event.actor or "", geo]
         writer.row(columns, cells, header=columns)
+        if event.text:
+            words = event.text
+            if event.kind == "signature":
+                words = f"{fmt.label('signed_by')}: {words}"
+            pdf.set_y(pdf.get_y() - 1)
+            writer.paragraph(words, size=9, x=text_x, w=text_w - 2, grey=True)
+            pdf.ln(1)
 
 
-def _purchases(pdf: _Pdf, sheet: JobSheet) -> None:
+def _span(placed: list[tuple[float, float]]) -> tuple[float, float]:
+    """The (x, width) that covers the columns placed."""
+    left = min(x for x, _ in placed)
+    right = max(x + w for x, w in placed)
+    return left, right - left
+
+
+def _total_rule(pdf: SheetPdf, x: float, w: float) -> None:
+    pdf.set_draw_color(120)
+    pdf.line(x, pdf.get_y(), x + w, pdf.get_y())
+
+
+def _purchases(pdf: SheetPdf, sheet: JobSheet) -> None:
     writer, fmt = pdf.writer, pdf.fmt
-    writer.section(fmt.label("purchases"))
+    first = sheet.purchases[0] if sheet.purchases else None
+    writer.section(fmt.label("purchases"), keep=2 + (len(first.line_items) if first else 0))
     if not sheet.purchases:
         writer.line(fmt.label("none"), grey=True)
         pdf.ln(LINE)
@@ -381,14 +197,14 @@ def _purchases(pdf: _Pdf, sheet: JobSheet) -> None:
                 fmt.money(line_total, purchase.currency),
             ]
             writer.row(columns, cells, header=columns)
-    pdf.ln(2)
-    totals = [Column("", 0.62), Column("", 0.38, numeric=True)]
-    writer.row(totals, [fmt.label("totals"), ""], bold=True)
+    # The totals sit in the table, under the amount column, one line per currency.
+    _total_rule(pdf, *_span(writer.column_x(columns)[3:]))
     for currency, total in totals_by_currency(sheet.purchases).items():
-        writer.row(totals, [currency, fmt.money(total, currency)], bold=True)
+        cells = ["", "", "", f"{fmt.label('total')} {currency}", fmt.money(total, currency)]
+        writer.row(columns, cells, bold=True, header=columns)
 
 
-def _receipts(pdf: _Pdf, sheet: JobSheet) -> None:
+def _receipts(pdf: SheetPdf, sheet: JobSheet) -> None:
     writer, fmt = pdf.writer, pdf.fmt
     writer.section(fmt.label("receipts"))
     if not sheet.receipts:
@@ -410,9 +226,13 @@ def _receipts(pdf: _Pdf, sheet: JobSheet) -> None:
             fmt.money(receipt.total_minor, receipt.currency),
         ]
         writer.row(columns, cells, header=columns)
+    _total_rule(pdf, *_span(writer.column_x(columns)[2:]))
+    for currency, total in totals_by_currency(sheet.receipts).items():
+        cells = ["", "", f"{fmt.label('total')} {currency}", fmt.money(total, currency)]
+        writer.row(columns, cells, bold=True, header=columns)
 
 
-def _photos(pdf: _Pdf, sheet: JobSheet) -> None:
+def _photos(pdf: SheetPdf, sheet: JobSheet) -> None:
     writer, fmt = pdf.writer, pdf.fmt
     writer.section(fmt.label("photos"))
     if not sheet.photos:
@@ -422,27 +242,82 @@ def _photos(pdf: _Pdf, sheet: JobSheet) -> None:
     gap = 3.0
     box = (writer.width - gap * (PHOTO_COLUMNS - 1)) / PHOTO_COLUMNS
     for start in range(0, len(sheet.photos), PHOTO_COLUMNS):
-        if pdf.get_y() + box > pdf.page_break_trigger:
+        shown = sheet.photos[start : start + PHOTO_COLUMNS]
+        captioned = any(photo.caption for photo in shown)
+        height = box + (5.0 if captioned else 0.0)
+        if pdf.get_y() + height > pdf.page_break_trigger:
             pdf.add_page()
         y = pdf.get_y()
-        for column, photo in enumerate(sheet.photos[start : start + PHOTO_COLUMNS]):
+        for column, photo in enumerate(shown):
             offset = column * (box + gap)
             x = pdf.l_margin + (writer.width - offset - box if fmt.rtl else offset)
             _photo(pdf, photo, x, y, box)
-        pdf.set_y(y + box + gap)
+            if photo.caption:
+                pdf.set_y(y + box + 0.5)
+                writer.line(photo.caption, x=x, w=box, size=8, grey=True, h=4.5)
+        pdf.set_y(y + height + gap)
     if sheet.photos_left_out:
         writer.line(f"{fmt.label('more_photos')} {sheet.photos_left_out}", size=9, grey=True)
         pdf.ln(LINE)
 
 
-def _photo(pdf: _Pdf, photo: SheetPhoto, x: float, y: float, box: float) -> None:
+def _signature(pdf: SheetPdf, sheet: JobSheet) -> None:
+    """The customer's sign-off in its own framed block, kept whole on one page."""
+    writer, fmt = pdf.writer, pdf.fmt
+    signed = sheet.signature
+    block = 46.0
+    if pdf.get_y() + block + 14 > pdf.page_break_trigger:
+        pdf.add_page()
+    writer.section(fmt.label("sign_off"))
+    top = pdf.get_y() + 1
+    pdf.set_draw_color(150)
+    pdf.rect(pdf.l_margin, top, writer.width, block)
+    inner_x, inner_w = pdf.l_margin + 4, writer.width - 8
+    if signed is None:
+        pdf.set_y(top + 4)
+        writer.line(fmt.label("not_signed"), x=inner_x, w=inner_w, grey=True)
+        pdf.set_y(top + block + 2)
+        return
+    pictured = 0.0
+    if signed.image is not None:
+        box_x = inner_x + inner_w - 70 if fmt.rtl else inner_x
+        if _image(pdf, signed.image, box_x, top + 4, 70, block - 8, end=False, centre=True):
+            pictured = 70.0
+    text_w = inner_w - (pictured + 6 if pictured else 0)
+    text_x = inner_x + (0 if fmt.rtl or not pictured else pictured + 6)
+    columns = [Column("", 0.36), Column("", 0.64)]
+    rows: list[tuple[str, str]] = [
+        ("signed_by", signed.signer),
+        ("signed_at", f"{fmt.timestamp(signed.at)} {fmt.zone.key}"),
+    ]
+    if signed.geo is not None:
+        rows.append(
+            ("signed_where", fmt.geo(signed.geo.lat, signed.geo.lng, signed.geo.accuracy_m))
+        )
+    y = top + 6
+    for key, value in rows:
+        label_w, value_w = text_w * columns[0].share, text_w * columns[1].share
+        label_x = text_x + (text_w - label_w if fmt.rtl else 0)
+        value_x = text_x + (0 if fmt.rtl else label_w)
+        pdf.set_y(y)
+        writer.line(fmt.label(key), x=label_x, w=label_w - 2, bold=True, grey=True, size=9)
+        pdf.set_y(y)
+        writer.line(value, x=value_x, w=value_w, bold=key == "signed_by", size=11)
+        y += LINE + 2
+    if signed.image is None:
+        pdf.set_y(y)
+        writer.line(fmt.label("no_drawing"), x=text_x, w=text_w, grey=True, size=9)
+    pdf.set_y(top + block + 2)
+
+
+def _photo(pdf: SheetPdf, photo: SheetPhoto, x: float, y: float, box: float) -> None:
     pdf.set_draw_color(210)
     pdf.rect(x, y, box, box)
     _image(pdf, photo.jpeg, x + 1, y + 1, box - 2, box - 2, end=False, centre=True)
 
 
 def _image(
-    pdf: _Pdf,
+    pdf: SheetPdf,
     data: bytes,
     x: float,
     y: float,

@@ -27,20 +27,10 @@ from jobs.attempts import current_attempt
 from jobs.job_sheets import render
 from jobs.queue import JobSpec
 from jobs.runtime import Runtime
-from jobs.sheet_data import (
-    GeoStamp,
-    JobSheet,
-    LineItem,
-    SheetEvent,
-    SheetPhoto,
-    SheetPurchase,
-    SheetReceipt,
-)
+from jobs.sheet_build import build_sheet
+from jobs.sheet_data import JobSheet
 from storage import report_store
 from storage.blobs import BlobNotFound, BlobStore
-from storage.models import MediaAsset, User
-from storage.report_store import SheetRows
-from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
 
 MAX_EVENTS = 1000
@@ -126,100 +116,12 @@ async def load_sheet(
             return found
 
     logo_bytes, *thumbnails = await asyncio.gather(*(bounded(read) for read in reads))
-    photos = tuple(
-        _photo(photo, jpeg)
+    photos = [
+        (photo, jpeg)
         for photo, jpeg in zip(rows.photos, thumbnails, strict=True)
         if jpeg is not None
-    )
+    ]
     return build_sheet(rows, locale, logo_bytes, photos)
-
-
-def build_sheet(
-    rows: SheetRows, locale: str, logo: bytes | None, photos: tuple[SheetPhoto, ...]
-) -> JobSheet:
-    task, users = rows.task, rows.users
-    location = task.location or {}
-    lat, lng = location.get("lat"), location.get("lng")
-    vendors = {purchase.id: purchase.vendor for purchase in rows.purchases}
-    return JobSheet(
-        locale=locale,
-        tenant_name=rows.tenant.name,
-        title=task.title,
-        status=task.status,
-        generated_at=utcnow(),
-        time_zone=rows.tenant.time_zone,
-        logo=logo,
-        priority=task.priority,
-        description=task.description or "",
-        notes=rows.notes,
-        due_at=task.due_at,
-        created_at=task.created_at,
-        address=str(location.get("address") or ""),
-        location=None if lat is None or lng is None else GeoStamp(float(lat), float(lng)),
-        assignees=tuple(_name(user) for user in rows.assignees),
-        events=tuple(
-            SheetEvent(
-                kind=event.kind,
-                at=event.client_time or event.server_time,
-                actor=None if event.actor_id is None else _name(users.get(event.actor_id)),
-                geo=None
-                if event.lat is None or event.lng is None
-                else GeoStamp(event.lat, event.lng, event.accuracy_m),
-                refused=event.refused,
-            )
-            for event in rows.events
-        ),
-        events_left_out=rows.events_left_out,
-        purchases=tuple(
-            SheetPurchase(
-                vendor=purchase.vendor,
-                purchased_at=purchase.purchased_at,
-                amount_minor=purchase.amount_minor,
-                currency=purchase.currency,
-                line_items=tuple(_line_items(purchase.line_items)),
-            )
-            for purchase in rows.purchases
-        ),
-        receipts=tuple(
-            SheetReceipt(
-                issued_at=receipt.issued_at,
-                total_minor=receipt.total_minor,
-                currency=receipt.currency,
-                vendor=vendors.get(receipt.purchase_id),
-                files=len(receipt.media_ids or []),
-            )
-            for receipt in rows.receipts
-        ),
-        photos=photos,
-        photos_left_out=rows.photos_left_out + len(rows.photos) - len(photos),
-    )
-
-
-def _name(user: User | None) -> str:
-    if user is None:
-        return "?"
-    return user.display_name or user.email
-
-
-def _line_items(items: list[dict[str, Any]] | None) -> list[LineItem]:
-    """The stored line items (validated on the way in; anything odd is skipped)."""
-    found = []
-    for item in items or []:
-        try:
-            found.append(
-                LineItem(
-                    str(item["description"]),
-                    float(item["quantity"]),
-                    int(item["unit_price_minor"]),
-                )
-            )
-        except (KeyError, TypeError, ValueError):
-            continue
-    return found
-
-
-def _photo(media: MediaAsset, jpeg: bytes) -> SheetPhoto:
-    return SheetPhoto(jpeg, media.width, media.height)
 
 
 async def _read(blobs: BlobStore, key: str) -> bytes | None:

@@ -26,6 +26,7 @@ class SheetEvent:
     actor: str | None = None
     geo: GeoStamp | None = None
     refused: bool = False
+    text: str = ""  # a note's text, a photo's caption, the signer, a rejection's reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,17 @@ class SheetPhoto:
     jpeg: bytes
     width: int | None = None
     height: int | None = None
+    caption: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SheetSignature:
+    """The customer's sign-off: who signed, when, where, and the drawn signature."""
+
+    signer: str
+    at: datetime
+    image: bytes | None = field(default=None, repr=False)
+    geo: GeoStamp | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +97,16 @@ class JobSheet:
     receipts: tuple[SheetReceipt, ...] = ()
     photos: tuple[SheetPhoto, ...] = field(default=(), repr=False)
     photos_left_out: int = 0
+    job_number: str | None = None
+    signature: SheetSignature | None = None
 
 
-def totals_by_currency(purchases: tuple[SheetPurchase, ...]) -> dict[str, int]:
-    """The purchases' amounts added up per currency, currencies in alphabetical order."""
+def totals_by_currency(
+    purchases: tuple[SheetPurchase, ...] | tuple[SheetReceipt, ...],
+) -> dict[str, int]:
+    """The amounts added up per currency, currencies in alphabetical order."""
     totals: dict[str, int] = {}
-    for purchase in purchases:
-        totals[purchase.currency] = totals.get(purchase.currency, 0) + purchase.amount_minor
+    for row in purchases:
+        amount = row.amount_minor if isinstance(row, SheetPurchase) else row.total_minor
+        totals[row.currency] = totals.get(row.currency, 0) + amount
     return dict(sorted(totals.items()))

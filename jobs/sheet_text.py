@@ -26,6 +26,7 @@ from babel.dates import format_date, format_time
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 
 LOCALES = ("en", "ar")
+DATE = "d MMM y"  # 24 Nov 2026, 24 نوفمبر 2026
 _BIDI_CONTROLS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
 
@@ -65,6 +66,16 @@ LABELS: dict[str, dict[str, str]] = {
         "page": "Page",
         "of": "of",
         "metres": "m",
+        "job_number": "Job number",
+        "time_zone": "Time zone",
+        "times_in": "Times are in",
+        "total": "Total",
+        "sign_off": "Customer sign-off",
+        "signed_by": "Signed by",
+        "signed_at": "Signed at",
+        "signed_where": "Signed at position",
+        "no_drawing": "(no drawn signature on file)",
+        "not_signed": "Not signed yet",
     },
     "ar": {
         "job_sheet": "ورقة العمل",
@@ -101,6 +112,16 @@ LABELS: dict[str, dict[str, str]] = {
         "page": "صفحة",
         "of": "من",
         "metres": "م",
+        "job_number": "رقم العمل",
+        "time_zone": "المنطقة الزمنية",
+        "times_in": "الأوقات بتوقيت",
+        "total": "الإجمالي",
+        "sign_off": "توقيع العميل",
+        "signed_by": "وقّع باسم",
+        "signed_at": "وقت التوقيع",
+        "signed_where": "موقع التوقيع",
+        "no_drawing": "(لا يوجد رسم للتوقيع)",
+        "not_signed": "لم يوقّع بعد",
     },
 }
 
@@ -142,6 +163,7 @@ EVENT_KINDS: dict[str, dict[str, str]] = {
         "action_refused": "Action refused",
         "purchase_added": "Purchase added",
         "receipt_added": "Receipt added",
+        "media_added": "File added",
         "note": "Note",
         "photo": "Photo",
         "arrived": "Arrived",
@@ -162,6 +184,7 @@ EVENT_KINDS: dict[str, dict[str, str]] = {
         "action_refused": "إجراء مرفوض",
         "purchase_added": "إضافة مشتريات",
         "receipt_added": "إضافة إيصال",
+        "media_added": "إضافة ملف",
         "note": "ملاحظة",
         "photo": "صورة",
         "arrived": "الوصول",
@@ -207,14 +230,18 @@ class SheetFormat:
         return EVENT_KINDS[self.locale].get(value, value)
 
     def timestamp(self, moment: datetime) -> str:
-        """Date and time in the tenant's zone, as two parts (each its own run)."""
+        """Date and time in the tenant's zone: the month by name, the day before it, the
+        time on 24 hours (`24 Nov 2026 11:00`), so no reader takes 03/04 for 4 March."""
         local = moment.astimezone(self.zone)
-        date = format_date(local, "short", locale=self.locale)
-        time = format_time(local, "short", locale=self.locale)
-        return clean(f"{date} {time}")
+        return clean(f"{self.date(local)} {format_time(local, 'HH:mm', locale=self.locale)}")
 
     def date(self, moment: datetime) -> str:
-        return clean(format_date(moment.astimezone(self.zone), "medium", locale=self.locale))
+        return clean(format_date(moment.astimezone(self.zone), DATE, locale=self.locale))
+
+    def zone_name(self, moment: datetime) -> str:
+        """The time zone named, with its offset then: `Asia/Riyadh (UTC+03:00)`."""
+        offset = moment.astimezone(self.zone).strftime("%z") or "+0000"
+        return f"{self.zone.key} (UTC{offset[:3]}:{offset[3:]})"
 
     def money(self, amount_minor: int, currency: str) -> str:
         digits = get_currency_precision(currency)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ from dataclasses import dataclass
 from storage.blobs import BlobError, check_key
 
 MAX_CONTENT_TYPE_LENGTH = 100
-_ORDER = ("key", "exp", "ct", "size")
+_ORDER = ("key", "exp", "ct", "fn", "size")
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class BlobUrlError(BlobError):
@@ -58,6 +60,7 @@ class SignedDownload:
     key: str
     expires_at: int
     content_type: str | None
+    file_name: str | None = None  # served as an attachment of this name
 
 
 class UrlSigner:
@@ -80,11 +83,17 @@ class UrlSigner:
         return {**terms, "sig": self._sign("PUT", terms)}
 
     def sign_download(
-        self, key: str, expires_at: int, content_type: str | None = None
+        self,
+        key: str,
+        expires_at: int,
+        content_type: str | None = None,
+        file_name: str | None = None,
     ) -> dict[str, str]:
         terms = {"key": check_key(key), "exp": str(expires_at)}
         if content_type is not None:
             terms["ct"] = _text(content_type)
+        if file_name is not None:
+            terms["fn"] = check_file_name(file_name)
         return {**terms, "sig": self._sign("GET", terms)}
 
     def verify_upload(self, query: Mapping[str, str]) -> SignedUpload:
@@ -93,9 +102,9 @@ class UrlSigner:
         return SignedUpload(terms["key"], int(terms["exp"]), terms["ct"], size)
 
     def verify_download(self, query: Mapping[str, str]) -> SignedDownload:
-        names = ("key", "exp", "ct") if "ct" in query else ("key", "exp")
+        names = ("key", "exp", *(name for name in ("ct", "fn") if name in query))
         terms = self._verify("GET", query, names)
-        return SignedDownload(terms["key"], int(terms["exp"]), terms.get("ct"))
+        return SignedDownload(terms["key"], int(terms["exp"]), terms.get("ct"), terms.get("fn"))
 
     def _verify(
         self, method: str, query: Mapping[str, str], names: tuple[str, ...]
@@ -130,6 +139,18 @@ def _text(value: str) -> str:
     if not value or len(value) > MAX_CONTENT_TYPE_LENGTH or "\n" in value:
         raise ValueError(f"{value!r} cannot be signed as a content type")
     return value
+
+
+def check_file_name(name: str) -> str:
+    """`name` if it is a plain ASCII file name (safe in a Content-Disposition header)."""
+    if not _FILE_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a plain file name ([A-Za-z0-9._-], 1-100)")
+    return name
+
+
+def attachment(file_name: str) -> str:
+    """The Content-Disposition of a download saved as `file_name`."""
+    return f'attachment; filename="{check_file_name(file_name)}"'
 
 
 def _integer(value: str) -> int:

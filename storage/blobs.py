@@ -145,9 +145,15 @@ class BlobStore(Protocol):
         ...
 
     async def presign_download(
-        self, key: str, expires_s: int, *, content_type: str | None = None
+        self,
+        key: str,
+        expires_s: int,
+        *,
+        content_type: str | None = None,
+        file_name: str | None = None,
     ) -> str:
-        """A URL that reads the blob for `expires_s` (served as `content_type`)."""
+        """A URL that reads the blob for `expires_s` (served as `content_type`, and
+        as an attachment named `file_name` when one is given)."""
         ...
 
 
@@ -283,11 +289,16 @@ class LocalBlobStore:
         )
 
     async def presign_download(
-        self, key: str, expires_s: int, *, content_type: str | None = None
+        self,
+        key: str,
+        expires_s: int,
+        *,
+        content_type: str | None = None,
+        file_name: str | None = None,
     ) -> str:
         signer = self._signer()
         self.path_of(key)
-        query = signer.sign_download(key, signer.now() + expires_s, content_type)
+        query = signer.sign_download(key, signer.now() + expires_s, content_type, file_name)
         return f"{self.url_path}/download?{urlencode(query)}"
 
     async def accept_upload(

@@ -140,6 +140,11 @@ class SheetRows:
     notes: str
 
 
+async def job_number(session: AsyncSession, task_id: uuid.UUID) -> str | None:
+    found: str | None = await session.scalar(select(Task.job_number).where(Task.id == task_id))
+    return found
+
+
 async def sheet_rows(
     session: AsyncSession, task_id: uuid.UUID, *, max_events: int, max_photos: int
 ) -> SheetRows | None:
@@ -212,15 +217,18 @@ async def _events(
     latest = await session.scalars(
         select(TaskEvent)
         .where(TaskEvent.task_id == task_id)
-        .order_by(TaskEvent.server_time.desc(), TaskEvent.id.desc())
+        .order_by(TaskEvent.server_time.desc(), TaskEvent.version.desc())
         .limit(limit)
     )
-    events = sorted(latest, key=_event_order)
+    events = sorted(latest, key=happened)
     return events, max(total - len(events), 0)
 
 
-def _event_order(event: TaskEvent) -> tuple[datetime, str]:
-    return (event.server_time, str(event.id))
+def happened(event: TaskEvent) -> tuple[datetime, int]:
+    """A timeline's order: the device's clock where it sent one, else the server's,
+    then the order of arrival (the entries of one push share a server time; their
+    versions follow the push's order)."""
+    return (event.client_time or event.server_time, event.version)
 
 
 async def _photos(

@@ -33,6 +33,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from storage.blob_urls import attachment
 from storage.blobs import (
     CHUNK_BYTES,
     BlobError,
@@ -196,11 +197,18 @@ class S3BlobStore:
         return PresignedUpload("PUT", url, headers=headers)
 
     async def presign_download(
-        self, key: str, expires_s: int, *, content_type: str | None = None
+        self,
+        key: str,
+        expires_s: int,
+        *,
+        content_type: str | None = None,
+        file_name: str | None = None,
     ) -> str:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": check_key(key)}
         if content_type is not None:
             params["ResponseContentType"] = content_type
+        if file_name is not None:
+            params["ResponseContentDisposition"] = attachment(file_name)
         url: str = await asyncio.to_thread(
             self.client.generate_presigned_url, "get_object", Params=params, ExpiresIn=expires_s
         )

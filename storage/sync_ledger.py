@@ -47,44 +47,69 @@ async def _pg(session: AsyncSession) -> Any | None:
 
 # --- the version counter ---------------------------------------------------------------
 
-_LOCK_VERSION = "SELECT version FROM tenant_versions WHERE tenant_id = $1 FOR UPDATE"
+_LOCK_VERSION = "SELECT version, job_number FROM tenant_versions WHERE tenant_id = $1 FOR UPDATE"
 
 
-async def lock_version(session: AsyncSession) -> int:
-    """The tenant's version, locked until the transaction ends (guarantee 3)."""
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """The tenant's version and the last job number given to one of its tasks."""
+
+    version: int
+    job_number: int
+
+
+async def lock_version(session: AsyncSession) -> Counters:
+    """The tenant's counters, locked until the transaction ends (guarantee 3; job
+    numbers are given under the same lock, so no two tasks share one)."""
     drv = await _pg(session)
     if drv is None:
-        version = await session.scalar(select(TenantVersion.version).with_for_update())
-        if version is None:
-            session.add(TenantVersion(version=0))
+        found = (
+            await session.execute(
+                select(TenantVersion.version, TenantVersion.job_number).with_for_update()
+            )
+        ).first()
+        if found is None:
+            session.add(TenantVersion(version=0, job_number=0))
             await session.flush()
-            return 0
-        return int(version)
+            return Counters(0, 0)
+        return Counters(int(found[0]), int(found[1]))
     tenant_id = tenant_of(session)
-    version = await drv.fetchval(_LOCK_VERSION, tenant_id)
-    if version is None:  # the tenant's first write: two of them may race to create the row
+    record = await drv.fetchrow(_LOCK_VERSION, tenant_id)
+    if record is None:  # the tenant's first write: two of them may race to create the row
         await drv.execute(
-            "INSERT INTO tenant_versions (tenant_id, version) VALUES ($1, 0)"
+            "INSERT INTO tenant_versions (tenant_id, version, job_number) VALUES ($1, 0, 0)"
             " ON CONFLICT (tenant_id) DO NOTHING",
             tenant_id,
         )
-        version = await drv.fetchval(_LOCK_VERSION, tenant_id)
-    return int(version)
+        record = await drv.fetchrow(_LOCK_VERSION, tenant_id)
+    return Counters(int(record["version"]), int(record["job_number"]))
 
 
 async def current_version(session: AsyncSession) -> int:
     return int(await session.scalar(select(TenantVersion.version)) or 0)
 
 
-async def set_version(session: AsyncSession, version: int) -> None:
+async def set_version(session: AsyncSession, version: int, job_number: int | None = None) -> None:
+    """Move the tenant's version (and its last job number, when one was given)."""
     drv = await _pg(session)
     if drv is None:
-        await session.execute(update(TenantVersion).values(version=version))
+        values: dict[str, int] = {"version": version}
+        if job_number is not None:
+            values["job_number"] = job_number
+        await session.execute(update(TenantVersion).values(**values))
+        return
+    if job_number is None:
+        await drv.execute(
+            "UPDATE tenant_versions SET version = $2 WHERE tenant_id = $1",
+            tenant_of(session),
+            version,
+        )
         return
     await drv.execute(
-        "UPDATE tenant_versions SET version = $2 WHERE tenant_id = $1",
+        "UPDATE tenant_versions SET version = $2, job_number = $3 WHERE tenant_id = $1",
         tenant_of(session),
         version,
+        job_number,
     )
 
 

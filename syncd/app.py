@@ -27,6 +27,7 @@ from syncd.auth.middleware import policy
 from syncd.auth.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from syncd.auth.service import AuthService
 from syncd.boundary import boundary, index_plain_paths
+from syncd.fair_limits import fair_limits, limits_context
 from syncd.finance import routes as finance_routes
 from syncd.hub import InProcessHub, RedisHub
 from syncd.mail import Mailer
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> web.Application:
             console.console_errors,
             boundary,
             policy,
+            fair_limits,
         ],
         client_max_size=settings.max_body_bytes,
     )
@@ -67,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     if settings.redis_url:
         app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(limits_context)
     app.cleanup_ctx.append(_live)
     app.cleanup_ctx.append(_yjs)
     app.cleanup_ctx.append(_services)

@@ -15,6 +15,7 @@ from syncd.settings import Settings
 if TYPE_CHECKING:
     from jobs.queue import JobQueue
     from syncd.auth.service import AuthService
+    from syncd.fair_limits import TenantLimits
     from syncd.hub import InProcessHub
     from syncd.mail import Mailer
     from syncd.media_service import MediaService
@@ -48,5 +49,7 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 
 # Per-request values.
 REQUEST_ID = web.RequestKey("request_id", str)
+PROBLEM_CODE = web.RequestKey("problem_code", str)  # the answer's, for the access log
 TOKEN_TENANT = web.RequestKey("token_tenant_id", uuid.UUID)  # set by the auth layer
 CLIENT_IP = web.RequestKey("client_ip", str)  # see syncd.client_ip
+LIMITS: web.AppKey[TenantLimits] = web.AppKey("limits")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from storage.blob_urls import BlobUrlError
+from storage.blob_urls import BlobUrlError, attachment
 from storage.blobs import (
     CHUNK_BYTES,
     BlobNotFound,
@@ -75,6 +75,9 @@ class BlobDownloadQuery(BaseModel):
     key: str = Field(description="the blob's key")
     exp: str = Field(description="expiry, seconds since the epoch")
     ct: str | None = Field(None, description="the Content-Type the blob is served as")
+    fn: str | None = Field(
+        None, description="served as an attachment of this file name (Content-Disposition)"
+    )
     sig: str = Field(description="HMAC-SHA256 over the other terms")
 
 
@@ -160,6 +163,8 @@ async def download_blob(request: web.Request) -> web.StreamResponse:
                 }
             )
             response.content_type = signed.content_type or "application/octet-stream"
+            if signed.file_name is not None:
+                response.headers["Content-Disposition"] = attachment(signed.file_name)
             response.content_length = size
             await response.prepare(request)
             if request.method != "HEAD":  # aiohttp would send a HEAD's body

@@ -16,11 +16,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import structlog
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from storage.database import create_engine, session_factory
 from syncd.app import SHUTDOWN_TIMEOUT_S, create_app
-from syncd.logging import AccessLogger, configure_logging
+from syncd.logging import AccessLogger, configure_early, configure_logging
 from syncd.server import serve
 from syncd.settings import Settings, SettingsError, load_settings
 
@@ -89,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "config-reference":  # documents the settings; needs none
         return _config_reference(args.write)
+    configure_early()  # a line written while settings load is JSON like the rest
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -113,8 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_worker(settings, burst=args.burst)
     else:
         if args.command == "up":
-            asyncio.run(_migrate(settings))
-            asyncio.run(_seed(settings))
+            asyncio.run(_up(settings))
+            step(3, f"serving on http://{args.host or settings.host}:{args.port or settings.port}")
         _serve(settings, args.host, args.port)
     return 0
 
@@ -122,6 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_objects)
+    listening = f"http://{host or settings.host}:{port or settings.port}"
+
+    async def _listening(_app: web.Application) -> None:
+        structlog.get_logger("syncd.serve").info("serving", url=listening, env=settings.env.value)
+
+    app.on_startup.append(_listening)
     serve(
         app,
         host or settings.host,
@@ -129,7 +138,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         header_timeout_s=settings.header_timeout_s,
         access_log_class=AccessLogger,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-        print=lambda line: print(line, file=sys.stderr, flush=True),
+        print=None,  # aiohttp's banner is not JSON: the line below says it instead
     )
 
 
@@ -144,6 +153,23 @@ async def _freeze_startup_objects(app: web.Application) -> None:
     gc.freeze()
 
 
+UP_STEPS = 3
+
+
+def step(number: int, doing: str) -> None:
+    """One of `syncd up`'s steps, said before it starts (stdout; the logs go to stderr)."""
+    print(f"syncd up: step {number} of {UP_STEPS}: {doing}", flush=True)
+
+
+async def _up(settings: Settings) -> None:
+    """`syncd up` before it serves: the schema, then the demo tenant, each step said."""
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    step(1, f"bringing the database to the latest schema ({where})")
+    await _migrate(settings)
+    step(2, "seeding the system tenant, the demo tenant and its admin")
+    await _seed(settings)
+
+
 async def _migrate(settings: Settings) -> None:
     from syncd.migrate import upgrade
 
@@ -152,7 +178,7 @@ async def _migrate(settings: Settings) -> None:
         await upgrade(engine)
     finally:
         await engine.dispose()
-    print("syncd: database at the latest schema", file=sys.stderr)
+    print("syncd: database at the latest schema", flush=True)
 
 
 async def _seed(settings: Settings) -> None:

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from syncd.appkeys import REQUEST_ID
+from syncd.appkeys import PROBLEM_CODE, REQUEST_ID
 from syncd.i18n import DEFAULT_LOCALE, Msg, translate
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -100,6 +100,7 @@ def problem_response(
 ) -> web.Response:
     """The problem+json answer, in `locale` (see `syncd.i18n.choose_locale`)."""
     body = problem.body(request.path, request.get(REQUEST_ID), locale)
+    request[PROBLEM_CODE] = problem.code
     response = web.Response(
         status=problem.status,
         text=json.dumps(body, ensure_ascii=False),

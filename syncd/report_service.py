@@ -79,7 +79,8 @@ class ReportService:
         return report
 
     async def content_url(self, who: Principal, report_id: uuid.UUID) -> str:
-        """A signed, expiring URL of the PDF; ReportNotReady until it is made."""
+        """A signed, expiring URL of the PDF, saved as `JOB-000123-job-sheet-en.pdf`;
+        ReportNotReady until it is made."""
         report = await self.get(who, report_id)
         if report.status != "done" or report.blob_key is None:
             raise ReportNotReady(
@@ -89,12 +90,22 @@ class ReportService:
                 ),
                 extra={"report_status": report.status},
             )
+        async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
+            number = await report_store.job_number(uow.session, report.task_id)
         return await self.blobs.presign_download(
-            report.blob_key, self.url_ttl_s, content_type="application/pdf"
+            report.blob_key,
+            self.url_ttl_s,
+            content_type="application/pdf",
+            file_name=file_name(number, report),
         )
 
     async def _reaches(self, session: AsyncSession, who: Principal, task_id: uuid.UUID) -> bool:
         return (await Scope.load(session, who)).sees_task(task_id)
+
+
+def file_name(job_number: str | None, report: Report) -> str:
+    """`JOB-000123-job-sheet-ar.pdf` (a task from before job numbers: the report's id)."""
+    return f"{job_number or report.id}-job-sheet-{report.locale}.pdf"
 
 
 async def _tenant_locale(session: AsyncSession) -> str | None:

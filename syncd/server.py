@@ -170,7 +170,7 @@ def serve(
     header_timeout_s: float,
     access_log_class: type[AbstractAccessLogger],
     shutdown_timeout: float,
-    print: Callable[[str], None],
+    print: Callable[[str], None] | None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully (as web.run_app)."""
 
@@ -185,7 +185,8 @@ def serve(
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
-            print(f"======== Running on http://{host}:{port} ========\n(Press CTRL+C to quit)")
+            if print is not None:
+                print(f"======== Running on http://{host}:{port} ========\n(Press CTRL+C to quit)")
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()

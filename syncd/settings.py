@@ -284,6 +284,45 @@ class Settings(BaseModel):
             "one closes the oldest (4409)."
         ),
     )
+    tenant_requests_per_s: float = Field(
+        100.0,
+        ge=0,
+        le=1_000_000,
+        validation_alias="TENANT_REQUESTS_PER_SECOND",
+        description=(
+            "Fair limits: one tenant's signed-in requests (REST, push, pull) refill its "
+            "budget at this rate, a token bucket shared by every process through Redis "
+            "when REDIS_URL is set, per process otherwise; past it: 429 "
+            "`tenant_rate_limited` with Retry-After. 0 turns the budget off."
+        ),
+    )
+    tenant_burst: int = Field(
+        500,
+        ge=1,
+        le=1_000_000,
+        validation_alias="TENANT_BURST",
+        description="Fair limits: the tenant's bucket size, the requests it may make at once.",
+    )
+    tenant_max_concurrent_pushes: int = Field(
+        16,
+        ge=1,
+        le=100_000,
+        validation_alias="TENANT_MAX_CONCURRENT_PUSHES",
+        description=(
+            "Fair limits: pushes (`/sync/push`, `/sync/tasks`) of one tenant running at "
+            "once in one process; one more answers 429 `too_many_pushes` (Retry-After: 1)."
+        ),
+    )
+    tenant_max_live_sockets: int = Field(
+        1_000,
+        ge=1,
+        le=1_000_000,
+        validation_alias="TENANT_MAX_LIVE_SOCKETS",
+        description=(
+            "Fair limits: live sockets (`/sync/ws`) of one tenant in one process; one more "
+            "is closed after its hello with 4429 (reconnect later, or pull over HTTP)."
+        ),
+    )
     yjs_max_sockets_per_user: int = Field(
         32,
         ge=1,

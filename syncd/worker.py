@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from rq import Queue, SimpleWorker
@@ -28,6 +29,8 @@ from syncd.hub import RedisHub
 from syncd.settings import Settings
 from syncd.sync.service import SyncService
 from syncd.wiring import blob_store
+
+log = structlog.get_logger("jobs.worker")
 
 EXIT_NO_REDIS = 2
 
@@ -64,6 +67,21 @@ async def _open(settings: Settings, runner: asyncio.Runner) -> _Resources:
     return _Resources(close)
 
 
+def log_failed_job(job: Any, exc_type: type, exc_value: BaseException, _tb: Any) -> bool:
+    """One structured line per failed attempt (rq goes on to retry or keep it failed)."""
+    retries_left = job.retries_left or 0
+    log.error(
+        "job failed",
+        job=job.func_name,
+        id=job.id,
+        queue=job.origin,
+        error=exc_type.__name__,
+        retries_left=retries_left,
+        final=retries_left == 0,
+    )
+    return True  # and rq's own handling after it
+
+
 def run_worker(settings: Settings, *, burst: bool = False) -> int:
     if settings.redis_url is None:
         print(
@@ -75,7 +93,9 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     with asyncio.Runner() as runner:
         resources = runner.run(_open(settings, runner))
         try:
-            worker = SimpleWorker(queues, connection=connection)
+            worker = SimpleWorker(
+                queues, connection=connection, exception_handlers=[log_failed_job]
+            )
             worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
         finally:
             runtime.reset()

@@ -42,8 +42,11 @@ class Task(TenantScoped, Synced, Base):
             " AND (scheduled_end IS NULL OR scheduled_end >= scheduled_start)",
             name="scheduled_window",
         ),
+        UniqueConstraint("tenant_id", "job_number"),
     )
 
+    # `JOB-000123`: given by the server once, when the task is created (never by a device).
+    job_number: Mapped[str | None] = mapped_column(String(20), default=None)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.OPEN.value)

@@ -36,12 +36,16 @@ class Tenant(Timestamps, Base):
 
 
 class TenantVersion(TenantScoped, Base):
-    """The tenant's change counter; its row is locked for the length of a write."""
+    """The tenant's change counter; its row is locked for the length of a write.
+
+    It also holds the last job number given to a task of the tenant: numbers are
+    handed out under the same lock, so two writes never take the same one."""
 
     __tablename__ = "tenant_versions"
     __table_args__ = (PrimaryKeyConstraint("tenant_id"),)
 
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+    job_number: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class User(TenantScoped, Timestamps, Base):

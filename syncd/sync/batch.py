@@ -24,6 +24,10 @@ from syncd.sync.scope import Scope
 Key = tuple[str, uuid.UUID]
 
 
+def format_job_number(number: int) -> str:
+    return f"JOB-{number:06d}"
+
+
 @dataclass
 class Batch:
     who: Principal
@@ -36,10 +40,18 @@ class Batch:
     conflicts: list[Conflict] = field(default_factory=list)
     ydoc_updates: list[tuple[str, bytes]] = field(default_factory=list)
     now: datetime = field(default_factory=utcnow)
+    job_number: int = 0  # the tenant's last job number, as locked
+    job_number_given: int | None = None  # the last one this batch gave, if any
 
     def next_version(self) -> int:
         self.version += 1
         return self.version
+
+    def next_job_number(self) -> str:
+        """A new task's human number, `JOB-000123` (the tenant's counter is locked)."""
+        self.job_number += 1
+        self.job_number_given = self.job_number
+        return format_job_number(self.job_number)
 
     def row(self, entity: str, row_id: uuid.UUID) -> dict[str, Any] | None:
         return self.rows.get((entity, row_id))

@@ -213,6 +213,8 @@ def _row_from_state(
         row.update(created_at=now, created_by=batch.who.user_id)
         if spec.name == "task_event":
             row.update(actor_id=batch.who.user_id, client_id=batch.client_id, server_time=now)
+        if spec.name == "task":  # given once, here, whichever way the task came in
+            row["job_number"] = batch.next_job_number()
     if state.deleted is not None:
         row["deleted_at"] = row.get("deleted_at") or now
     return row

@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
+import structlog
 from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +33,8 @@ from syncd.problems import NotFound, ValidationFailed
 from syncd.sync.server_writes import SERVER_NODE, write_fields
 from syncd.sync.service import SyncService
 from syncd.sync.unit import UnitOfChange
+
+log = structlog.get_logger("syncd.sync")
 
 Resolution = Literal["keep_server", "take_client", "custom"]
 
@@ -178,6 +181,7 @@ class ConflictInbox:
         async with self.sync.unit(who, SERVER_NODE) as unit:
             session = unit.session
             answers = []
+            resolved: list[tuple[Conflict, int | None]] = []
             for conflict_id in ids:
                 row = await self._get(session, conflict_id)
                 if row.status != "open":
@@ -204,7 +208,17 @@ class ConflictInbox:
                     },
                 )
                 answers.append({"id": str(row.id), "status": "resolved", "version": version})
+                resolved.append((row, version))
             await unit.commit()
+        for row, version in resolved:
+            log.info(
+                "conflict resolved",
+                conflict_id=str(row.id),
+                choice=resolution,
+                entity=row.entity,
+                entity_id=str(row.entity_id),
+                version=version,
+            )
         return answers
 
     async def _apply(

@@ -18,7 +18,9 @@ cursor this server did not make), 4401 token expired or invalid (refresh and
 reconnect), 4403 forbidden (user deactivated), 4408 no hello in time, 4409 superseded (the
 user opened more than WS_MAX_SOCKETS_PER_USER sockets: the oldest is closed),
 4426 upgrade required (the hello's schema is below the minimum; an `error`
-frame with the problem first), 4429 too slow (reconnect, catch up from the cursor).
+frame with the problem first), 4429 too slow (reconnect and catch up from the
+cursor), or the tenant holds TENANT_MAX_LIVE_SOCKETS sockets in this process
+(syncd/fair_limits.py: reconnect later, with backoff).
 """
 
 from __future__ import annotations
@@ -241,6 +243,10 @@ class LiveSession:
     async def _serve(self) -> None:
         assert self.who is not None
         sessions = self.request.app[appkeys.LIVE]
+        limits = self.request.app.get(appkeys.LIMITS)
+        if limits is not None and not limits.open_socket(self.who.tenant_id):
+            await self.close(CLOSE_TOO_SLOW, "too many live sockets for this tenant; retry later")
+            return
         sessions.add(self, self.settings.ws_max_sockets_per_user)
         try:
             reader = asyncio.create_task(self._reader(), name="ws-reader")
@@ -257,6 +263,8 @@ class LiveSession:
                 waiter.cancel()
         finally:
             sessions.discard(self)
+            if limits is not None:
+                limits.close_socket(self.who.tenant_id)
 
     # --- the three tasks and the reader ------------------------------------------------
 

@@ -20,11 +20,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol import versions
 from protocol.changes import Change, PushRequest
 from protocol.hlc import HybridClock
+from protocol.merge import Outcome
 from storage import sync_ledger as ledger
 from storage import sync_store as store
 from storage.unit_of_work import TenantUnitOfWork
@@ -40,6 +42,9 @@ from syncd.sync.unit import UnitOfChange
 from syncd.sync.ydocs import YDocWriter
 
 __all__ = ["SERVER_NODE", "Applied", "SyncService"]
+
+
+log = structlog.get_logger("syncd.sync")
 
 
 class SyncService:
@@ -96,6 +101,17 @@ class SyncService:
             )
             if not resent:
                 await unit.commit()
+        found = {status.value: 0 for status in Outcome}
+        for result in response["results"]:
+            found[result["status"]] = found.get(result["status"], 0) + 1
+        log.info(
+            "push",
+            client_id=request.client_id,
+            batch_id=request.batch_id,
+            changes=len(request.changes),
+            resent=resent,
+            **found,
+        )
         return response
 
     async def apply(

@@ -10,9 +10,11 @@ WebSocket, REST writes, conflict resolutions, rejection replays, jobs):
 
 Entering opens a tenant unit of work and locks the tenant's version counter
 for the length of the transaction (versions are given in commit order:
-guarantee 3). `commit` writes the staged rows (parents before children), the
-change-log entries, the conflicts and the Yjs updates' effects, moves the
-tenant's version, and commits. Leaving without `commit` rolls back and tells
+guarantee 3; a new task's job number is given under the same lock, by
+`batch.next_job_number`, so no two tasks ever share one). `commit` writes
+the staged rows (parents before children), the change-log entries, the
+conflicts and the Yjs updates' effects, moves the tenant's version (and
+its last job number), and commits. Leaving without `commit` rolls back and tells
 no one. The unit also owns the clocks: `stamp` clamps a device's stamp to
 the server's clock plus the allowed skew, `server_stamp` gives a server write
 a stamp later than every stamp on the row.
@@ -76,9 +78,11 @@ class UnitOfChange:
         try:
             # The lock comes first: it serialises the tenant's writes (resends of one
             # batch, first pushes of one client id) and orders versions by commit.
-            version = await ledger.lock_version(self.session)
+            counters = await ledger.lock_version(self.session)
             scope = self._scope or await Scope.load(self.session, self.who)
-            self._batch = Batch(self.who, self.client_id, version, scope)
+            self._batch = Batch(
+                self.who, self.client_id, counters.version, scope, job_number=counters.job_number
+            )
         except BaseException as exc:
             await self._work.__aexit__(type(exc), exc, exc.__traceback__)
             raise
@@ -106,14 +110,25 @@ class UnitOfChange:
         await store.append_log(session, batch.log)
         session.add_all(batch.conflicts)
         if batch.log:
-            await ledger.set_version(session, batch.version)
+            await ledger.set_version(session, batch.version, batch.job_number_given)
         assert self._work is not None
         await self._work.commit()
         self._committed = True
 
     async def _after_commit(self) -> None:
-        """Tell the hub (a hint: readers catch up from the log) and the live editors."""
+        """Log the conflicts it opened; tell the hub (a hint: readers catch up from the
+        log) and the live editors."""
         batch = self.batch
+        for conflict in batch.conflicts:
+            log.info(
+                "conflict opened",
+                conflict_id=str(conflict.id),
+                kind=conflict.kind,
+                entity=conflict.entity,
+                entity_id=str(conflict.entity_id),
+                fields=list(conflict.fields or []),
+                client_id=conflict.client_id,
+            )
         if batch.log and self.sync.publish is not None:
             await self.sync.publish(self.who.tenant_id, batch.version)
         if self.sync.ydocs is not None:

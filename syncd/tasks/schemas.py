@@ -119,6 +119,10 @@ class TaskRead(BaseModel):
     """A task (with an `ETag` header: its version)."""
 
     id: uuid.UUID
+    job_number: str | None = Field(
+        description="the tenant's human number of the task, `JOB-000123`, given by the "
+        "server when the task is created; never changes"
+    )
     title: str
     description: str
     status: TaskStatus

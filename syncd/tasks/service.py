@@ -30,6 +30,7 @@ from protocol.lifecycle import (
 )
 from storage import sync_store as store
 from storage.models import Task, TaskAssignment, TaskEvent, User
+from storage.report_store import happened
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
@@ -154,7 +155,8 @@ class TaskService:
         """Every timeline entry of the task, in the order things happened.
 
         The order is the device's clock where there is one (an action made
-        offline at 08:00 and pushed at noon sits at 08:00), else the server's.
+        offline at 08:00 and pushed at noon sits at 08:00), else the server's,
+        then the order the entries arrived in (`storage.report_store.happened`).
         """
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
             await _visible_row(uow.session, who, task_id)
@@ -166,16 +168,14 @@ class TaskService:
                         and_(User.tenant_id == TaskEvent.tenant_id, User.id == TaskEvent.actor_id),
                     )
                     .where(TaskEvent.task_id == task_id)
-                    .order_by(TaskEvent.server_time, TaskEvent.id)
+                    .order_by(TaskEvent.server_time, TaskEvent.version)
                     .limit(TIMELINE_LIMIT + 1)
                 )
             ).all()
-            items = [_timeline_item(event, name, email) for event, name, email in events]
-        truncated = len(items) > TIMELINE_LIMIT
-        items = sorted(
-            items[:TIMELINE_LIMIT],
-            key=lambda item: (item["client_time"] or item["server_time"], item["server_time"]),
-        )
+            # Entries of one batch share a server time: their versions keep their order.
+            kept = sorted(events[:TIMELINE_LIMIT], key=lambda found: happened(found[0]))
+            items = [_timeline_item(event, name, email) for event, name, email in kept]
+        truncated = len(events) > TIMELINE_LIMIT
         return {"task_id": str(task_id), "items": items, "truncated": truncated}
 
     async def _shaped(
@@ -369,6 +369,7 @@ def task_read(row: dict[str, Any], assignees: list[str]) -> dict[str, Any]:
     status = TaskStatus(data["status"])
     return {
         "id": data["id"],
+        "job_number": data.get("job_number"),
         "title": data["title"],
         "description": data["description"],
         "status": status.value,

@@ -131,13 +131,16 @@ async def test_job_sheets_are_made_in_both_languages_and_downloaded(
         "Sara Ali",
         "Started",
         "Arrived",
-        "11/24/26 11:00 AM",  # the device's time, in the tenant's zone
+        "24 Nov 2026 11:00",  # the device's time, in the tenant's zone
+        "Asia/Riyadh (UTC+03:00)",
+        "JOB-000001",
         "24.71360, 46.67530 ± 8 m",
         "Hardware Co.",
         "Seal kit",
         "SAR82.50",
-        "Totals by currency",
+        "Total SAR",
         "Photos",
+        "File added",  # the photo's upload, translated
     ):
         assert expected in text, expected
 
@@ -145,7 +148,16 @@ async def test_job_sheets_are_made_in_both_languages_and_downloaded(
     assert arabic["status"] == "done"
     data, _ = await follow(client, staff, arabic["content_url"])
     text = pdf_text(data)
-    for expected in ("ورقة العمل", "قيد التنفيذ", "بدء العمل", "الوصول", "المشتريات", "82.50"):
+    for expected in (
+        "ورقة العمل",
+        "قيد التنفيذ",
+        "بدء العمل",
+        "الوصول",
+        "المشتريات",
+        "82.50",
+        "إضافة ملف",
+        "JOB-000001",
+    ):
         assert expected in text, expected
 
 
@@ -279,3 +291,84 @@ async def test_the_timeline_names_who_did_what(
     report = await made(client, app, staff, task_id, locale="en")
     data, _ = await follow(client, staff, report["content_url"])
     assert "Lead" in pdf_text(data)
+
+
+async def test_a_batch_prints_in_order_with_its_words_and_the_sign_off(
+    client: Any, app: web.Application, sessions: Sessions
+) -> None:
+    """Start, pause, resume and complete pushed in one batch without device times
+    print in that order (they share a server time); a note's text, a photo's
+    caption and the signer's name print; the download is named by the job number."""
+    tenant = await make_tenant(sessions, time_zone="Asia/Riyadh")
+    staff = await signed_in(client, sessions, Role.STAFF, tenant)
+    tech = await signed_in(client, sessions, Role.TECHNICIAN, tenant, display_name="Omar")
+    task_id = await new_task(client, staff, tech)
+    media_id = (await uploaded(client, tech, photo(), owner_id=str(task_id)))["id"]
+    await jobs_done(app)
+    event = {"task_id": str(task_id)}
+    changes = [
+        action(task_id, "start", "phone"),
+        upsert(
+            "task_event",
+            uuid.uuid4(),
+            "phone",
+            **event,
+            kind="note",
+            payload={"text": "Seal cracked at the back"},
+        ),
+        action(task_id, "pause", "phone"),
+        upsert(
+            "task_event",
+            uuid.uuid4(),
+            "phone",
+            **event,
+            kind="photo",
+            payload={"media_id": str(media_id), "caption": "The cracked seal"},
+        ),
+        action(task_id, "resume", "phone"),
+        action(task_id, "complete", "phone"),
+        upsert(
+            "task_event",
+            uuid.uuid4(),
+            "phone",
+            **event,
+            kind="signature",
+            payload={"signer_name": "Khalid Ahmed"},
+        ),
+    ]
+    answer = await push(client, tech, "phone", changes)
+    assert {r["status"] for r in answer["results"]} == {"applied"}, answer
+
+    timeline = await (await client.get(f"/tasks/{task_id}/timeline", headers=staff.headers)).json()
+    kinds = [item["kind"] for item in timeline["items"]]
+    assert kinds[-7:] == ["started", "note", "paused", "photo", "resumed", "completed", "signature"]
+
+    report = await made(client, app, staff, str(task_id), locale="en")
+    response = await client.get(report["content_url"], headers=staff.headers, allow_redirects=False)
+    assert response.status == 302
+    target = await client.session.get(response.headers["Location"])
+    assert target.status == 200
+    assert (
+        target.headers["Content-Disposition"]
+        == 'attachment; filename="JOB-000001-job-sheet-en.pdf"'
+    )
+    text = pdf_text(await target.read())
+    section = text[text.index("Timeline") : text.index("Purchases")]
+    printed = [
+        "Started",
+        "Seal cracked at the back",
+        "Paused",
+        "The cracked seal",
+        "Resumed",
+        "Completed",
+        "Signed by: Khalid Ahmed",
+    ]
+    assert [section.index(words) for words in printed] == sorted(section.index(w) for w in printed)
+    assert "Customer sign-off" in text
+    assert "Khalid Ahmed" in text[text.index("Customer sign-off") :]
+
+    # Another tenant's token reaches neither the report nor the task.
+    other = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
+    await problem(
+        await client.get(f"/reports/{report['id']}", headers=other.headers), 404, "report_not_found"
+    )

@@ -18,6 +18,7 @@ from syncd_client.errors import (
     SyncClientError,
     TransientError,
 )
+from syncd_client.media import MediaQueue, QueuedMedia
 from syncd_client.session import Credentials
 from syncd_client.store import Acknowledged, LocalStore, PendingBatch, Tokens
 
@@ -29,9 +30,11 @@ __all__ = [
     "Credentials",
     "GaveUp",
     "LocalStore",
+    "MediaQueue",
     "PendingBatch",
     "ProblemError",
     "ProtocolViolation",
+    "QueuedMedia",
     "RejectedCallback",
     "RetryPolicy",
     "SyncClient",

@@ -18,7 +18,8 @@ import asyncio
 import json
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,23 +44,56 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-async def simulate(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+def progress(line: str) -> None:
+    """What the simulation is doing, on stderr (stdout keeps the figures)."""
+    print(f"syncd-client: {line}", file=sys.stderr, flush=True)
+
+
+async def simulate(
+    args: argparse.Namespace, data_dir: Path, say: Callable[[str], None] = progress
+) -> dict[str, Any]:
     plan = Plan(
         devices=args.devices,
         seconds=args.minutes * 60,
         seed=args.seed,
         crash_rate=args.crash_rate,
     )
+    started = time.monotonic()
     fleet = Fleet(args.url, args.tenant, plan, data_dir)
+    say(f"signing in as {args.email}, inviting a staff member and {args.devices} technicians")
     await fleet.provision(args.email, args.password)
     try:
+        say(f"opening {args.devices} devices and creating their tasks")
         await fleet.open()
-        await fleet.run()
+        say(f"working for {plan.seconds:g} s (offline periods, crashes, live and polling)")
+        ticker = asyncio.create_task(_tick(fleet, plan.seconds, say))
+        try:
+            await fleet.run()
+        finally:
+            ticker.cancel()
+        say("bringing every device online until the fleet converges")
         await fleet.converge()
+        say("checking every replica against a fresh pull of its scope")
         divergent = await fleet.divergent()
     finally:
         await fleet.close()
+    say(f"done in {time.monotonic() - started:.1f} s")
     return {**fleet.figures(), "divergent": len(divergent)}
+
+
+async def _tick(fleet: Fleet, seconds: float, say: Callable[[str], None]) -> None:
+    """Every tenth of the run (at least 5 s apart): the changes made and answered."""
+    every = max(5.0, seconds / 10)
+    elapsed = 0.0
+    while True:
+        await asyncio.sleep(every)
+        elapsed += every
+        figures = fleet.figures()
+        say(
+            f"{elapsed:.0f} of {seconds:g} s: {figures['changes']} changes made, "
+            f"{figures['acknowledged']} answered, {figures['conflict']} conflicts, "
+            f"{figures['crashes']} crashes"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

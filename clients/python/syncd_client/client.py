@@ -34,7 +34,6 @@ from pydantic import ValidationError
 
 from protocol import versions
 from protocol.changes import Change, ChangeResult, Op, PulledChange
-from protocol.entities import Geo
 from protocol.merge import Outcome
 from syncd_client.backoff import Backoff, GaveUp, RetryPolicy
 from syncd_client.errors import (
@@ -43,7 +42,9 @@ from syncd_client.errors import (
     ProtocolViolation,
     TransientError,
 )
+from syncd_client.fieldwork import FieldWork, GeoLike, plain_geo
 from syncd_client.live import SUBPROTOCOL, LiveConnection, TokenRejected
+from syncd_client.media import MediaQueue
 from syncd_client.session import REFRESH_MARGIN_S, Credentials, Session
 from syncd_client.store import Acknowledged, LocalStore, PendingBatch
 from syncd_client.transport import Transport
@@ -56,7 +57,7 @@ ConflictCallback = Callable[[Acknowledged], Awaitable[None] | None]
 RejectedCallback = ConflictCallback
 
 
-class SyncClient:
+class SyncClient(FieldWork):
     """One device (one client id, one store). Use as `async with SyncClient(...)`.
 
     The client owns the store it is given and closes it on exit.
@@ -145,6 +146,13 @@ class SyncClient:
             raise RuntimeError("start the client first (async with SyncClient(...))")
         return self._session
 
+    @property
+    def media(self) -> MediaQueue:
+        """Photos and documents, uploaded through their own queue (syncd_client/media.py):
+        `media.add(path, content_type, owner_type, owner_id)` offline, `media.upload()`
+        when online; pushes never wait for it."""
+        return MediaQueue(self.store, lambda: self.session)
+
     # --- local writes ------------------------------------------------------------
 
     def create(
@@ -168,10 +176,11 @@ class SyncClient:
         *,
         user_id: uuid.UUID | None = None,
         reason: str | None = None,
-        geo: Geo | None = None,
+        geo: GeoLike | None = None,
         client_time: datetime | None = None,
     ) -> Change:
-        """Queue a task action (`start`, `pause`, ...; `assign` needs `user_id`)."""
+        """Queue a task action (`start`, `pause`, ...; `assign` needs `user_id`, `reject`
+        a `reason`); `geo` is a plain mapping `{"lat", "lng", "accuracy_m"}`."""
         fields = {"user_id": str(user_id)} if user_id is not None else {}
         return self._queue(
             "task",
@@ -180,24 +189,9 @@ class SyncClient:
             action=action,
             fields=fields,
             reason=reason,
-            geo=geo,
+            geo=plain_geo(geo),
             client_time=client_time,
         )
-
-    def add_event(
-        self,
-        task_id: RowId,
-        kind: str,
-        *,
-        payload: dict[str, Any] | None = None,
-        event_id: uuid.UUID | None = None,
-        **fields: Any,
-    ) -> uuid.UUID:
-        """Queue a timeline event (append-only); answers its id."""
-        values = {"task_id": str(task_id), "kind": kind, **fields}
-        if payload is not None:
-            values["payload"] = payload
-        return self.create("task_event", values, event_id)
 
     def _queue(self, entity: str, row_id: RowId, op: Op, **extra: Any) -> Change:
         row_id = uuid.UUID(str(row_id))

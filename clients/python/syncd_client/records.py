@@ -10,7 +10,7 @@ from protocol import versions
 from protocol.changes import ChangeResult
 from protocol.merge import Outcome
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the media queue
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rows (
@@ -46,6 +46,17 @@ CREATE TABLE IF NOT EXISTS acknowledged (
     echoed INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS acknowledged_row ON acknowledged (entity, row_id);
+CREATE TABLE IF NOT EXISTS media_queue (
+    media_id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    owner_type TEXT NOT NULL,
+    owner_id TEXT,
+    state TEXT NOT NULL DEFAULT 'queued',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    seq INTEGER NOT NULL
+);
 """
 NOTIFY = frozenset({Outcome.CONFLICT, Outcome.SUPERSEDED, Outcome.REJECTED})
 Synchronous = Literal["FULL", "NORMAL"]

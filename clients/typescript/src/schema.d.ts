@@ -3442,6 +3442,11 @@ export interface components {
              * Format: uuid
              */
             id: string;
+            /**
+             * Job Number
+             * @description the tenant's human number of the task, `JOB-000123`, given by the server when the task is created; never changes
+             */
+            job_number: string | null;
             /** Title */
             title: string;
             /** Description */
@@ -4902,6 +4907,8 @@ export interface operations {
                 exp: string;
                 /** @description the Content-Type the blob is served as */
                 ct?: string;
+                /** @description served as an attachment of this file name (Content-Disposition) */
+                fn?: string;
                 /** @description HMAC-SHA256 over the other terms */
                 sig: string;
             };
