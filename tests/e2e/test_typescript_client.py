@@ -41,7 +41,7 @@ def test_the_sdk_node_tests_pass_against_a_real_server(sdk_server: Served) -> No
     tests = sorted(str(p) for p in (SDK_DIR / "test").glob("*.test.mjs"))
     assert tests, "no SDK tests found"
     result = subprocess.run(
-        [node, "--test", "--test-concurrency=1", *tests],
+        [node, "--test", "--test-concurrency=1", "--test-force-exit", *tests],
         cwd=SDK_DIR,
         env=node_env(sdk_server.url),
         capture_output=True,
