@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import Geolocation, async_playwright
 
 from tests.conftest import service_missing
 from tests.e2e.test_cli import free_port
@@ -30,7 +30,7 @@ from tests.e2e.ts_sdk import SDK_DIR, Served, sdk_node, serve, server_environmen
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")
-GEO = {"latitude": 24.7136, "longitude": 46.6753, "accuracy": 9}
+GEO: Geolocation = {"latitude": 24.7136, "longitude": 46.6753, "accuracy": 9}
 TECH_PASSWORD = "technician-password-1"
 
 
