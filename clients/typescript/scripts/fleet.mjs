@@ -14,6 +14,13 @@ const WRITES = Number(process.env.FLEET_WRITES ?? 24);
 const PROXY = process.env.SYNCD_PROXY_URL;
 const ENTITIES = ["task", "task_event", "purchase"];
 
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object")
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")}}`;
+  return JSON.stringify(value) ?? "undefined";
+}
+
 const input = readline.createInterface({ input: process.stdin });
 const lines = input[Symbol.asyncIterator]();
 const say = (line) => process.stdout.write(`${typeof line === "string" ? line : JSON.stringify(line)}\n`);
@@ -91,11 +98,13 @@ for (const d of devices) {
     details.push(`device ${d.n}: ${d.c.status().pending} pending`);
   }
   for (const entity of ENTITIES) {
-    const mine = JSON.stringify(await rowsOf(d.c, entity, d.tasks));
-    const theirs = JSON.stringify(await rowsOf(boss, entity, d.tasks));
-    if (mine !== theirs) {
+    const mine = await rowsOf(d.c, entity, d.tasks);
+    const theirs = await rowsOf(boss, entity, d.tasks);
+    if (canonical(mine) !== canonical(theirs)) {
       divergent++;
-      details.push(`device ${d.n}: ${entity} differs`);
+      const ids = [...new Set([...Object.keys(mine), ...Object.keys(theirs)])];
+      const first = ids.find((id) => canonical(mine[id]) !== canonical(theirs[id]));
+      details.push(`device ${d.n}: ${entity} differs, e.g. ${first}: ${canonical(mine[first])} vs ${canonical(theirs[first])}`);
     }
   }
   for (const [entity, id] of d.written) if (!(await boss.get(entity, id))) lost++;
