@@ -1,12 +1,15 @@
 """The Yjs document store: an append-only log of updates folded into snapshots.
 
 Every function takes the session of a `TenantUnitOfWork` (the tenant comes from
-there, never from an argument). A document is its `ydocs` row (the compacted
-snapshot, absent until the first compaction) plus the `ydoc_updates` rows not
-yet folded into it. Row ids are not commit order (a row with a smaller id may
-commit after a compaction read a larger one), so loading applies every row
-still present, and compaction deletes exactly the rows it folded; applying an
-update twice is harmless in a CRDT.
+there, never from an argument), except `append_alone`, a live editor's updates
+in a transaction of their own, which opens one for the tenant it is given.
+
+A document is its `ydocs` row (the compacted snapshot, absent until the first
+compaction) plus the `ydoc_updates` rows not yet folded into it. Row ids are
+not commit order (a row with a smaller id may commit after a compaction read
+a larger one), so loading applies every row still present, and compaction
+deletes exactly the rows it folded; applying an update twice is harmless in a
+CRDT.
 
 Server-side documents get 32-bit client ids, like JavaScript Yjs
 (FIELD-NOTES.md: pycrdt's default ids are wider).
@@ -23,17 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Doc
 from sqlalchemy import delete, func, literal, select, union_all
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol import yupdate
 from storage import sync_store
 from storage.models import YDoc, YDocUpdate
 from storage.types import utcnow
+from storage.unit_of_work import TenantUnitOfWork, tenant_transaction
 
 
 class DocumentTooLarge(ValueError):
@@ -88,23 +93,45 @@ async def stored_size(session: AsyncSession, name: str) -> int:
     return int(await session.scalar(snapshot) or 0) + int(await session.scalar(updates) or 0)
 
 
+_APPEND_SQL = (
+    "INSERT INTO ydoc_updates (tenant_id, name, data, created_at)"
+    " SELECT $1, $2, u.data, $4 FROM unnest($3::bytea[]) WITH ORDINALITY AS u(data, n)"
+    " ORDER BY u.n"
+)
+
+
 async def append_validated(session: AsyncSession, name: str, updates: list[bytes]) -> None:
     """Store updates the caller has validated already, in order, in one statement
-    (on PostgreSQL straight on the session's connection: a live editor's update
-    is one small transaction, where the ORM's per-flush work was most of it)."""
+    (on PostgreSQL straight on the session's connection)."""
     if session.get_bind().dialect.name != "postgresql":
         session.add_all([YDocUpdate(name=name, data=update) for update in updates])
         await session.flush()
         return
     await (await sync_store.driver_connection(session)).execute(
-        "INSERT INTO ydoc_updates (tenant_id, name, data, created_at)"
-        " SELECT $1, $2, u.data, $4 FROM unnest($3::bytea[]) WITH ORDINALITY AS u(data, n)"
-        " ORDER BY u.n",
-        session.info["tenant_id"],
-        name,
-        updates,
-        utcnow(),
+        _APPEND_SQL, session.info["tenant_id"], name, updates, utcnow()
     )
+
+
+async def append_alone(
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: uuid.UUID,
+    name: str,
+    updates: list[bytes],
+) -> None:
+    """Store validated updates in a transaction of their own, committed on return.
+
+    A live editor's update is one small transaction; on PostgreSQL it runs on a
+    pooled connection without the ORM session (storage.unit_of_work's
+    `tenant_transaction`: same role and row-level security), which took most of
+    the server's CPU per relayed update."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name == "postgresql":
+        async with tenant_transaction(engine, tenant_id) as connection:
+            await connection.execute(_APPEND_SQL, tenant_id, name, updates, utcnow())
+        return
+    async with TenantUnitOfWork(sessions, tenant_id) as uow:
+        await append_validated(uow.session, name, updates)
+        await uow.commit()
 
 
 async def load(session: AsyncSession, name: str) -> Doc[Any]:

@@ -4,10 +4,15 @@ Runs, in order, and reports each: the layer contracts (import-linter), ruff
 lint and format check, mypy, then pytest with coverage of the packages. Every
 step runs even if an earlier one failed; the exit code is non-zero if any
 failed. pytest's "no tests collected" (exit 5) counts as a failure.
+
+pytest runs on one worker process per core (pytest-xdist; `SYNCD_TEST_WORKERS`
+overrides the count, `0` runs in this process): most tests wait on servers,
+databases and browsers, so the cores are seldom both busy with one worker.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PY = sys.executable
+WORKERS = os.environ.get("SYNCD_TEST_WORKERS", "auto")
 
 STEPS: list[tuple[str, list[str]]] = [
     ("layers (import-linter)", [str(BIN / "lint-imports"), "--config", "setup.cfg"]),
@@ -33,6 +39,8 @@ STEPS: list[tuple[str, list[str]]] = [
             "--cov",
             "--cov-report=term",
             "--cov-fail-under=85",
+            "--numprocesses",
+            WORKERS,
             *sys.argv[1:],
         ],
     ),

@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.database import create_engine, session_factory
@@ -28,6 +29,11 @@ from storage.unit_of_work import PlatformUnitOfWork
 from syncd.app import create_app
 from syncd.migrate import upgrade
 from syncd.settings import Settings, load_settings
+
+# Hypothesis's per-example deadline is a timing assertion: on a loaded machine it
+# fails sound code. Properties here are judged by what they hold, never by time.
+hypothesis_settings.register_profile("syncd", deadline=None)
+hypothesis_settings.load_profile("syncd")
 
 REQUIRE_SERVICES = os.environ.get("SYNCD_REQUIRE_SERVICES") == "1"
 PG_ADMIN_DSN = os.environ.get("SYNCD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -166,11 +166,9 @@ class Room:
             while self.pending:
                 batch, self.pending = self.pending, []
                 try:
-                    async with TenantUnitOfWork(self.rooms.sessions, self.tenant_id) as uow:
-                        await ydoc_store.append_validated(
-                            uow.session, self.name, [update for _, update in batch]
-                        )
-                        await uow.commit()
+                    await ydoc_store.append_alone(
+                        self.rooms.sessions, self.tenant_id, self.name, [u for _, u in batch]
+                    )
                 except Exception:
                     # Not stored, so relayed to no one: the senders reconnect and resend.
                     log.exception("yjs updates could not be stored", document=self.name)

@@ -35,6 +35,7 @@ import pytest
 from storage.blobs import BlobError
 from storage.s3_blobs import S3BlobStore
 from tests.conftest import service_missing
+from tests.npm_install import npm_ci_once
 
 pytestmark = pytest.mark.e2e
 JS_DIR = Path(__file__).parent / "s3rver"
@@ -50,14 +51,7 @@ def s3rver_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         service_missing("node and npm", "not on PATH")
     assert node is not None
     assert npm is not None
-    if not (JS_DIR / "node_modules" / "s3rver").is_dir():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+    npm_ci_once(npm, JS_DIR, (JS_DIR / "node_modules" / "s3rver").is_dir)
     directory = tmp_path_factory.mktemp("s3rver")
     server = subprocess.Popen(
         [node, str(JS_DIR / "server.js"), str(directory)],

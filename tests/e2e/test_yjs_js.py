@@ -30,6 +30,7 @@ from storage.ydoc_store import new_doc
 from tests.conftest import service_missing
 from tests.e2e.test_cli import free_port
 from tests.e2e.test_crash import PASSWORD, start
+from tests.npm_install import npm_ci_once
 
 pytestmark = pytest.mark.e2e
 JS_DIR = Path(__file__).parent / "yjs"
@@ -44,14 +45,7 @@ def node() -> str:
         service_missing("node and npm", "not on PATH")
     assert node is not None
     assert npm is not None
-    if not (JS_DIR / "node_modules" / "y-websocket").is_dir():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+    npm_ci_once(npm, JS_DIR, (JS_DIR / "node_modules" / "y-websocket").is_dir)
     return node
 
 

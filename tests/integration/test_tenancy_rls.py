@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.database import create_engine, session_factory
-from storage.unit_of_work import TenantUnitOfWork
+from storage.unit_of_work import TenantUnitOfWork, tenant_transaction
 from tests.conftest import PG_ADMIN_DSN, make_tenant
 from tests.integration.test_tenancy import add_task
 
@@ -124,5 +124,66 @@ async def test_a_pooled_connection_that_died_is_replaced_and_the_work_goes_on(
         async with TenantUnitOfWork(sessions, tenant.id) as uow:
             again = await uow.session.scalar(text("SELECT pg_backend_pid()"))
         assert again != backend
+    finally:
+        await engine.dispose()
+
+
+async def test_a_lean_tenant_transaction_is_held_by_row_level_security(
+    pg_engine: AsyncEngine, pg_two_tenants: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    """`tenant_transaction` (raw asyncpg, no ORM) sees and writes one tenant only,
+    commits at the end of its block and rolls back on an exception."""
+    a, b = pg_two_tenants
+    async with tenant_transaction(pg_engine, a) as conn:
+        assert await conn.fetchval("SELECT current_user") == "syncd_tenant"
+        assert await conn.fetchval("SELECT count(*) FROM tasks") == 2
+        assert await conn.fetchval("SELECT count(*) FROM tasks WHERE tenant_id = $1", b) == 0
+        await conn.execute("SAVEPOINT other_tenant")  # the outer transaction goes on
+        with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
+            await conn.execute(
+                "INSERT INTO ydoc_updates (tenant_id, name, data, created_at)"
+                " VALUES ($1, 'task:x:notes', '\\x00'::bytea, now())",
+                b,
+            )
+        await conn.execute("ROLLBACK TO SAVEPOINT other_tenant")
+        await conn.execute(
+            "INSERT INTO ydoc_updates (tenant_id, name, data, created_at)"
+            " VALUES ($1, 'task:x:notes', '\\x00'::bytea, now())",
+            a,
+        )
+
+    async def write_then_fail() -> None:
+        async with tenant_transaction(pg_engine, a) as conn:
+            await conn.execute(
+                "INSERT INTO ydoc_updates (tenant_id, name, data, created_at)"
+                " VALUES ($1, 'task:y:notes', '\\x00'::bytea, now())",
+                a,
+            )
+            raise RuntimeError("changed my mind")
+
+    with pytest.raises(RuntimeError, match="changed my mind"):
+        await write_then_fail()
+    async with pg_engine.connect() as plain:  # as the owner: every tenant's rows
+        stored = await plain.execute(text("SELECT tenant_id, name FROM ydoc_updates"))
+        assert sorted(stored.all()) == [(a, "task:x:notes")]
+        assert (await plain.execute(text("SELECT current_user"))).scalar() == "postgres"
+
+
+async def test_a_lean_tenant_transaction_replaces_a_pooled_connection_that_died(
+    pg_database_url: str,
+) -> None:
+    engine = create_engine(pg_database_url, pool_size=1)
+    try:
+        tenant = await make_tenant(session_factory(engine))
+        async with tenant_transaction(engine, tenant.id) as conn:
+            backend = await conn.fetchval("SELECT pg_backend_pid()")
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", backend)
+        finally:
+            await admin.close()
+        async with tenant_transaction(engine, tenant.id) as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") != backend
+            assert await conn.fetchval("SELECT current_setting('app.tenant_id')") == str(tenant.id)
     finally:
         await engine.dispose()

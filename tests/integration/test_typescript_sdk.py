@@ -22,6 +22,7 @@ import pytest
 from syncd.app import create_app
 from syncd.openapi.document import build_document
 from tests.conftest import make_settings
+from tests.npm_install import npm_ci_once
 
 CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "typescript"
 SPEC = CLIENT_DIR / "openapi.json"
@@ -72,20 +73,7 @@ def openapi_typescript() -> Path:
     missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
     if missing:
         node_missing(f"{', '.join(missing)} not on PATH")
-    if not installed_generator_is_pinned():
-        try:
-            subprocess.run(
-                ["npm", "ci", "--no-audit", "--no-fund"],
-                cwd=CLIENT_DIR,
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=NPM_CI_TIMEOUT_S,
-            )
-        except subprocess.CalledProcessError as exc:
-            pytest.fail(f"`npm ci` in {CLIENT_DIR} failed:\n{exc.stderr}", pytrace=False)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"`npm ci` in {CLIENT_DIR} took over {NPM_CI_TIMEOUT_S} s", pytrace=False)
+    npm_ci_once("npm", CLIENT_DIR, installed_generator_is_pinned, NPM_CI_TIMEOUT_S)
     assert installed_generator_is_pinned(), "npm ci did not install the pinned openapi-typescript"
     return GENERATOR
 

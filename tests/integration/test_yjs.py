@@ -281,7 +281,7 @@ async def test_an_update_that_cannot_be_stored_closes_its_sender_and_reaches_no_
     async def broken(*_args: Any, **_kwargs: Any) -> None:
         raise ConnectionError("the database went away")
 
-    monkeypatch.setattr(ydoc_store, "append_validated", broken)
+    monkeypatch.setattr(ydoc_store, "append_alone", broken)
     await writer.insert(0, "lost")
     assert await closed_with(writer.ws) == 1011  # its client resends on reconnect
     monkeypatch.undo()
