@@ -24,7 +24,7 @@ from tests.faultproxy import FaultProxy, Faults
 
 pytestmark = pytest.mark.e2e
 RUN_TIMEOUT_S = 240
-FAULTS = Faults(drop_request=0.02, drop_response=0.02, delay=0.05, ws_cut=0.3, ws_max_life_s=3.0)
+FAULTS = Faults(drop_request=0.04, drop_response=0.04, delay=0.1, ws_cut=0.5, ws_max_life_s=3.0)
 
 
 @pytest.fixture

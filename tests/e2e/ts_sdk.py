@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 from tests.conftest import service_missing
 from tests.e2e.test_cli import clean_env, free_port
 from tests.e2e.test_crash import PASSWORD, SYNCD, start
+from tests.npm_install import npm_ci_once
 
 SDK_DIR = Path(__file__).resolve().parents[2] / "clients" / "typescript"
 NPM_CI_TIMEOUT_S = 900  # better-sqlite3 compiles from source where no prebuilt binary is reachable
@@ -36,29 +38,31 @@ def sdk_node() -> str:
     assert node is not None
     assert npm is not None
     installed = SDK_DIR / "node_modules" / ".package-lock.json"
-    if (
-        _stale(installed, SDK_DIR / "package-lock.json")
-        or not (SDK_DIR / "node_modules" / "better-sqlite3" / "build" / "Release").is_dir()
-    ):
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=SDK_DIR,
-            check=True,
-            capture_output=True,
-            timeout=NPM_CI_TIMEOUT_S,
-        )
+
+    def ready() -> bool:
+        native = SDK_DIR / "node_modules" / "better-sqlite3" / "build" / "Release"
+        return not _stale(installed, SDK_DIR / "package-lock.json") and native.is_dir()
+
+    npm_ci_once(npm, SDK_DIR, ready, NPM_CI_TIMEOUT_S)
     built = SDK_DIR / "dist" / "index.js"
     sources = [*(SDK_DIR / "src").glob("*.ts"), SDK_DIR / "package.json"]
-    if _stale(built, *sources):
-        result = subprocess.run(
-            [npm, "run", "build"],
-            cwd=SDK_DIR,
-            capture_output=True,
-            text=True,
-            timeout=BUILD_TIMEOUT_S,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+    if not _stale(built, *sources):
+        return node
+    with (SDK_DIR / ".npm-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # test workers share dist/
+        try:
+            if _stale(built, *sources):
+                result = subprocess.run(
+                    [npm, "run", "build"],
+                    cwd=SDK_DIR,
+                    capture_output=True,
+                    text=True,
+                    timeout=BUILD_TIMEOUT_S,
+                    check=False,
+                )
+                assert result.returncode == 0, result.stdout + result.stderr
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return node
 
 
