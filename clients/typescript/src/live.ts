@@ -142,9 +142,11 @@ export class LiveSync {
       void (async () => {
         helloAcked = await this.engine.ackedSeqs();
         const cursor = await this.engine.storage.getMeta("cursor");
+        if (this.socket !== socket) return; // torn down while the hello was being prepared
         this.lastFrameAt = Date.now();
         socket.send(JSON.stringify({ type: "hello", client_id: this.engine.clientId, cursor }));
-        this.heartbeat = setInterval(() => this.beat(socket), PING_MS);
+        const heartbeat = setInterval(() => (this.socket === socket ? this.beat(socket) : clearInterval(heartbeat)), PING_MS);
+        this.heartbeat = heartbeat;
       })();
     };
     socket.onmessage = (event) => {
