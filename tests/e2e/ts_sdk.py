@@ -23,7 +23,8 @@ from tests.npm_install import npm_ci_once
 
 SDK_DIR = Path(__file__).resolve().parents[2] / "clients" / "typescript"
 NPM_CI_TIMEOUT_S = 900  # better-sqlite3 compiles from source where no prebuilt binary is reachable
-BUILD_TIMEOUT_S = 180
+BUILD_TIMEOUT_S = 600
+SETUP_TIMEOUT_S = 300  # migrate and seed, on a loaded machine
 
 
 def _stale(marker: Path, *sources: Path) -> bool:
@@ -104,7 +105,12 @@ def server_environment(database_url: str, cwd: Path) -> dict[str, str]:
     )
     for command in (["migrate"], ["seed"]):
         subprocess.run(
-            [*SYNCD, *command], cwd=cwd, env=env, check=True, capture_output=True, timeout=60
+            [*SYNCD, *command],
+            cwd=cwd,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=SETUP_TIMEOUT_S,
         )
     return env
 
