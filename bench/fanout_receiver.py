@@ -89,7 +89,12 @@ class Fleet:
                 self.url, protocols=("syncd.v1", f"bearer.{sock.token}"), max_msg_size=0
             )
             self.open.append(ws)
-            hello = {"type": "hello", "client_id": sock.client_id, "cursor": sock.cursor}
+            hello = {
+                "type": "hello",
+                "client_id": sock.client_id,
+                "cursor": sock.cursor,
+                "schema": 2,  # the current app schema (docs/protocol.md, Schema versions)
+            }
             await ws.send_str(json.dumps(hello))
             while True:
                 message = await ws.receive()

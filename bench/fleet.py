@@ -22,6 +22,8 @@ import aiohttp
 import orjson
 from syncd_server import PASSWORD, TENANT
 
+SCHEMA = 2  # the app schema these devices are built for (docs/protocol.md, Schema versions)
+
 BATCH = 500  # changes per push, the server's default maximum
 PUSH_TIMEOUT = aiohttp.ClientTimeout(total=60)  # a commit not answered by then failed
 
@@ -111,6 +113,7 @@ async def push_all(
             "client_id": client_id,
             "batch_id": uuid.uuid4().hex,
             "changes": changes[start : start + BATCH],
+            "schema": SCHEMA,
         }
         async with http.post(
             f"{base}/sync/push", data=orjson.dumps(body), headers=sending_json(token)
@@ -208,7 +211,12 @@ async def push_steadily(
     async def push(index: int, at: float) -> None:
         await asyncio.sleep(max(0.0, at - time.monotonic()))
         change = make(index)
-        body = {"client_id": "pusher", "batch_id": uuid.uuid4().hex, "changes": [change]}
+        body = {
+            "client_id": "pusher",
+            "batch_id": uuid.uuid4().hex,
+            "changes": [change],
+            "schema": SCHEMA,
+        }
         data = orjson.dumps(body)
         sent_at = time.monotonic()
         try:
@@ -238,7 +246,7 @@ async def current_cursor(http: aiohttp.ClientSession, base: str, token: str) -> 
     """The cursor after the whole current state (what a device holds once synced)."""
     cursor: str | None = None
     while True:
-        params = {"limit": "5000"} | ({"since": cursor} if cursor else {})
+        params = {"limit": "5000", "schema": str(SCHEMA)} | ({"since": cursor} if cursor else {})
         async with http.get(f"{base}/sync/pull", params=params, headers=bearer(token)) as response:
             page = await answer_of(response)
         cursor = page["cursor"]

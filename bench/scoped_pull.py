@@ -40,7 +40,7 @@ import orjson
 import tenant_seed
 from bench_report import reading, render_text
 from bench_rows import pull_rows
-from fleet import Clock, assignment, bearer, invite_technicians, push_all, task_creation
+from fleet import SCHEMA, Clock, assignment, bearer, invite_technicians, push_all, task_creation
 from server_limits import lifted_limits
 from syncd_server import DEFAULT_DSN, ROOT, TENANT, fresh_database, prepare, server_env, serving
 from syncd_server import sign_in as admin_sign_in
@@ -60,7 +60,7 @@ async def pull(
     count = pages = 0
     started = time.perf_counter()
     while True:
-        params = {"limit": PAGE} | ({"since": since} if since else {})
+        params = {"limit": PAGE, "schema": str(SCHEMA)} | ({"since": since} if since else {})
         async with http.get(f"{base}/sync/pull", params=params, headers=bearer(token)) as response:
             body = await response.read()
             if response.status != 200:

@@ -82,7 +82,7 @@ class Pusher:
         self.version = 0  # the tenant's version after the last push (fresh database)
 
     async def push(self, batch_id: str, changes: list[dict[str, Any]]) -> dict[str, Any]:
-        body = {"client_id": "bench", "batch_id": batch_id, "changes": changes}
+        body = {"client_id": "bench", "batch_id": batch_id, "changes": changes, "schema": 2}
         async with self.http.post(
             f"{self.base}/sync/push", data=orjson.dumps(body), headers=self.headers
         ) as response:
@@ -116,7 +116,7 @@ async def pull_log(http: aiohttp.ClientSession, base: str, token: str) -> tuple[
     while True:
         async with http.get(
             f"{base}/sync/pull",
-            params={"since": cursor, "limit": "5000"},
+            params={"since": cursor, "limit": "5000", "schema": "2"},
             headers={"Authorization": f"Bearer {token}"},
         ) as response:
             page = orjson.loads(await response.read())

@@ -91,6 +91,8 @@ class PushRequest(_Wire):
     # Any JSON value: each is validated on its own, so one that is not even an
     # object is answered `rejected` without failing the rest of the batch.
     changes: list[Any] = Field(min_length=1)
+    # The app schema the changes are written in (protocol/versions.py); None: the oldest.
+    app_schema: int | None = Field(None, strict=True, alias="schema")
 
 
 class ChangeResult(_Wire):

@@ -16,6 +16,8 @@
 - `creation_event` and `summary`: the timeline entry a new row adds to its
   task, and the fields that entry quotes;
 - `ydoc_fields`: its collaborative text fields (Yjs documents);
+- `together`: fields that are one value (a task's scheduled window): a change
+  sets all of them under one stamp, so the merge keeps or replaces them as one;
 - `append_only` (the timeline) and `device_writable` (rows only the server
   writes).
 
@@ -104,6 +106,24 @@ class TaskFields(_Fields):
     priority: Literal["low", "normal", "high", "urgent"] | None = None
     due_at: AwareDatetime | None = None
     location: Location | None = None
+    # The visit's booked window (schema 2): set together, the end never before the start.
+    scheduled_start: AwareDatetime | None = None
+    scheduled_end: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> TaskFields:
+        """`scheduled_start` and `scheduled_end` are one value: both set, or both null."""
+        named = {"scheduled_start", "scheduled_end"} & self.model_fields_set
+        if not named:
+            return self
+        if len(named) == 1:
+            raise ValueError("scheduled_start and scheduled_end are set together")
+        start, end = self.scheduled_start, self.scheduled_end
+        if (start is None) != (end is None):
+            raise ValueError("scheduled_start and scheduled_end are both set or both null")
+        if start is not None and end is not None and end < start:
+            raise ValueError("scheduled_end is before scheduled_start")
+        return self
 
 
 class AssignmentFields(_Fields):
@@ -184,6 +204,7 @@ class EntitySpec:
     creation_event: str | None = None
     summary: tuple[str, ...] = ()
     ydoc_fields: frozenset[str] = frozenset()
+    together: tuple[frozenset[str], ...] = ()
     append_only: bool = False
     device_writable: bool = True
 
@@ -262,11 +283,12 @@ ENTITIES: dict[str, EntitySpec] = {
             "task",
             TaskFields,
             required_on_create=frozenset({"title"}),
-            guarded=frozenset({"due_at", "priority"}),
+            guarded=frozenset({"due_at", "priority", "scheduled_start", "scheduled_end"}),
             hangs_off="self",
             creation_event="created",
             summary=("title",),
             ydoc_fields=frozenset({"notes"}),
+            together=(frozenset({"scheduled_start", "scheduled_end"}),),
         ),
         EntitySpec(
             "task_assignment",

@@ -145,10 +145,15 @@ async def save_batch(
 
 
 async def bind_device(
-    session: AsyncSession, client_id: str, user_id: uuid.UUID, user_agent: str | None
+    session: AsyncSession,
+    client_id: str,
+    user_id: uuid.UUID,
+    user_agent: str | None,
+    schema: int | None = None,
 ) -> datetime:
     """Create the device row of `client_id` for `user_id` on first use, or mark
-    it seen; answer the time. Raise ClientBound if another user owns it."""
+    it seen (with the app schema it speaks, when known); answer the time. Raise
+    ClientBound if another user owns it."""
     now = utcnow()
     drv = await _pg(session)
     if drv is None:
@@ -160,20 +165,24 @@ async def bind_device(
                 user_agent=user_agent,
                 first_seen_at=now,  # the same instant as last_seen_at, never later
                 last_seen_at=now,
+                schema=schema,
             )
             session.add(device)
             await session.flush()
         elif device.user_id != user_id:
             raise ClientBound(client_id)
         device.last_seen_at = now
+        if schema is not None:
+            device.schema = schema
         return now
     # One round trip creates the row, or touches it if it is this user's; a
     # device of another user is left alone and answers no row.
     owner = await drv.fetchval(
         "INSERT INTO devices (tenant_id, client_id, user_id, user_agent, cursor,"
-        " first_seen_at, last_seen_at, last_push_counts)"
-        " VALUES ($1, $2, $3, $4, 0, $5, $5, '{}'::jsonb)"
-        " ON CONFLICT (tenant_id, client_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at"
+        " first_seen_at, last_seen_at, last_push_counts, schema)"
+        " VALUES ($1, $2, $3, $4, 0, $5, $5, '{}'::jsonb, $6)"
+        " ON CONFLICT (tenant_id, client_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at,"
+        " schema = COALESCE(EXCLUDED.schema, devices.schema)"
         " WHERE devices.user_id = EXCLUDED.user_id"
         " RETURNING user_id",
         tenant_of(session),
@@ -181,6 +190,7 @@ async def bind_device(
         user_id,
         user_agent,
         now,
+        schema,
     )
     if owner is None:
         raise ClientBound(client_id)
@@ -209,8 +219,14 @@ async def note_push(
     )
 
 
-async def note_pull(session: AsyncSession, client_id: str, user_id: uuid.UUID, cursor: int) -> None:
-    """Remember how far a device has pulled (device sync health)."""
+async def note_pull(
+    session: AsyncSession,
+    client_id: str,
+    user_id: uuid.UUID,
+    cursor: int,
+    schema: int | None = None,
+) -> None:
+    """Remember how far a device has pulled, and in which app schema (sync health)."""
     drv = await _pg(session)
     if drv is None:
         device = await session.get(Device, (tenant_of(session), client_id))
@@ -218,13 +234,16 @@ async def note_pull(session: AsyncSession, client_id: str, user_id: uuid.UUID, c
             return
         device.cursor = cursor
         device.last_seen_at = utcnow()
+        if schema is not None:
+            device.schema = schema
         return
     await drv.execute(
-        "UPDATE devices SET cursor = $4, last_seen_at = $5"
+        "UPDATE devices SET cursor = $4, last_seen_at = $5, schema = COALESCE($6, schema)"
         " WHERE tenant_id = $1 AND client_id = $2 AND user_id = $3",
         tenant_of(session),
         client_id,
         user_id,
         cursor,
         utcnow(),
+        schema,
     )

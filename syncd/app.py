@@ -97,6 +97,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         max_skew_ms=settings.max_clock_skew_s * 1000,
         publish=app[appkeys.HUB].publish,
         ydocs=RoomsWriter(app[appkeys.YJS]),
+        min_schema=settings.sync_min_schema,
     )
     app[appkeys.INBOX] = ConflictInbox(app[appkeys.SYNC])
     app[appkeys.SYNC_ADMIN] = SyncAdmin(app[appkeys.SYNC])

@@ -18,6 +18,8 @@ from typing import Any, Literal
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from protocol import versions
+
 log = structlog.get_logger(__name__)
 
 MIN_SECRET_LENGTH = 32
@@ -209,6 +211,16 @@ class Settings(BaseModel):
         le=10_000,
         validation_alias="MAX_BATCH_CHANGES",
         description=("Sync service: changes per push (413 `batch_too_large` beyond)."),
+    )
+    sync_min_schema: int = Field(
+        versions.OLDEST,
+        ge=versions.OLDEST,
+        le=versions.CURRENT,
+        validation_alias="SYNC_MIN_SCHEMA",
+        description=(
+            "Sync service: the oldest app schema served (docs/protocol.md, Schema versions); "
+            "older apps are refused (426 `client_upgrade_required`, close 4426)."
+        ),
     )
     max_clock_skew_s: int = Field(
         300,

@@ -20,6 +20,7 @@ class Close(IntEnum):
     HELLO_TIMEOUT = 4408  # no hello in time
     SUPERSEDED = 4409  # a newer socket of the same user; do not reconnect this one
     TOO_LARGE = 4413  # a document or awareness past its bounds
+    UPGRADE_REQUIRED = 4426  # the app's schema is below the server's minimum; update the app
     TOO_SLOW = 4429  # the send queue stayed full; reconnect and catch up
 
 
@@ -33,3 +34,4 @@ CLOSE_HELLO_TIMEOUT = Close.HELLO_TIMEOUT
 CLOSE_SUPERSEDED = Close.SUPERSEDED
 CLOSE_TOO_LARGE = Close.TOO_LARGE
 CLOSE_TOO_SLOW = Close.TOO_SLOW
+CLOSE_UPGRADE_REQUIRED = Close.UPGRADE_REQUIRED

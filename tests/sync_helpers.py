@@ -52,12 +52,12 @@ async def push(
     changes: list[dict[str, Any]],
     batch_id: str | None = None,
     status: int = 200,
+    schema: int | None = None,
 ) -> dict[str, Any]:
-    response = await client.post(
-        "/sync/push",
-        json={"client_id": client_id, "batch_id": batch_id or uuid.uuid4().hex, "changes": changes},
-        headers=account.headers,
-    )
+    body = {"client_id": client_id, "batch_id": batch_id or uuid.uuid4().hex, "changes": changes}
+    if schema is not None:
+        body["schema"] = schema
+    response = await client.post("/sync/push", json=body, headers=account.headers)
     assert response.status == status, await response.text()
     body: dict[str, Any] = await response.json(content_type=None)
     return body
@@ -69,11 +69,14 @@ async def pull_all(
     since: str | None = None,
     limit: int = 500,
     client_id: str | None = None,
+    schema: int | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     changes: list[dict[str, Any]] = []
     cursor = since
     while True:
         params = {"limit": str(limit)}
+        if schema is not None:
+            params["schema"] = str(schema)
         if cursor is not None:
             params["since"] = cursor
         if client_id is not None:
@@ -90,10 +93,11 @@ async def pull_all(
 class Replica:
     """A device's local copy: applies pulled changes the way a client must."""
 
-    def __init__(self) -> None:
+    def __init__(self, schema: int | None = None) -> None:
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.cursor: str | None = None
         self.versions: list[int] = []
+        self.schema = schema  # the app schema it pulls in (None: sends none, the oldest)
 
     def apply(self, changes: list[dict[str, Any]]) -> None:
         for change in changes:
@@ -105,5 +109,7 @@ class Replica:
                 self.rows.pop(key, None)
 
     async def sync(self, client: Any, account: Account, limit: int = 500) -> None:
-        changes, self.cursor = await pull_all(client, account, self.cursor, limit)
+        changes, self.cursor = await pull_all(
+            client, account, self.cursor, limit, schema=self.schema
+        )
         self.apply(changes)

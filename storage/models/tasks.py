@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Float,
     ForeignKeyConstraint,
     Index,
@@ -36,6 +37,11 @@ class Task(TenantScoped, Synced, Base):
         PrimaryKeyConstraint("tenant_id", "id"),
         Index(None, "tenant_id", "version"),
         Index(None, "tenant_id", "status"),
+        CheckConstraint(
+            "(scheduled_start IS NULL) = (scheduled_end IS NULL)"
+            " AND (scheduled_end IS NULL OR scheduled_end >= scheduled_start)",
+            name="scheduled_window",
+        ),
     )
 
     title: Mapped[str] = mapped_column(String(200))
@@ -44,6 +50,9 @@ class Task(TenantScoped, Synced, Base):
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     due_at: Mapped[datetime | None] = mapped_column(default=None)
     location: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The visit's booked window (schema 2, protocol/versions.py).
+    scheduled_start: Mapped[datetime | None] = mapped_column(default=None)
+    scheduled_end: Mapped[datetime | None] = mapped_column(default=None)
     created_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
 

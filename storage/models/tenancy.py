@@ -111,6 +111,8 @@ class Device(TenantScoped, Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_push_at: Mapped[datetime | None] = mapped_column(default=None)
     last_push_counts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The app schema (protocol/versions.py) of its last push or pull; None: not yet seen.
+    schema: Mapped[int | None] = mapped_column(default=None)
 
 
 class AuditEntry(TenantScoped, Base):

@@ -1,6 +1,6 @@
-"""Devices: each with its user, last contact, lag, last push, and an alert when
-it has been silent, or has had a rejected change open, for longer than
-CONSOLE_DEVICE_ALERT_SECONDS.
+"""Devices: each with its user, last contact, lag, last push, app schema, and an
+alert when it has been silent, or has had a rejected change open, for longer
+than CONSOLE_DEVICE_ALERT_SECONDS, or runs an app below the minimum schema.
 
     GET /console/devices   conflicts:manage (as GET /sync/devices)
 """
@@ -60,6 +60,10 @@ async def devices(request: web.Request) -> web.Response:
             "tenant_version": found["tenant_version"],
             "devices": items,
             "alert_hours": round(alert_s / 3600, 1),
-            "alerts": sum(1 for item in items if item["silent"] or item["failing"]),
+            "alerts": sum(
+                1 for item in items if item["silent"] or item["failing"] or item["upgrade_required"]
+            ),
+            "minimum_schema": found["minimum_schema"],
+            "current_schema": found["current_schema"],
         },
     )

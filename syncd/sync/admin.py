@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
+from protocol import versions
 from protocol.changes import PushRequest
 from protocol.roles import Role
 from storage import sync_ledger as ledger
@@ -74,10 +75,18 @@ class SyncAdmin:
                     "lag": max(0, version - device.cursor),
                     "last_push_at": _iso(device.last_push_at),
                     "last_push_counts": device.last_push_counts,
+                    "schema": device.schema,
+                    "upgrade_required": device.schema is not None
+                    and device.schema < self.sync.min_schema,
                 }
                 for device, email, role in rows
             ]
-        return {"tenant_version": version, "items": items}
+        return {
+            "tenant_version": version,
+            "minimum_schema": self.sync.min_schema,
+            "current_schema": versions.CURRENT,
+            "items": items,
+        }
 
     async def open_rejections_by_device(self, who: Principal) -> dict[str, tuple[int, datetime]]:
         """Per device with rejected changes still open: how many, and since when."""

@@ -35,6 +35,7 @@ def upsert(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcom
         raise Refused("validation_failed", str(exc), exc.errors) from None
     if current is not None:
         _keep_fixed(spec, clean, current)
+    _one_stamp(spec, change)
     if spec.name == "receipt":
         clean = _tie_to_purchase(batch, clean, current)
     task_id = spec.task_of(change.id, {**(current or {}), **clean})
@@ -120,6 +121,20 @@ def _keep_fixed(spec: EntitySpec, clean: dict[str, Any], current: dict[str, Any]
                 name,
                 "immutable",
                 "delete the row and create it anew instead",
+            )
+
+
+def _one_stamp(spec: EntitySpec, change: Change) -> None:
+    """Fields that are one value take one stamp, so the merge keeps them together."""
+    for group in spec.together:
+        stamps = {str(change.stamp_of(name)) for name in group & change.fields.keys()}
+        if len(stamps) > 1:
+            name = min(group)
+            raise invalid(
+                f"{', '.join(sorted(group))} are one value and take one stamp",
+                name,
+                "split_stamp",
+                "stamp them with one hlc (or leave them out of field_hlc)",
             )
 
 

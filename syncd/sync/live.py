@@ -17,7 +17,8 @@ Close codes (docs/protocol.md): 1009 frame too big, 1011 server error
 cursor this server did not make), 4401 token expired or invalid (refresh and
 reconnect), 4403 forbidden (user deactivated), 4408 no hello in time, 4409 superseded (the
 user opened more than WS_MAX_SOCKETS_PER_USER sockets: the oldest is closed),
-4429 too slow (reconnect and catch up from the cursor).
+4426 upgrade required (the hello's schema is below the minimum; an `error`
+frame with the problem first), 4429 too slow (reconnect, catch up from the cursor).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import structlog
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
-from protocol import bounds
+from protocol import bounds, versions
 from protocol.changes import PushRequest
 from syncd import appkeys, metrics
 from syncd.auth import tokens
@@ -42,6 +43,7 @@ from syncd.auth.principal import Principal
 from syncd.body import bounds_error, field_errors
 from syncd.openapi import describe
 from syncd.problems import Problem
+from syncd.sync.client_schema import ClientUpgradeRequired
 from syncd.sync.cursor import Cursor
 from syncd.sync.errors import InvalidSyncCursor
 from syncd.sync.live_feed import PAGE
@@ -55,6 +57,7 @@ from syncd.ws_close import (
     CLOSE_SERVER_ERROR,
     CLOSE_TOKEN,
     CLOSE_TOO_SLOW,
+    CLOSE_UPGRADE_REQUIRED,
 )
 
 log = structlog.get_logger("syncd.live")
@@ -75,6 +78,7 @@ class LiveSession:
         self.who: Principal | None = None
         self.scope: Scope | None = None  # as of the session's last own read
         self.client_id: str | None = None
+        self.schema = versions.CURRENT  # the hello's app schema, once accepted
         self.cursor: str | None = None
         self.closing = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -181,6 +185,8 @@ class LiveSession:
             return None
         if self.who is None and not await self._sign_in(token):
             return None
+        if not await self._accept_schema(message.get("schema")):
+            return None
         client_id = message.get("client_id")
         self.client_id = str(client_id) if client_id else None
         cursor = message.get("cursor")
@@ -191,6 +197,20 @@ class LiveSession:
             await self.close(CLOSE_PROTOCOL, f"invalid cursor: {exc.detail}"[:120])
             return None
         return message
+
+    async def _accept_schema(self, raw: Any) -> bool:
+        """Take the hello's app schema, or refuse it: below the minimum, an error
+        frame with the problem then 4426; one the server does not know, 4400."""
+        try:
+            self.schema = self.sync.accept_schema(raw)
+            return True
+        except ClientUpgradeRequired as problem:
+            error = {"type": "error", "problem": problem.body("/sync/ws", None)}
+            await self.ws.send_str(orjson.dumps(error).decode())
+            await self.close(CLOSE_UPGRADE_REQUIRED, str(problem.detail)[:120])
+        except Problem as problem:
+            await self.close(CLOSE_PROTOCOL, str(problem.detail or problem.title)[:120])
+        return False
 
     async def _sign_in(self, token: str) -> bool:
         """Authenticate `token` as this session's principal, or close (4401/4403)."""
@@ -262,6 +282,7 @@ class LiveSession:
     async def _push(self, message: dict[str, Any]) -> None:
         assert self.who is not None
         body = {k: v for k, v in message.items() if k != "type"}
+        body.setdefault("schema", self.schema)  # the hello's, unless the push names its own
         try:
             request = PushRequest.model_validate(body)
             answer = await self.sync.push(self.who, request, self.request.headers.get("User-Agent"))
@@ -318,7 +339,7 @@ class LiveSession:
         while not self.ws.closed:
             # Our own read also notes the device's cursor (sync health).
             page, self.scope = await self.sync.pull_in_scope(
-                self.who, self.cursor, PAGE, self.client_id
+                self.who, self.cursor, PAGE, self.client_id, self.schema
             )
             metrics.count_pull(self.request.app, page)
             if page["changes"] and not await self._put_page(page):

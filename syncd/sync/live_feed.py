@@ -6,7 +6,8 @@ cursor once (the whole tenant's changes, each with the task it hangs off and
 the technician it assigns, if any) and hands it to every follower:
 
 - a whole-tenant follower (admin, staff) gets the page as it is, encoded
-  once for all of them;
+  once for all of them (once per app schema: an older app's rows are shaped
+  to its schema, client_schema.py);
 - a technician gets the changes of the tasks in their scope, filtered in
   memory; a page holding an entry that assigns or unassigns them lets them
   go instead: their own read from their cursor sends the task's rows or
@@ -32,6 +33,7 @@ import structlog
 
 from storage.sync_store import FeedItem
 from syncd.auth.principal import Principal
+from syncd.sync.client_schema import shape_changes
 from syncd.sync.cursor import Cursor
 from syncd.sync.scope import Scope
 from syncd.sync.service import SyncService
@@ -47,6 +49,7 @@ class Follower(Protocol):
 
     who: Principal | None
     scope: Scope | None  # as of the session's last own read
+    schema: int  # the app schema its pages are shaped to
 
     @property
     def version(self) -> int:
@@ -142,7 +145,8 @@ class TenantFeed:
         cursor = Cursor.at(end).encode()
         whole = [item.change for item in items]
         self._on_read({"changes": whole})
-        frames: dict[int, str | None] = {}  # encoded once per distinct set of changes
+        # Encoded once per distinct set of changes and app schema.
+        frames: dict[tuple[int, int], str | None] = {}
         for follower in list(self._followers):
             at = follower.version
             if at >= end and at != start:
@@ -151,9 +155,10 @@ class TenantFeed:
             if at != start or changes is None:
                 self._let_go(follower)
                 continue
-            key = id(changes) if changes is whole else len(frames) + 1
+            key = (id(changes) if changes is whole else len(frames) + 1, follower.schema)
             if key not in frames:
-                page = {"changes": changes, "cursor": cursor, "has_more": has_more}
+                shaped = shape_changes(changes, follower.schema)
+                page = {"changes": shaped, "cursor": cursor, "has_more": has_more}
                 frames[key] = (
                     orjson.dumps({"type": "changes", **page}).decode() if changes else None
                 )

@@ -18,12 +18,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from protocol import bounds
+from protocol import bounds, versions
 from protocol.changes import Change, PushRequest
 from protocol.merge import Outcome
 from storage import sync_ledger as ledger
 from storage.models import SyncRejection
 from syncd.sync.apply import apply_change
+from syncd.sync.client_schema import shape_result
 from syncd.sync.cursor import Cursor
 from syncd.sync.errors import ClientIdTaken
 from syncd.sync.outcomes import ChangeOutcome
@@ -39,8 +40,14 @@ async def push_batch(
     *,
     only_entity: str | None = None,
     keep_rejections: bool = True,
+    schema: int | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """The answer to the batch, and whether it was a resend (nothing applied)."""
+    """The answer to the batch, and whether it was a resend (nothing applied).
+
+    `schema` is the app schema the device writes in: each change is upcast to
+    the current one before it is validated, and the rows answered back are
+    shaped down to it; None (an admin's replay) is the current schema, and
+    leaves the device's recorded schema as it is."""
     session, who = unit.session, unit.who
     prior = await ledger.find_batch(session, request.client_id, request.batch_id)
     if prior is not None:
@@ -48,22 +55,30 @@ async def push_batch(
             raise ClientIdTaken(f"client id {request.client_id!r} belongs to another user")
         return dict(prior.response), True
     try:
-        seen_at = await ledger.bind_device(session, request.client_id, who.user_id, user_agent)
+        seen_at = await ledger.bind_device(
+            session, request.client_id, who.user_id, user_agent, schema
+        )
     except ledger.ClientBound:
         raise ClientIdTaken(f"client id {request.client_id!r} belongs to another user") from None
-    changes = [parse_change(raw, only_entity) for raw in request.changes]
+    writes = versions.CURRENT if schema is None else schema
+    parsed = [parse_change(raw, only_entity, writes) for raw in request.changes]
+    changes = [change for _, change in parsed]
     await preload(unit, [c for c in changes if isinstance(c, Change)])
     results = [
         await apply_change(unit, change) if isinstance(change, Change) else change
         for change in changes
     ]
     response = {
-        "results": [result.as_json() for result in results],
+        "results": [
+            shape_result(result.as_json(), _entity_of(change), writes)
+            for change, result in zip(changes, results, strict=True)
+        ],
         "cursor": Cursor.at(unit.batch.version).encode(),
     }
     await ledger.save_batch(session, request.client_id, request.batch_id, who.user_id, response)
     if keep_rejections:
-        for raw, result in zip(request.changes, results, strict=True):
+        # Kept as the current schema writes it: a replay applies it as it stands.
+        for (raw, _), result in zip(parsed, results, strict=True):
             if result.status is Outcome.REJECTED:
                 session.add(
                     SyncRejection(
@@ -78,18 +93,21 @@ async def push_batch(
     return response, False
 
 
-def parse_change(raw: Any, only_entity: str | None = None) -> Change | ChangeOutcome:
-    """One change of a push as a `Change`, or its `rejected` result."""
+def parse_change(
+    raw: Any, only_entity: str | None = None, schema: int = versions.CURRENT
+) -> tuple[Any, Change | ChangeOutcome]:
+    """One change of a push, upcast from `schema` to the current schema: (the raw
+    change as the current schema writes it, its `Change` or `rejected` result)."""
     if not isinstance(raw, dict):
         refused = Refused(
             "validation_failed",
             "a change is a JSON object",
             [{"field": "change", "code": "dict_type", "message": "not a JSON object"}],
         )
-        return _rejected("", refused)
+        return raw, _rejected("", refused)
     if only_entity is not None and raw.get("entity") != only_entity:
         refused = Refused("wrong_entity", f"this endpoint takes {only_entity} changes only")
-        return _rejected(_id_of(raw), refused)
+        return raw, _rejected(_id_of(raw), refused)
     try:
         bounds.check(raw)
     except bounds.BoundsError as exc:
@@ -98,9 +116,21 @@ def parse_change(raw: Any, only_entity: str | None = None) -> Change | ChangeOut
             f"the change is outside the server's limits: {exc.message}",
             [{"field": exc.path or "change", "code": exc.code, "message": exc.message}],
         )
-        return _rejected(_id_of(raw), refused)
+        return raw, _rejected(_id_of(raw), refused)
     try:
-        return Change.model_validate(raw)
+        raw = versions.upcast_change(raw, schema)
+    except versions.UnknownFields as exc:
+        refused = Refused(
+            "validation_failed",
+            str(exc),
+            [
+                {"field": f"fields.{name}", "code": "unknown_field", "message": str(exc)}
+                for name in exc.names
+            ],
+        )
+        return raw, _rejected(_id_of(raw), refused)
+    try:
+        return raw, Change.model_validate(raw)
     except ValidationError as exc:
         errors = [
             {
@@ -111,7 +141,7 @@ def parse_change(raw: Any, only_entity: str | None = None) -> Change | ChangeOut
             for e in exc.errors(include_url=False, include_input=False)
         ]
         refused = Refused("validation_failed", "the change did not validate", errors)
-        return _rejected(_id_of(raw), refused)
+        return raw, _rejected(_id_of(raw), refused)
 
 
 def counts(results: list[ChangeOutcome]) -> dict[str, int]:
@@ -120,6 +150,10 @@ def counts(results: list[ChangeOutcome]) -> dict[str, int]:
     for result in results:
         found[result.status.value] = found.get(result.status.value, 0) + 1
     return found
+
+
+def _entity_of(change: Change | ChangeOutcome) -> str | None:
+    return change.entity if isinstance(change, Change) else None
 
 
 def _rejected(row_id: str, refused: Refused) -> ChangeOutcome:

@@ -15,6 +15,7 @@ from syncd.body import parse_body
 from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.problems import ValidationFailed
+from syncd.sync.client_schema import ClientUpgradeRequired, UnknownSchema, query_schema
 from syncd.sync.errors import BatchTooLarge, ClientIdTaken, InvalidSyncCursor
 from syncd.sync.schemas import PullPage, PushAnswer, PushBody, TasksPushAnswer
 
@@ -22,7 +23,7 @@ routes = web.RouteTableDef()
 
 DEFAULT_PULL_LIMIT = 500
 MAX_PULL_LIMIT = 5_000
-PUSH_PROBLEMS = [BatchTooLarge, ClientIdTaken]
+PUSH_PROBLEMS = [BatchTooLarge, ClientIdTaken, ClientUpgradeRequired, UnknownSchema]
 
 
 class PullQuery(BaseModel):
@@ -32,6 +33,13 @@ class PullQuery(BaseModel):
     limit: int = Field(DEFAULT_PULL_LIMIT, ge=1, le=MAX_PULL_LIMIT)
     client_id: str | None = Field(
         None, pattern=rf"^{NODE_PATTERN}$", description="records this device's progress"
+    )
+    app_schema: int | None = Field(
+        None,
+        alias="schema",
+        ge=1,
+        description="the app schema rows are shaped to (docs/protocol.md, Schema versions); "
+        "omitted: 1, the oldest",
     )
 
 
@@ -88,7 +96,7 @@ async def push_tasks(request: web.Request) -> web.Response:
     summary="Pull changes after a cursor",
     query=PullQuery,
     responses={200: PullPage},
-    problems=[InvalidSyncCursor],
+    problems=[InvalidSyncCursor, ClientUpgradeRequired, UnknownSchema],
     description="See docs/protocol.md, Pull: snapshot, ordering, scope. "
     "Keep pulling while `has_more`.",
 )
@@ -100,7 +108,11 @@ async def pull(request: web.Request) -> web.Response:
             errors=[{"field": "limit", "code": "out_of_range", "message": raw}],
         )
     answer = await request.app[appkeys.SYNC].pull(
-        principal(request), request.query.get("since"), int(raw), request.query.get("client_id")
+        principal(request),
+        request.query.get("since"),
+        int(raw),
+        request.query.get("client_id"),
+        query_schema(request.query.get("schema")),
     )
     metrics.count_pull(request.app, answer)
     return web.Response(body=orjson.dumps(answer), content_type="application/json")

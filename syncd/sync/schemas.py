@@ -30,6 +30,12 @@ class PushBody(BaseModel):
     client_id: str = Field(pattern=rf"^{NODE_PATTERN}$", description="the device's id")
     batch_id: str = Field(pattern=ID_PATTERN, description="unique per batch of this device")
     changes: list[Change] = Field(min_length=1, description="a malformed one is `rejected`")
+    app_schema: int | None = Field(
+        None,
+        alias="schema",
+        description="the app schema the changes are written in (docs/protocol.md, Schema "
+        "versions); omitted: 1, the oldest",
+    )
 
 
 class PushAnswer(BaseModel):
@@ -146,12 +152,21 @@ class DeviceRead(BaseModel):
     lag: int = Field(description="tenant version minus cursor_version")
     last_push_at: datetime | None
     last_push_counts: dict[str, int] = Field(description="results of the last push by status")
+    app_schema: int | None = Field(
+        alias="schema",
+        description="the app schema of its last push or pull (None: not seen since schemas)",
+    )
+    upgrade_required: bool = Field(
+        description="its schema is below the server's minimum: it is refused until updated"
+    )
 
 
 class DevicesRead(BaseModel):
     """Every device of the tenant, most recently seen first."""
 
     tenant_version: int
+    minimum_schema: int = Field(description="the oldest app schema the server serves")
+    current_schema: int = Field(description="the newest app schema the server knows")
     items: list[DeviceRead]
 
 

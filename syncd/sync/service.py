@@ -22,14 +22,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from protocol import versions
 from protocol.changes import Change, PushRequest
 from protocol.hlc import HybridClock
 from storage import sync_ledger as ledger
 from storage import sync_store as store
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
+from syncd.sync import client_schema, server_writes
 from syncd.sync import pull as pulling
-from syncd.sync import server_writes
 from syncd.sync.cursor import Cursor
 from syncd.sync.errors import BatchTooLarge
 from syncd.sync.push import push_batch
@@ -51,8 +52,10 @@ class SyncService:
         publish: Callable[[uuid.UUID, int], Any] | None = None,
         now_ms: Callable[[], int] | None = None,
         ydocs: YDocWriter | None = None,
+        min_schema: int = versions.OLDEST,
     ) -> None:
         self.sessions = sessions
+        self.min_schema = min_schema
         self.ydocs = ydocs
         self.max_batch = max_batch
         self.max_skew_ms = max_skew_ms
@@ -63,6 +66,11 @@ class SyncService:
     def now_ms(self) -> int:
         """The server's wall clock, in milliseconds."""
         return self._now_ms()
+
+    def accept_schema(self, raw: object) -> int:
+        """The app schema a client names (None: the oldest), or the problem refusing
+        it: `unknown_schema`, or `client_upgrade_required` below the minimum."""
+        return client_schema.accept(raw, self.min_schema)
 
     def unit(self, who: Principal, client_id: str, scope: Scope | None = None) -> UnitOfChange:
         """A unit of change writing for `who` as the device `client_id`."""
@@ -75,13 +83,17 @@ class SyncService:
         user_agent: str | None = None,
         only_entity: str | None = None,
     ) -> dict[str, Any]:
-        """Apply one batch; `only_entity` restricts it (POST /sync/tasks)."""
+        """Apply one batch written in the request's app schema (refused below the
+        minimum); `only_entity` restricts it (POST /sync/tasks)."""
+        schema = self.accept_schema(request.app_schema)
         if len(request.changes) > self.max_batch:
             raise BatchTooLarge(
                 f"{len(request.changes)} changes; at most {self.max_batch} per batch"
             )
         async with self.unit(who, request.client_id) as unit:
-            response, resent = await push_batch(unit, request, user_agent, only_entity=only_entity)
+            response, resent = await push_batch(
+                unit, request, user_agent, only_entity=only_entity, schema=schema
+            )
             if not resent:
                 await unit.commit()
         return response
@@ -109,26 +121,40 @@ class SyncService:
         )
 
     async def pull(
-        self, who: Principal, cursor_text: str | None, limit: int, client_id: str | None = None
+        self,
+        who: Principal,
+        cursor_text: str | None,
+        limit: int,
+        client_id: str | None = None,
+        schema: object = None,
     ) -> dict[str, Any]:
-        """A page of changes after the cursor, in `who`'s scope; `client_id`
+        """A page of changes after the cursor, in `who`'s scope, shaped to the app
+        `schema` (None: the oldest; refused below the minimum); `client_id`
         records how far the device has pulled."""
-        page, _ = await self.pull_in_scope(who, cursor_text, limit, client_id)
+        page, _ = await self.pull_in_scope(
+            who, cursor_text, limit, client_id, self.accept_schema(schema)
+        )
         return page
 
     async def pull_in_scope(
-        self, who: Principal, cursor_text: str | None, limit: int, client_id: str | None = None
+        self,
+        who: Principal,
+        cursor_text: str | None,
+        limit: int,
+        client_id: str | None = None,
+        schema: int = versions.CURRENT,
     ) -> tuple[dict[str, Any], Scope]:
-        """A pull, and the scope it was read in (a live socket keeps it to follow
-        the tenant's feed)."""
+        """A pull in an accepted app schema, and the scope it was read in (a live
+        socket keeps it to follow the tenant's feed)."""
         cursor = Cursor.decode(cursor_text)
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
             session = uow.session
             scope = await Scope.load(session, who)
             changes, cursor, has_more = await pulling.page(session, scope, cursor, limit)
             if client_id is not None:
-                await ledger.note_pull(session, client_id, who.user_id, cursor.version)
+                await ledger.note_pull(session, client_id, who.user_id, cursor.version, schema)
                 await uow.commit()
+        changes = client_schema.shape_changes(changes, schema)
         return {"changes": changes, "cursor": cursor.encode(), "has_more": has_more}, scope
 
     async def feed_page(

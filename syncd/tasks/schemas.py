@@ -30,18 +30,27 @@ class TaskCreate(Body):
     priority: Priority | None = None
     due_at: AwareDatetime | None = None
     location: Location | None = None
+    scheduled_start: AwareDatetime | None = Field(
+        None, description="the visit's booked window: with `scheduled_end`, both or neither"
+    )
+    scheduled_end: AwareDatetime | None = Field(None, description="never before the start")
 
 
 class TaskPatch(Patch):
-    """A partial update: leave a field out to keep it; only `due_at` may be set to null."""
+    """A partial update: leave a field out to keep it; `due_at` and the window (both
+    of its ends together) may be set to null."""
 
-    NULLABLE = frozenset({"due_at"})
+    NULLABLE = frozenset({"due_at", "scheduled_start", "scheduled_end"})
 
     title: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=20_000)
     priority: Priority | None = None
     due_at: AwareDatetime | None = None
     location: Location | None = None
+    scheduled_start: AwareDatetime | None = Field(
+        None, description="the visit's booked window: set with `scheduled_end`"
+    )
+    scheduled_end: AwareDatetime | None = None
     updated_at: AwareDatetime | None = Field(
         None, description="the `updated_at` you read; a stale one is 409 `stale_task`"
     )
@@ -110,6 +119,8 @@ class TaskRead(BaseModel):
     priority: Priority
     due_at: AwareDatetime | None
     location: dict[str, Any] = Field(description="`{address, lat, lng}` or `{}`")
+    scheduled_start: AwareDatetime | None = Field(description="the visit's booked window, UTC")
+    scheduled_end: AwareDatetime | None
     assignees: list[uuid.UUID] = Field(description="active technicians, first assigned first")
     allowed_actions: list[str] = Field(description="the lifecycle actions the status allows")
     version: int = Field(description="the change-log version of the task's last change")

@@ -375,6 +375,8 @@ def task_read(row: dict[str, Any], assignees: list[str]) -> dict[str, Any]:
         "priority": data["priority"],
         "due_at": data["due_at"],
         "location": data["location"] or {},
+        "scheduled_start": data.get("scheduled_start"),
+        "scheduled_end": data.get("scheduled_end"),
         "assignees": assignees,
         "allowed_actions": [a.value for a in allowed_actions(status)],
         "version": data["version"],

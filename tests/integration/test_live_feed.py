@@ -40,6 +40,7 @@ class Recorder:
         self.room = room
         self.frames: list[dict[str, Any]] = []
         self.released = asyncio.Event()
+        self.schema = 2
 
     @property
     def version(self) -> int:

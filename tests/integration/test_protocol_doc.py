@@ -10,13 +10,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
+from syncd.app import create_app
 from syncd.sync.cursor import Cursor
-from tests.conftest import make_tenant
+from tests.conftest import make_settings, make_tenant
 from tests.factories import PASSWORD, make_user, signed_in
-from tests.sync_helpers import action, push, upsert
+from tests.sync_helpers import action, hlc, pull_all, push, upsert
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
@@ -72,3 +74,54 @@ async def test_the_sign_in_of_writing_a_client_is_answered_as_documented(
     again = await client.post("/auth/refresh", json=body)
     assert again.status == 200
     assert (await again.json())["refresh_token"] == first["refresh_token"]
+
+
+async def test_the_schema_versions_example_is_answered_as_documented(
+    client: Any, sessions: async_sessionmaker[AsyncSession], database_url: str, tmp_path: Path
+) -> None:
+    problem, request, v1_change, window = json_blocks("Schema versions")
+    change = request["changes"][0]
+    task_id = uuid.UUID(change["id"])
+    tenant = await make_tenant(sessions)
+    dispatcher = await signed_in(client, sessions, Role.ADMIN, tenant)
+    created = upsert("task", task_id, "desk", title="Replace pump seal", **window)
+    created["hlc"] = hlc("desk", 1_764_000_000_000)  # before the old app's edit
+    await push(client, dispatcher, "desk", [created], schema=2)
+    answer = await push(client, dispatcher, request["client_id"], request["changes"])
+    assert answer["results"] == [{"id": str(task_id), "status": "applied", "version": 3}]
+    volatile = {"created_at", "updated_at", "created_by"}
+
+    async def pulled(schema: int | None) -> dict[str, Any]:
+        changes, _ = await pull_all(client, dispatcher, schema=schema)
+        (found,) = [c for c in changes if c["entity"] == "task"]
+        return found
+
+    old = await pulled(None)
+    assert {**old, "data": {k: v for k, v in old["data"].items() if k not in volatile}} == {
+        **v1_change,
+        "data": {k: v for k, v in v1_change["data"].items() if k not in volatile},
+    }
+    new = (await pulled(2))["data"]
+    assert new == {**old["data"], **window}
+    # Too old: the documented problem, exactly (but its request id).
+    strict = create_app(make_settings(tmp_path, DATABASE_URL=database_url, SYNC_MIN_SCHEMA="2"))
+    server = TestClient(TestServer(strict))
+    await server.start_server()
+    try:
+        response = await server.post("/sync/push", json=request, headers=dispatcher.headers)
+        assert response.status == 426
+        body = await response.json(content_type=None)
+        body.pop("request_id")
+        assert body == problem
+    finally:
+        await server.close()
+
+
+def test_the_documented_step_is_the_declared_one() -> None:
+    text = DOC.read_text()
+    start = text.index("\n## Schema versions\n")
+    (block,) = re.findall(
+        r"```python\n(.*?)```", text[start : text.index("\n## ", start + 1)], re.S
+    )
+    source = (Path(__file__).resolve().parents[2] / "protocol" / "versions.py").read_text()
+    assert block in source

@@ -388,3 +388,39 @@ async def test_a_task_stays_assigned_while_a_technician_holds_it(
         f"{url}/unassign", json={"user_id": str(second.user_id)}, headers=staff.headers
     )
     assert (await none_left.json())["status"] == "open"
+
+
+async def test_the_scheduled_window_over_rest(client: Any, sessions: Sessions) -> None:
+    staff, _, _ = await team(client, sessions)
+    window = {
+        "scheduled_start": "2026-12-08T10:00:00+03:00",
+        "scheduled_end": "2026-12-08T09:00:00Z",
+    }
+    task = await create(client, staff, **window)
+    assert (task["scheduled_start"], task["scheduled_end"]) == (
+        "2026-12-08T07:00:00Z",
+        "2026-12-08T09:00:00Z",
+    )
+    url = f"/tasks/{task['id']}"
+    half = await client.patch(
+        url, json={"scheduled_end": "2026-12-08T11:00:00Z"}, headers=staff.headers
+    )
+    await problem(half, 422, "validation_failed")
+    backwards = {"scheduled_start": "2026-12-08T11:00:00Z", "scheduled_end": "2026-12-08T10:00:00Z"}
+    await problem(
+        await client.patch(url, json=backwards, headers=staff.headers), 422, "validation_failed"
+    )
+    moved = await client.patch(
+        url,
+        json={"scheduled_start": "2026-12-09T07:00:00Z", "scheduled_end": "2026-12-09T08:00:00Z"},
+        headers=staff.headers,
+    )
+    assert (await moved.json())["scheduled_end"] == "2026-12-09T08:00:00Z"
+    cleared = await client.patch(
+        url, json={"scheduled_start": None, "scheduled_end": None}, headers=staff.headers
+    )
+    assert (await cleared.json())["scheduled_start"] is None
+    other = await signed_in(client, sessions, Role.ADMIN)
+    assert (await client.get(url, headers=other.headers)).status == 404
+    listed = await (await client.get("/tasks", headers=other.headers)).json()
+    assert listed["items"] == []

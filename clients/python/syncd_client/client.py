@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 from pydantic import ValidationError
 
+from protocol import versions
 from protocol.changes import Change, ChangeResult, Op, PulledChange
 from protocol.entities import Geo
 from protocol.merge import Outcome
@@ -264,7 +265,11 @@ class SyncClient:
         """Pull until caught up; answers how many changes were applied."""
         applied = 0
         while True:
-            params = {"limit": str(self.pull_limit), "client_id": self.client_id}
+            params = {
+                "limit": str(self.pull_limit),
+                "client_id": self.client_id,
+                "schema": str(versions.CURRENT),
+            }
             if self.store.cursor:
                 params["since"] = self.store.cursor
             page = await self.session.call("GET", "/sync/pull", params=params)

@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 from pydantic import ValidationError
 
+from protocol import versions
 from protocol.changes import ChangeResult, PulledChange
 from syncd_client.errors import ProblemError, ProtocolViolation, TransientError
 from syncd_client.store import LocalStore, PendingBatch
@@ -68,7 +69,12 @@ class LiveConnection:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the socket until it closes (raising why) or `stop` is set (returning)."""
         await self._send(
-            {"type": "hello", "client_id": self.store.client_id, "cursor": self.store.cursor}
+            {
+                "type": "hello",
+                "client_id": self.store.client_id,
+                "cursor": self.store.cursor,
+                "schema": versions.CURRENT,
+            }
         )
         reader = asyncio.create_task(self._reader(), name="syncd-client-reader")
         pusher = asyncio.create_task(self._pusher(), name="syncd-client-pusher")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from protocol import versions
 from protocol.changes import ChangeResult
 from protocol.merge import Outcome
 
@@ -59,7 +60,12 @@ class PendingBatch:
     changes: tuple[dict[str, Any], ...]
 
     def body(self, client_id: str) -> dict[str, Any]:
-        return {"client_id": client_id, "batch_id": self.batch_id, "changes": list(self.changes)}
+        return {
+            "client_id": client_id,
+            "batch_id": self.batch_id,
+            "changes": list(self.changes),
+            "schema": versions.CURRENT,  # the client is built on this server's protocol/
+        }
 
     def __len__(self) -> int:
         return len(self.changes)

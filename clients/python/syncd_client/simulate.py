@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 
+from protocol import versions
 from syncd_client.backoff import RetryPolicy
 from syncd_client.client import SyncClient
 from syncd_client.device import EDITS, PRIORITIES, Device, holders, routine, summary
@@ -316,7 +317,9 @@ async def server_view(client: SyncClient) -> dict[tuple[str, str], dict[str, Any
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     cursor = None
     while True:
-        params = {"limit": "1000"} | ({"since": cursor} if cursor else {})
+        params = {"limit": "1000", "schema": str(versions.CURRENT)} | (
+            {"since": cursor} if cursor else {}
+        )
         page = await client.session.call("GET", "/sync/pull", params=params)
         for change in page["changes"]:
             key = (change["entity"], change["id"])

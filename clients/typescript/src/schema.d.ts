@@ -1994,6 +1994,16 @@ export interface components {
             last_push_counts: {
                 [key: string]: number;
             };
+            /**
+             * Schema
+             * @description the app schema of its last push or pull (None: not seen since schemas)
+             */
+            schema: number | null;
+            /**
+             * Upgrade Required
+             * @description its schema is below the server's minimum: it is refused until updated
+             */
+            upgrade_required: boolean;
         };
         /**
          * DevicesRead
@@ -2002,6 +2012,16 @@ export interface components {
         DevicesRead: {
             /** Tenant Version */
             tenant_version: number;
+            /**
+             * Minimum Schema
+             * @description the oldest app schema the server serves
+             */
+            minimum_schema: number;
+            /**
+             * Current Schema
+             * @description the newest app schema the server knows
+             */
+            current_schema: number;
             /** Items */
             items: components["schemas"]["DeviceRead"][];
         };
@@ -2763,6 +2783,12 @@ export interface components {
              * @description a malformed one is `rejected`
              */
             changes: components["schemas"]["Change"][];
+            /**
+             * Schema
+             * @description the app schema the changes are written in (docs/protocol.md, Schema versions); omitted: 1, the oldest
+             * @default null
+             */
+            schema: number | null;
         };
         /** QueueCounts */
         QueueCounts: {
@@ -3166,6 +3192,18 @@ export interface components {
             due_at: string | null;
             /** @default null */
             location: components["schemas"]["Location"] | null;
+            /**
+             * Scheduled Start
+             * @description the visit's booked window: with `scheduled_end`, both or neither
+             * @default null
+             */
+            scheduled_start: string | null;
+            /**
+             * Scheduled End
+             * @description never before the start
+             * @default null
+             */
+            scheduled_end: string | null;
         };
         /** TaskFinance */
         TaskFinance: {
@@ -3193,7 +3231,8 @@ export interface components {
         };
         /**
          * TaskPatch
-         * @description A partial update: leave a field out to keep it; only `due_at` may be set to null.
+         * @description A partial update: leave a field out to keep it; `due_at` and the window (both
+         *     of its ends together) may be set to null.
          */
         TaskPatch: {
             /** Title */
@@ -3211,6 +3250,17 @@ export interface components {
              */
             due_at: string | null;
             location?: components["schemas"]["Location"];
+            /**
+             * Scheduled Start
+             * @description the visit's booked window: set with `scheduled_end`
+             * @default null
+             */
+            scheduled_start: string | null;
+            /**
+             * Scheduled End
+             * @default null
+             */
+            scheduled_end: string | null;
             /**
              * Updated At
              * Format: date-time
@@ -3247,6 +3297,13 @@ export interface components {
             location: {
                 [key: string]: unknown;
             };
+            /**
+             * Scheduled Start
+             * @description the visit's booked window, UTC
+             */
+            scheduled_start: string | null;
+            /** Scheduled End */
+            scheduled_end: string | null;
             /**
              * Assignees
              * @description active technicians, first assigned first
@@ -7795,6 +7852,8 @@ export interface operations {
                 limit?: number;
                 /** @description records this device's progress */
                 client_id?: string;
+                /** @description the app schema rows are shaped to (docs/protocol.md, Schema versions); omitted: 1, the oldest */
+                schema?: number;
             };
             header?: {
                 /** @description optional: the token names the tenant; if sent, it must name the same one */
@@ -7862,8 +7921,22 @@ export interface operations {
              *
              *     - `validation_failed`: The request did not validate
              *     - `invalid_cursor`: The cursor is not valid
+             *     - `unknown_schema`: The server does not know this schema
              */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Upgrade Required:
+             *
+             *     - `client_upgrade_required`: This app is too old to sync; update it
+             */
+            426: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7987,8 +8060,22 @@ export interface operations {
              *
              *     - `malformed_json`: The request body is not valid JSON
              *     - `validation_failed`: The request did not validate
+             *     - `unknown_schema`: The server does not know this schema
              */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Upgrade Required:
+             *
+             *     - `client_upgrade_required`: This app is too old to sync; update it
+             */
+            426: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8430,8 +8517,22 @@ export interface operations {
              *
              *     - `malformed_json`: The request body is not valid JSON
              *     - `validation_failed`: The request did not validate
+             *     - `unknown_schema`: The server does not know this schema
              */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Upgrade Required:
+             *
+             *     - `client_upgrade_required`: This app is too old to sync; update it
+             */
+            426: {
                 headers: {
                     [name: string]: unknown;
                 };
