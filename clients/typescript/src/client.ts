@@ -34,6 +34,8 @@ export interface SyncClientOptions {
   fetch?: typeof fetch;
   /** The WebSocket class for `start()` (defaults to the global one; in node <22 pass `ws`). */
   WebSocket?: WebSocketFactory;
+  /** The app schema the app is written for (docs/protocol.md, "Schema versions"); omitted: 1. */
+  schema?: number;
   /** Changes per pushed batch (<= the server's MAX_BATCH_CHANGES). */
   batchSize?: number;
 }
@@ -88,6 +90,7 @@ export function createSyncClient(options: SyncClientOptions) {
     const clock = new HybridClock(id, () => Date.now(), await storage.getMeta("hlc"));
     engine = new Engine(api, storage, session, clock, id);
     if (options.batchSize) engine.batchSize = options.batchSize;
+    if (options.schema) engine.schema = options.schema;
     media = new MediaQueue(engine, baseUrl, fetchImpl);
     await engine.refreshPending();
     return engine;

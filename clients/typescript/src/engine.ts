@@ -53,6 +53,8 @@ export class Engine {
   readonly events = new Emitter<SyncEvents>();
   state: SyncStatus = { online: false, syncing: false, pending: 0, mediaPending: 0, signedIn: false, live: false, lastError: null };
   batchSize = 200;
+  /** The app schema this app writes and reads (docs/protocol.md, "Schema versions"); null: 1, the oldest. */
+  schema: number | null = null;
   /** Serializes every read-modify-write of the outbox and the cursor. */
   private lock: Promise<unknown> = Promise.resolve();
 
@@ -149,7 +151,12 @@ export class Engine {
   }
 
   body(batchId: string, entries: OutboxEntry[]): Schema<"PushBody"> {
-    return { client_id: this.clientId, batch_id: batchId, changes: entries.map((entry) => entry.change) } as unknown as Schema<"PushBody">;
+    return {
+      client_id: this.clientId,
+      batch_id: batchId,
+      changes: entries.map((entry) => entry.change),
+      ...(this.schema ? { schema: this.schema } : {}),
+    } as unknown as Schema<"PushBody">;
   }
 
   /** Settle an answered batch in one write; emit its conflicts and rejections. */
@@ -278,7 +285,7 @@ export class Engine {
       const cursor = await this.storage.getMeta("cursor");
       const answer = await this.authed((signal) =>
         this.api.request("get", "/sync/pull", {
-          query: { since: cursor ?? undefined, limit: PULL_LIMIT, client_id: this.clientId },
+          query: { since: cursor ?? undefined, limit: PULL_LIMIT, client_id: this.clientId, ...(this.schema ? { schema: this.schema } : {}) },
           signal,
         } as never),
       );

@@ -7,7 +7,7 @@
  * (0.5 s doubling to 30 s), from the last cursor, except as docs/protocol.md
  * says: 4401 refresh the token first; 4403 stop (sign in again); 4409 do not
  * reconnect (a newer socket of this user is live); 4400 start again from the
- * snapshot; 4429, 1012, 1011, 4408 reconnect.
+ * snapshot; 4426 stop (update the app); 4429, 1012, 1011, 4408 reconnect.
  */
 
 import type { Engine, PushAnswer, PulledChange } from "./engine.js";
@@ -144,7 +144,7 @@ export class LiveSync {
         const cursor = await this.engine.storage.getMeta("cursor");
         if (this.socket !== socket) return; // torn down while the hello was being prepared
         this.lastFrameAt = Date.now();
-        socket.send(JSON.stringify({ type: "hello", client_id: this.engine.clientId, cursor }));
+        socket.send(JSON.stringify({ type: "hello", client_id: this.engine.clientId, cursor, ...(this.engine.schema ? { schema: this.engine.schema } : {}) }));
         const heartbeat = setInterval(() => (this.socket === socket ? this.beat(socket) : clearInterval(heartbeat)), PING_MS);
         this.heartbeat = heartbeat;
       })();
@@ -194,6 +194,9 @@ export class LiveSync {
         return this.halt("forbidden");
       case 4409:
         return this.halt("superseded");
+      case 4426:
+        return this.halt("upgrade_required"); // the app's schema is below the server's minimum
+
       case 4400:
         this.teardown(1000, "resetting");
         void this.engine.resetCursor().then(() => this.reconnect());
