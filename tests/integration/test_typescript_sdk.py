@@ -32,7 +32,7 @@ REGENERATE = (
     "syncd openapi > clients/typescript/openapi.json"
     " && (cd clients/typescript && npm ci && npm run generate)"
 )
-NPM_CI_TIMEOUT_S = 120
+NPM_CI_TIMEOUT_S = 900  # better-sqlite3 (the SDK's node driver) compiles from source
 GENERATE_TIMEOUT_S = 60
 MAX_DIFF_LINES = 60
 

@@ -13,9 +13,9 @@
  *     else console.error(login.problem?.code);
  */
 
-import type { components, operations, paths } from "./schema";
+import type { components, operations, paths } from "./schema.js";
 
-export type { components, operations, paths } from "./schema";
+export type { components, operations, paths } from "./schema.js";
 
 /** A named schema: `Schema<"TokenPairRead">`. */
 export type Schema<Name extends keyof components["schemas"]> = components["schemas"][Name];
@@ -170,3 +170,14 @@ export type _Checks = [
   Expect<Equal<ResponseData<operations["login"]>, Schema<"TokenPairRead">>>,
   Expect<Equal<RequestBody<operations["login"]>, Schema<"LoginBody">>>,
 ];
+
+export { createSyncClient, type SyncClient, type SyncClientOptions, type ActOptions, type Geo } from "./client.js";
+export type { SyncEvents, SyncStatus, ChangeResult, PushAnswer, PulledChange } from "./engine.js";
+export { SyncError, OfflineError, SignedOutError } from "./errors.js";
+export { HybridClock, formatStamp, parseStamp, type Stamp } from "./hlc.js";
+export type { Change, Row, OutboxEntry, MediaJob, StorageOp, SyncStorage } from "./storage.js";
+export { SqliteStorage, type SqliteDriver, type SqlValue, type Statement } from "./sqlite.js";
+export { IndexedDbStorage, openIndexedDb } from "./indexeddb.js";
+export { backoffDelay, type WebSocketFactory, type WebSocketLike } from "./live.js";
+export type { NotesHandle } from "./notes.js";
+export type { Filter } from "./view.js";
