@@ -45,6 +45,7 @@ from syncd_client.errors import (
 from syncd_client.fieldwork import FieldWork, GeoLike, plain_geo
 from syncd_client.live import SUBPROTOCOL, LiveConnection, TokenRejected
 from syncd_client.media import MediaQueue
+from syncd_client.notes import TaskNotes
 from syncd_client.session import REFRESH_MARGIN_S, Credentials, Session
 from syncd_client.store import Acknowledged, LocalStore, PendingBatch
 from syncd_client.transport import Transport
@@ -205,6 +206,10 @@ class SyncClient(FieldWork):
         self.stats["queued"] += 1
         self.outbox_changed.set()
         return change
+
+    def notes(self, task_id: RowId) -> TaskNotes:
+        """The task's collaborative notes: edited offline, synced live (notes.py)."""
+        return TaskNotes(self, task_id)
 
     # --- reads ---------------------------------------------------------------------
 
