@@ -54,15 +54,14 @@ class Step:
         return {k: v for k, v in data.items() if k not in self.added}
 
 
-# Schema 2: a task's visit window and its job number. Version 1 apps know
-# `due_at` (when the job must be done) but not when the visit is booked, nor the
-# number the server gives each task; they neither see nor write either.
+# Schema 2: a task's visit window. Version 1 apps know `due_at` (when the job
+# must be done) but not when the visit is booked; they neither see nor write it.
 STEPS: tuple[Step, ...] = (
     Step(
         "task",
         2,
-        added=frozenset({"scheduled_start", "scheduled_end", "job_number"}),
-        note="the visit's booked window (UTC), end never before start; the job number",
+        added=frozenset({"scheduled_start", "scheduled_end"}),
+        note="the visit's booked window (UTC), end never before start",
     ),
 )
 
