@@ -82,6 +82,23 @@ def log_failed_job(job: Any, exc_type: type, exc_value: BaseException, _tb: Any)
     return True  # and rq's own handling after it
 
 
+class QuickStopWorker(SimpleWorker):
+    """rq's SimpleWorker with its command channel polled every second.
+
+    rq listens for commands on a pub/sub thread that waits up to 60 s per poll,
+    and redis-py 8's `PubSubWorkerThread.stop()` joins that thread: every stop
+    of a worker (the end of a `--burst`, a shutdown) took up to a minute.
+    """
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        # rq declares pubsub_thread as None; it holds the thread once subscribed.
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
+
 def run_worker(settings: Settings, *, burst: bool = False) -> int:
     if settings.redis_url is None:
         print(
@@ -93,7 +110,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     with asyncio.Runner() as runner:
         resources = runner.run(_open(settings, runner))
         try:
-            worker = SimpleWorker(
+            worker = QuickStopWorker(
                 queues, connection=connection, exception_handlers=[log_failed_job]
             )
             worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())

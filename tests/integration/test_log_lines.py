@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from structlog.testing import capture_logs
 
@@ -31,7 +31,7 @@ from protocol.roles import Role
 from storage.blobs import LocalBlobStore
 from syncd.logging import AccessLogger
 from syncd.sync.service import SyncService
-from syncd.worker import log_failed_job
+from syncd.worker import QuickStopWorker, log_failed_job
 from tests.conftest import make_tenant
 from tests.factories import signed_in
 from tests.sync_helpers import push, upsert
@@ -125,7 +125,9 @@ def test_a_failed_rq_job_writes_its_line(redis_url: str) -> None:
     queue = Queue(name, connection=connection)
     try:
         job = queue.enqueue(boom)
-        worker = SimpleWorker([queue], connection=connection, exception_handlers=[log_failed_job])
+        worker = QuickStopWorker(
+            [queue], connection=connection, exception_handlers=[log_failed_job]
+        )
         with capture_logs() as logs:
             worker.work(burst=True)
         failed = [line for line in logs if line["event"] == "job failed"]
