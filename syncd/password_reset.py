@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from syncd.passwords import PasswordPolicyError, check_policy
 from syncd.problems import BadRequest, TooManyRequests
 from syncd.settings import Settings
 from syncd.tenancy import TenantRef
-from syncd.user_service import NoSessionCloser, SessionCloser, UserNotFound
+from syncd.user_service import NoSessionCloser, SessionCloser, UserNotFound, token_hash
 
 ACTIVE = "active"
 
@@ -65,10 +64,6 @@ class ResetSent:
     email: str
     expires_at: datetime
     token: str
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class PasswordResets:
