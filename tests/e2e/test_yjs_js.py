@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
-import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -30,6 +28,7 @@ from storage.ydoc_store import new_doc
 from tests.conftest import service_missing
 from tests.e2e.test_cli import free_port
 from tests.e2e.test_crash import PASSWORD, start
+from tests.e2e.ts_sdk import Served
 from tests.npm_install import npm_ci_once
 
 pytestmark = pytest.mark.e2e
@@ -67,32 +66,18 @@ def run_node(node: str, config: dict[str, Any], stdin: str | None = None) -> dic
 
 
 @dataclass
-class Server:
-    env: dict[str, str]
-    cwd: Path
-    port: int
-    process: subprocess.Popen[str]
+class Server(Served):
+    """A served syncd (tests/e2e/ts_sdk.py) and the admin's token."""
+
     token: str = ""
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
 
     @property
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/sync/yjs"
-
-    def kill(self) -> None:
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def restart(self) -> None:
-        self.process = start(self.env, self.port, self.cwd)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
 
 
 async def sign_in(http: aiohttp.ClientSession, base: str) -> str:
