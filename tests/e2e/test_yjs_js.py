@@ -252,7 +252,7 @@ edits = st.lists(
 )
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15, deadline=None, derandomize=True)  # a fixed seed in CI
 @given(steps=edits, order=st.randoms(use_true_random=False))
 def test_pycrdt_and_js_yjs_agree_on_random_update_streams(
     node: str, steps: list[tuple[int, str, int, str]], order: Any
