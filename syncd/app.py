@@ -8,31 +8,21 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from storage.database import create_engine, session_factory
-from syncd import (
-    admin_audit,
-    appkeys,
-    blob_routes,
-    console,
-    health,
-    media,
-    metrics,
-    recovery,
-    tenants,
-    users,
-)
-from syncd import jobs_admin as jobs_admin_routes
-from syncd import reports as report_routes
+from syncd import appkeys, console, health, metrics
+from syncd.admin import audit_routes as admin_audit
+from syncd.admin import jobs_routes as jobs_admin_routes
 from syncd.auth import routes as auth_routes
 from syncd.auth.middleware import policy
 from syncd.auth.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from syncd.auth.service import AuthService
-from syncd.boundary import boundary, index_plain_paths
 from syncd.fair_limits import fair_limits, limits_context
 from syncd.finance import routes as finance_routes
 from syncd.hub import InProcessHub, RedisHub
 from syncd.mail import Mailer
-from syncd.middlewares import problems, request_context
+from syncd.media import blob_routes
+from syncd.media import routes as media
 from syncd.openapi import routes as openapi_routes
+from syncd.reports import routes as report_routes
 from syncd.settings import Settings
 from syncd.sync import admin_routes as sync_admin_routes
 from syncd.sync import inbox_routes
@@ -44,6 +34,11 @@ from syncd.sync.live_sessions import LiveSessions
 from syncd.sync.service import SyncService
 from syncd.tasks import checklist
 from syncd.tasks import routes as task_routes
+from syncd.tenants import routes as tenants
+from syncd.users import recovery_routes as recovery
+from syncd.users import routes as users
+from syncd.web.boundary import boundary, index_plain_paths
+from syncd.web.middlewares import problems, request_context
 from syncd.wiring import blob_store, media_context
 from syncd.yjs import routes as yjs_routes
 from syncd.yjs.rooms import Rooms

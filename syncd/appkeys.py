@@ -18,10 +18,10 @@ if TYPE_CHECKING:
     from syncd.fair_limits import TenantLimits
     from syncd.hub import InProcessHub
     from syncd.mail import Mailer
-    from syncd.media_service import MediaService
+    from syncd.media.service import MediaService
     from syncd.metrics import Metrics
     from syncd.openapi.routes import DocumentCache
-    from syncd.report_service import ReportService
+    from syncd.reports.service import ReportService
     from syncd.sync.admin import SyncAdmin
     from syncd.sync.inbox import ConflictInbox
     from syncd.sync.live_sessions import LiveSessions
@@ -51,5 +51,5 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 REQUEST_ID = web.RequestKey("request_id", str)
 PROBLEM_CODE = web.RequestKey("problem_code", str)  # the answer's, for the access log
 TOKEN_TENANT = web.RequestKey("token_tenant_id", uuid.UUID)  # set by the auth layer
-CLIENT_IP = web.RequestKey("client_ip", str)  # see syncd.client_ip
+CLIENT_IP = web.RequestKey("client_ip", str)  # see syncd.web.client_ip
 LIMITS: web.AppKey[TenantLimits] = web.AppKey("limits")

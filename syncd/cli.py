@@ -243,8 +243,8 @@ async def _reset_password(settings: Settings, slug: str, email: str, print_token
     from syncd.auth.ratelimit import MemoryLimiter
     from syncd.auth.service import AuthService
     from syncd.mail import send_pending
-    from syncd.password_reset import PasswordResets, tenant_by_slug
-    from syncd.problems import Problem
+    from syncd.users.recovery import PasswordResets, tenant_by_slug
+    from syncd.web.problems import Problem
 
     engine = create_engine(settings.database_url)
     try:

@@ -35,7 +35,7 @@ from redis.exceptions import RedisError
 from syncd import appkeys
 from syncd.auth.principal import PRINCIPAL
 from syncd.i18n import Msg
-from syncd.problems import TooManyRequests
+from syncd.web.problems import TooManyRequests
 
 log = structlog.get_logger("syncd.limits")
 PUSH_PATHS = frozenset({"/sync/push", "/sync/tasks"})

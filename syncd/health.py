@@ -11,8 +11,8 @@ from syncd import appkeys
 from syncd.auth.permissions import public
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.problems import ServiceUnavailable
 from syncd.schemas import LiveRead, ReadyRead
+from syncd.web.problems import ServiceUnavailable
 
 CHECK_TIMEOUT_S = 2.0
 

@@ -43,9 +43,9 @@ from syncd import appkeys
 from syncd.auth.errors import TokenInvalid, TokenMissing
 from syncd.auth.permissions import public
 from syncd.i18n import Msg
-from syncd.middlewares import Handler
 from syncd.openapi import Binary, describe
-from syncd.problems import NotFound
+from syncd.web.middlewares import Handler
+from syncd.web.problems import NotFound
 
 UNMATCHED = "<unmatched>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

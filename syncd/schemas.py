@@ -14,13 +14,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.roles import Role
-from syncd.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from syncd.web.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 Locale = Literal["en", "ar"]
 
 
 class PageQuery(BaseModel):
-    """Cursor pagination of a list (syncd.pagination)."""
+    """Cursor pagination of a list (syncd.web.pagination)."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from protocol.roles import Role
 from storage.models import Tenant, TenantVersion, User
 from storage.unit_of_work import PlatformUnitOfWork
-from syncd import audit
+from syncd.admin import audit
 from syncd.passwords import BCRYPT_ROUNDS, check_policy, hash_password
 
 DEMO_SLUG = "demo"

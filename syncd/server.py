@@ -12,7 +12,7 @@ It also cuts a request head that arrives too slowly: once a request's first
 byte is in, its request line and headers must be complete within
 `HEADER_TIMEOUT_S`, else a 408 `request_timeout` problem is written and the
 connection closed. (A connection that sends nothing is closed after aiohttp's
-keep-alive timeout.) Bodies have their own limit, `syncd.boundary`.
+keep-alive timeout.) Bodies have their own limit, `syncd.web.boundary`.
 
 `serve` runs an application on this server (`syncd serve` / `syncd up`) as
 `web.run_app` would: signals, graceful shutdown. What aiohttp still answers
@@ -33,9 +33,9 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from syncd.boundary import RequestTimeout
-from syncd.middlewares import SECURITY_HEADERS
-from syncd.problems import PROBLEM_CONTENT_TYPE, BadRequest, InternalError, Problem
+from syncd.web.boundary import RequestTimeout
+from syncd.web.middlewares import SECURITY_HEADERS
+from syncd.web.problems import PROBLEM_CONTENT_TYPE, BadRequest, InternalError, Problem
 
 log = structlog.get_logger("syncd.http")
 KEEPALIVE_TIMEOUT_S = 75.0  # aiohttp's run_app default

@@ -20,7 +20,7 @@ from storage.models import Tenant
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd import appkeys
 from syncd.i18n import Msg
-from syncd.problems import TenantMismatch, TenantNotFound, TenantRequired
+from syncd.web.problems import TenantMismatch, TenantNotFound, TenantRequired
 
 TENANT_HEADER = "X-Tenant"
 

@@ -23,7 +23,7 @@ from jobs.runtime import MediaWriter, Runtime
 from storage.blob_urls import UrlSigner, derive_secret
 from storage.blobs import BlobStore, LocalBlobStore
 from syncd import appkeys
-from syncd.media_service import MediaService
+from syncd.media.service import MediaService
 from syncd.settings import Settings
 
 CLEANUP_FIRST_AFTER_S = 300.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syncd.problems import Conflict, Forbidden, Problem, TooManyRequests, Unauthorized
+from syncd.web.problems import Conflict, Forbidden, Problem, TooManyRequests, Unauthorized
 
 
 class TokenMissing(Unauthorized):

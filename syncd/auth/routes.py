@@ -11,7 +11,8 @@ from sqlalchemy import select
 from protocol.roles import Role
 from storage.models import Tenant, TenantVersion, User
 from storage.unit_of_work import PlatformUnitOfWork
-from syncd import appkeys, audit
+from syncd import appkeys
+from syncd.admin import audit
 from syncd.auth.errors import (
     InvalidCredentials,
     LoginThrottled,
@@ -23,12 +24,12 @@ from syncd.auth.errors import (
 from syncd.auth.permissions import Permission, public, requires
 from syncd.auth.principal import principal
 from syncd.auth.schemas import MeRead, Registered, TokenPairRead
-from syncd.body import Body, NewPassword, Password, parse_body
 from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.passwords import PasswordPolicyError, check_policy
-from syncd.problems import NotFound
 from syncd.tenancy import current_tenant
+from syncd.web.body import Body, NewPassword, Password, parse_body
+from syncd.web.problems import NotFound
 
 routes = web.RouteTableDef()
 

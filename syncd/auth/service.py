@@ -24,7 +24,7 @@ from protocol.roles import Role
 from storage.models import RefreshToken, Tenant, User
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
-from syncd import audit
+from syncd.admin import audit
 from syncd.auth import tokens
 from syncd.auth.errors import (
     InvalidCredentials,
@@ -35,11 +35,11 @@ from syncd.auth.errors import (
 )
 from syncd.auth.principal import Principal
 from syncd.auth.ratelimit import Limiter
-from syncd.client_ip import request_ip
 from syncd.i18n import Msg
 from syncd.passwords import hash_password, verify_password
 from syncd.settings import Settings
 from syncd.tenancy import TenantRef, active_tenant, usable_tenant
+from syncd.web.client_ip import request_ip
 
 ACTIVE = "active"
 

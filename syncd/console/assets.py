@@ -12,7 +12,7 @@ from aiohttp import web
 from syncd.console.forms import public_page
 from syncd.console.render import STATIC_DIR
 from syncd.i18n import Msg
-from syncd.problems import NotFound
+from syncd.web.problems import NotFound
 
 routes = web.RouteTableDef()
 

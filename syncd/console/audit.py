@@ -13,15 +13,15 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncd import appkeys
-from syncd.admin_audit import AuditQuery, read_audit
+from syncd.admin.audit_routes import AuditQuery, read_audit
 from syncd.auth.permissions import Permission
 from syncd.auth.principal import principal
-from syncd.body import validate
 from syncd.console.directory import people
 from syncd.console.forms import page
 from syncd.console.i18n import zone
 from syncd.console.render import render, speech
-from syncd.pagination import DEFAULT_LIMIT
+from syncd.web.body import validate
+from syncd.web.pagination import DEFAULT_LIMIT
 
 routes = web.RouteTableDef()
 

@@ -27,8 +27,8 @@ from syncd.console.session import (
     start_session,
 )
 from syncd.i18n import LOCALES, Msg
-from syncd.problems import Problem, TenantNotFound
 from syncd.tenancy import find_tenant, named_tenant
+from syncd.web.problems import Problem, TenantNotFound
 
 routes = web.RouteTableDef()
 

@@ -20,7 +20,7 @@ from aiohttp import web
 from syncd import appkeys
 from syncd.console.session import SESSION_COOKIE, set_cookie
 from syncd.i18n import Msg
-from syncd.problems import Forbidden
+from syncd.web.problems import Forbidden
 
 CSRF_COOKIE = "syncd_console_csrf"
 CSRF_FIELD = "csrf_token"

@@ -14,7 +14,7 @@ from aiohttp import web
 from protocol.roles import Role
 from syncd import appkeys
 from syncd.auth.principal import Principal
-from syncd.user_service import UserFilter, UserInfo, UserService
+from syncd.users.service import UserFilter, UserInfo, UserService
 
 MAX_PEOPLE = 200
 

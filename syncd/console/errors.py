@@ -22,8 +22,8 @@ from aiohttp import web
 from syncd.appkeys import REQUEST_ID
 from syncd.console.render import finish, render, speech
 from syncd.console.session import end_session
-from syncd.middlewares import Handler
-from syncd.problems import (
+from syncd.web.middlewares import Handler
+from syncd.web.problems import (
     InternalError,
     Problem,
     Unauthorized,

@@ -21,7 +21,7 @@ from syncd.console import csrf
 from syncd.console.session import session_claims
 from syncd.i18n import Msg
 from syncd.openapi import not_api
-from syncd.problems import ValidationFailed
+from syncd.web.problems import ValidationFailed
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_FIELD = 20_000  # the longest value a form may carry (a task's description)

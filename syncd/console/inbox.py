@@ -25,15 +25,15 @@ from storage.types import utcnow
 from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission
 from syncd.auth.principal import principal
-from syncd.body import path_uuid, validate
 from syncd.console.directory import device_owners, people
 from syncd.console.forms import MAX_FIELD, Form, local_next, page, read_form, with_notice
 from syncd.console.live import STREAMS
 from syncd.console.render import render, see_other, speech
 from syncd.i18n import Msg
-from syncd.pagination import DEFAULT_LIMIT
-from syncd.problems import Problem, ValidationFailed
 from syncd.sync.inbox import ConflictNotFound, ResolutionInvalid
+from syncd.web.body import path_uuid, validate
+from syncd.web.pagination import DEFAULT_LIMIT
+from syncd.web.problems import Problem, ValidationFailed
 
 routes = web.RouteTableDef()
 

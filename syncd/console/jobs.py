@@ -14,12 +14,12 @@ from aiohttp import web
 
 from jobs.job_stats import STATES, JobNotFound, JobNotRetryable
 from syncd import appkeys
+from syncd.admin.jobs_routes import JOB_ID, JobNotFailed, JobNotFoundProblem, job_scope
 from syncd.auth.permissions import Permission
 from syncd.auth.principal import principal
 from syncd.console.forms import page, read_form, with_notice
 from syncd.console.render import render, see_other
 from syncd.i18n import Msg
-from syncd.jobs_admin import JOB_ID, JobNotFailed, JobNotFoundProblem, job_scope
 
 routes = web.RouteTableDef()
 

@@ -32,8 +32,8 @@ from syncd.console.forms import page
 from syncd.console.render import PAGE_HEADERS
 from syncd.console.session import session_claims
 from syncd.hub import InProcessHub
-from syncd.middlewares import security_headers
-from syncd.problems import Problem
+from syncd.web.middlewares import security_headers
+from syncd.web.problems import Problem
 
 log = structlog.get_logger("syncd.console")
 routes = web.RouteTableDef()

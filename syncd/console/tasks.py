@@ -18,13 +18,13 @@ from protocol.lifecycle import TaskAction, TaskStatus
 from protocol.roles import Role
 from syncd.auth.permissions import Permission
 from syncd.auth.principal import principal
-from syncd.body import parse_uuid
 from syncd.console.directory import people
 from syncd.console.forms import page, read_form, with_notice
 from syncd.console.render import render, see_other
 from syncd.i18n import Msg
 from syncd.tasks.routes import service
 from syncd.tasks.service import TaskFilter, TaskNotFound
+from syncd.web.body import parse_uuid
 
 routes = web.RouteTableDef()
 

@@ -24,7 +24,6 @@ from pydantic import BaseModel
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
-from syncd.body import parse_body, path_uuid
 from syncd.finance.schemas import (
     PurchaseCreate,
     PurchaseFields,
@@ -58,12 +57,13 @@ from syncd.finance.service import (
     not_found,
 )
 from syncd.openapi import describe
-from syncd.pagination import InvalidCursor, page, page_params
-from syncd.query import read_query
 from syncd.sync.writes import RestWrites, UnknownReference
 from syncd.tasks.routes import IF_MATCH, task_id_of
 from syncd.tasks.schemas import TaskPath
 from syncd.tasks.service import NothingToChange, TaskNotFound
+from syncd.web.body import parse_body, path_uuid
+from syncd.web.pagination import InvalidCursor, page, page_params
+from syncd.web.query import read_query
 
 routes = web.RouteTableDef()
 STAMP = ("client_time", "geo")

@@ -13,9 +13,9 @@ import uuid
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from protocol.entities import Currency, Geo, LineItem
-from syncd.body import Body
-from syncd.patch import Patch
 from syncd.schemas import PageQuery
+from syncd.web.body import Body
+from syncd.web.patch import Patch
 
 MINOR = "integer minor units (cents) of `currency`"
 MEDIA = "ids of uploaded media"

@@ -27,11 +27,11 @@ from storage.models import MediaAsset, Purchase, Receipt, Task
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
-from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
-from syncd.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from syncd.sync.scope import Scope
 from syncd.sync.writes import Check, RestWrites, UnknownReference
 from syncd.tasks.service import NothingToChange, TaskNotFound, if_match_holds
+from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
 
 TASK_RECORDS_LIMIT = 1_000
 

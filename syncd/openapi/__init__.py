@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from syncd.problems import Problem
+from syncd.web.problems import Problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTRIBUTE = "__syncd_openapi__"

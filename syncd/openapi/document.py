@@ -23,12 +23,12 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from protocol.roles import Role
-from syncd import problems as p
 from syncd.auth import errors
 from syncd.auth.permissions import ROLE_PERMISSIONS, Permission, permission_of
 from syncd.openapi import Answer, Binary, Description, description_of, is_api
 from syncd.openapi.components import Components, Mode, Problem, referenced
 from syncd.tenancy import TENANT_HEADER
+from syncd.web import problems as p
 
 OPENAPI_VERSION = "3.1.0"
 SECURITY_SCHEME = "bearerAuth"

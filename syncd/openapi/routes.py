@@ -31,7 +31,7 @@ from syncd.auth.permissions import Permission, public, requires
 from syncd.i18n import Msg
 from syncd.openapi import Binary, describe
 from syncd.openapi.document import build_document
-from syncd.problems import NotFound
+from syncd.web.problems import NotFound
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -22,13 +22,13 @@ from storage import sync_ledger as ledger
 from storage.models import Device, SyncRejection, User
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
-from syncd import audit
+from syncd.admin import audit
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
-from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
-from syncd.problems import Conflict, NotFound
 from syncd.sync.push import push_batch
 from syncd.sync.service import SyncService
+from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.problems import Conflict, NotFound
 
 
 class RejectionNotFound(NotFound):

@@ -7,11 +7,8 @@ from aiohttp import web
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
-from syncd.body import path_uuid
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.pagination import InvalidCursor, page_params
-from syncd.problems import ValidationFailed
 from syncd.sync.admin import RejectionClosed, RejectionNotFound, ReplayImpossible
 from syncd.sync.schemas import (
     DevicesRead,
@@ -20,6 +17,9 @@ from syncd.sync.schemas import (
     RejectionQuery,
     RejectionRead,
 )
+from syncd.web.body import path_uuid
+from syncd.web.pagination import InvalidCursor, page_params
+from syncd.web.problems import ValidationFailed
 
 routes = web.RouteTableDef()
 

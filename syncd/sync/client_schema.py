@@ -20,7 +20,7 @@ import orjson
 from protocol import versions
 from protocol.entities import ENTITIES
 from syncd.i18n import Msg
-from syncd.problems import Problem, ValidationFailed
+from syncd.web.problems import Problem, ValidationFailed
 
 
 class ClientUpgradeRequired(Problem):

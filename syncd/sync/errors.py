@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syncd.problems import Forbidden, PayloadTooLarge, ValidationFailed
+from syncd.web.problems import Forbidden, PayloadTooLarge, ValidationFailed
 
 
 class BatchTooLarge(PayloadTooLarge):

@@ -24,15 +24,15 @@ from storage import sync_store as store
 from storage.models import ChangeLogEntry, Conflict
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
-from syncd import audit
+from syncd.admin import audit
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
-from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
-from syncd.problems import Conflict as ConflictProblem
-from syncd.problems import NotFound, ValidationFailed
 from syncd.sync.server_writes import SERVER_NODE, write_fields
 from syncd.sync.service import SyncService
 from syncd.sync.unit import UnitOfChange
+from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.problems import Conflict as ConflictProblem
+from syncd.web.problems import NotFound, ValidationFailed
 
 log = structlog.get_logger("syncd.sync")
 

@@ -11,12 +11,8 @@ from pydantic import ConfigDict, Field
 from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
-from syncd.body import Body, parse_body, parse_uuid, path_uuid
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.pagination import InvalidCursor, page_params
-from syncd.problems import ValidationFailed
-from syncd.query import query_datetime
 from syncd.sync.inbox import ConflictNotFound, ConflictResolved, ResolutionInvalid
 from syncd.sync.schemas import (
     ConflictDetail,
@@ -26,6 +22,10 @@ from syncd.sync.schemas import (
     Resolved,
     ResolvedMany,
 )
+from syncd.web.body import Body, parse_body, parse_uuid, path_uuid
+from syncd.web.pagination import InvalidCursor, page_params
+from syncd.web.problems import ValidationFailed
+from syncd.web.query import query_datetime
 
 routes = web.RouteTableDef()
 

@@ -42,17 +42,9 @@ from syncd.auth import tokens
 from syncd.auth.errors import PermissionDenied
 from syncd.auth.permissions import Permission, public, role_allows
 from syncd.auth.principal import Principal
-from syncd.body import bounds_error, field_errors
 from syncd.openapi import describe
-from syncd.problems import Problem
-from syncd.sync.client_schema import ClientUpgradeRequired
-from syncd.sync.cursor import Cursor
-from syncd.sync.errors import InvalidSyncCursor
-from syncd.sync.live_feed import PAGE
-from syncd.sync.scope import Scope
-from syncd.sync.service import SyncService
-from syncd.ws_auth import offered_token, origin_allowed
-from syncd.ws_close import (
+from syncd.sockets.auth import offered_token, origin_allowed
+from syncd.sockets.close import (
     CLOSE_FORBIDDEN,
     CLOSE_HELLO_TIMEOUT,
     CLOSE_PROTOCOL,
@@ -61,6 +53,14 @@ from syncd.ws_close import (
     CLOSE_TOO_SLOW,
     CLOSE_UPGRADE_REQUIRED,
 )
+from syncd.sync.client_schema import ClientUpgradeRequired
+from syncd.sync.cursor import Cursor
+from syncd.sync.errors import InvalidSyncCursor
+from syncd.sync.live_feed import PAGE
+from syncd.sync.scope import Scope
+from syncd.sync.service import SyncService
+from syncd.web.body import bounds_error, field_errors
+from syncd.web.problems import Problem
 
 log = structlog.get_logger("syncd.live")
 

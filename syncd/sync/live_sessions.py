@@ -15,8 +15,8 @@ import weakref
 from typing import TYPE_CHECKING
 
 from syncd import appkeys, metrics
+from syncd.sockets.close import CLOSE_FORBIDDEN, CLOSE_RESTART, CLOSE_SUPERSEDED
 from syncd.sync.live_feed import TenantFeed
-from syncd.ws_close import CLOSE_FORBIDDEN, CLOSE_RESTART, CLOSE_SUPERSEDED
 
 if TYPE_CHECKING:
     from syncd.sync.live import LiveSession

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from syncd.i18n import DEFAULT_LOCALE, Msg, has_translation, translate
-from syncd.problems import PROBLEM_CODES, error_in
+from syncd.web.problems import PROBLEM_CODES, error_in
 
 
 def localized(answer: dict[str, Any], locale: str) -> dict[str, Any]:

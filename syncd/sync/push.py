@@ -23,7 +23,6 @@ from protocol.changes import Change, PushRequest
 from protocol.merge import Outcome
 from storage import sync_ledger as ledger
 from storage.models import SyncRejection
-from syncd.field_messages import field_message
 from syncd.sync.apply import apply_change
 from syncd.sync.client_schema import shape_result
 from syncd.sync.cursor import Cursor
@@ -32,6 +31,7 @@ from syncd.sync.outcomes import ChangeOutcome
 from syncd.sync.preload import preload
 from syncd.sync.refusals import Refused
 from syncd.sync.unit import UnitOfChange
+from syncd.web.field_messages import field_message
 
 
 async def push_batch(

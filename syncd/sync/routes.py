@@ -11,14 +11,14 @@ from protocol.hlc import NODE_PATTERN
 from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
-from syncd.body import parse_body
-from syncd.middlewares import problem_locale
 from syncd.openapi import describe
-from syncd.query import read_query
 from syncd.sync.client_schema import ClientUpgradeRequired, UnknownSchema, query_schema
 from syncd.sync.errors import BatchTooLarge, ClientIdTaken, InvalidSyncCursor
 from syncd.sync.localize import localized
 from syncd.sync.schemas import PullPage, PushAnswer, PushBody, TasksPushAnswer
+from syncd.web.body import parse_body
+from syncd.web.middlewares import problem_locale
+from syncd.web.query import read_query
 
 routes = web.RouteTableDef()
 

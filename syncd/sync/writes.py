@@ -22,8 +22,8 @@ from protocol.entities import Geo
 from protocol.hlc import Stamp
 from protocol.merge import Outcome
 from syncd.auth.principal import Principal
-from syncd.problems import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from syncd.sync.service import SERVER_NODE, SyncService
+from syncd.web.problems import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 
 Check = Callable[[AsyncSession, dict[str, Any] | None], Awaitable[None]]
 

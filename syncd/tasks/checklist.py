@@ -28,15 +28,15 @@ from storage.unit_of_work import TenantUnitOfWork
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import Principal, principal
-from syncd.body import Body, parse_body, path_uuid
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.patch import Patch
-from syncd.problems import NotFound
 from syncd.sync.scope import Scope
 from syncd.sync.writes import RestWrites
 from syncd.tasks.routes import task_id_of
 from syncd.tasks.service import NothingToChange, TaskNotFound
+from syncd.web.body import Body, parse_body, path_uuid
+from syncd.web.patch import Patch
+from syncd.web.problems import NotFound
 
 routes = web.RouteTableDef()
 MAX_ITEMS = 500

@@ -26,12 +26,8 @@ from protocol.lifecycle import TaskAction, TaskStatus
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
-from syncd.body import parse_body, parse_uuid, path_uuid, validate
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.pagination import InvalidCursor, page, page_params
-from syncd.problems import Forbidden
-from syncd.query import read_query
 from syncd.sync.writes import InvalidAssignee, RestWrites
 from syncd.tasks.schemas import (
     ActionBody,
@@ -58,6 +54,10 @@ from syncd.tasks.service import (
     TaskService,
     etag,
 )
+from syncd.web.body import parse_body, parse_uuid, path_uuid, validate
+from syncd.web.pagination import InvalidCursor, page, page_params
+from syncd.web.problems import Forbidden
+from syncd.web.query import read_query
 
 routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)

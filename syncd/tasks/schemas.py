@@ -13,10 +13,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from protocol.entities import Geo, Location
 from protocol.lifecycle import TaskStatus
-from syncd.body import Body
-from syncd.patch import Patch
 from syncd.schemas import PageQuery
 from syncd.tasks.service import Sort
+from syncd.web.body import Body
+from syncd.web.patch import Patch
 
 Priority = Literal["low", "normal", "high", "urgent"]
 

@@ -34,10 +34,10 @@ from storage.report_store import happened
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
-from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
-from syncd.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from syncd.sync.scope import Scope
 from syncd.sync.writes import Check, RestWrites
+from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
 
 TIMELINE_LIMIT = 5_000
 SORTS = ("created_at", "updated_at", "due_at", "title")

@@ -54,7 +54,7 @@ from protocol.yprotocol import AwarenessEntry
 from storage import ydoc_store
 from storage.unit_of_work import TenantUnitOfWork
 from storage.ydoc_store import DocumentTooLarge
-from syncd.ws_close import Close
+from syncd.sockets.close import Close
 
 log = structlog.get_logger("syncd.yjs")
 

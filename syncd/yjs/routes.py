@@ -30,9 +30,9 @@ from syncd.auth.permissions import Permission, public, role_allows
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.problems import NotFound, Problem, TenantMismatch, TenantNotFound
+from syncd.sockets.auth import offered_token, origin_allowed
 from syncd.sync.scope import Scope
-from syncd.ws_auth import offered_token, origin_allowed
+from syncd.web.problems import NotFound, Problem, TenantMismatch, TenantNotFound
 from syncd.yjs import session as codes
 from syncd.yjs.session import YjsSession
 

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from protocol import yprotocol
 from protocol.yprotocol import AwarenessMessage, QueryAwarenessMessage, SyncMessage, SyncType
 from syncd.auth.principal import Principal
-from syncd.ws_close import Close
+from syncd.sockets.close import Close
 from syncd.yjs.rooms import AwarenessRefused, DocumentTooLarge, Room, Rooms
 
 log = structlog.get_logger("syncd.yjs")

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
 from syncd.app import create_app
-from syncd.field_messages import TEMPLATES
 from syncd.i18n import has_translation
+from syncd.web.field_messages import TEMPLATES
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, forged_tokens, signed_in
 

@@ -11,8 +11,8 @@ from pydantic import Field
 
 from syncd.app import create_app
 from syncd.auth.permissions import public
-from syncd.body import Body, parse_body
-from syncd.problems import PROBLEM_CONTENT_TYPE
+from syncd.web.body import Body, parse_body
+from syncd.web.problems import PROBLEM_CONTENT_TYPE
 from tests.conftest import make_settings
 
 

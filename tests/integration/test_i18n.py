@@ -21,7 +21,7 @@ from protocol.roles import Role
 from syncd.app import create_app
 from syncd.auth.errors import SessionRevoked
 from syncd.i18n import Msg, catalog_path, has_translation, translate
-from syncd.problems import PROBLEM_CODES, Problem
+from syncd.web.problems import PROBLEM_CODES, Problem
 from tests.conftest import make_settings, make_tenant
 from tests.factories import PASSWORD, make_user, signed_in
 

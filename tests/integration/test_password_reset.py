@@ -22,7 +22,7 @@ from storage.models import AuditEntry, OutboxMail, PasswordReset, Tenant
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.app import create_app
-from syncd.password_reset import token_hash
+from syncd.users.recovery import token_hash
 from tests.conftest import make_settings, make_tenant
 from tests.factories import PASSWORD, Account, login, make_user, signed_in
 

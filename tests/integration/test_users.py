@@ -23,7 +23,7 @@ from syncd.app import create_app
 from syncd.auth.principal import Principal
 from syncd.auth.ratelimit import MemoryLimiter
 from syncd.auth.service import AuthService
-from syncd.user_service import UserService, token_hash
+from syncd.users.service import UserService, token_hash
 from tests.conftest import make_settings, make_tenant
 from tests.factories import PASSWORD, Account, login, make_user, signed_in
 

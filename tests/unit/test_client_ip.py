@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from syncd.client_ip import resolve
+from syncd.web.client_ip import resolve
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
 

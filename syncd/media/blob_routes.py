@@ -28,12 +28,12 @@ from storage.blobs import (
 )
 from syncd import appkeys
 from syncd.auth.permissions import public
-from syncd.boundary import paced
 from syncd.i18n import Msg
-from syncd.media_service import CONTENT_TYPES
-from syncd.middlewares import REQUEST_ID_HEADER, own_body_limit, security_headers
+from syncd.media.service import CONTENT_TYPES
 from syncd.openapi import Binary, describe
-from syncd.problems import BadRequest, Forbidden, NotFound, PayloadTooLarge
+from syncd.web.boundary import paced
+from syncd.web.middlewares import REQUEST_ID_HEADER, own_body_limit, security_headers
+from syncd.web.problems import BadRequest, Forbidden, NotFound, PayloadTooLarge
 
 routes = web.RouteTableDef()
 

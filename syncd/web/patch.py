@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, ValidationInfo, field_validator
 
-from syncd.body import Body
 from syncd.openapi import only_nullable_may_be_null
+from syncd.web.body import Body
 
 PRECONDITIONS = frozenset({"updated_at"})  # says what was read; changes nothing
 

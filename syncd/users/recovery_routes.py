@@ -4,7 +4,7 @@
     POST /auth/reset-password             public        204
     POST /users/{user_id}/password-reset  users:manage  202 {user_id, reset}
 
-The rules live in syncd.password_reset; these handlers parse, call, shape.
+The rules live in syncd.users.recovery; these handlers parse, call, shape.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from syncd import appkeys
 from syncd.auth.errors import PasswordPolicy
 from syncd.auth.permissions import Permission, public, requires
 from syncd.auth.principal import principal
-from syncd.body import Body, Password, parse_body
-from syncd.client_ip import request_ip
 from syncd.openapi import describe
-from syncd.password_reset import PasswordResets, ResetInvalid, ResetThrottled
 from syncd.schemas import UserPath
 from syncd.tenancy import current_tenant
-from syncd.user_service import AllClosers, UserNotFound
-from syncd.users import user_id_of
+from syncd.users.recovery import PasswordResets, ResetInvalid, ResetThrottled
+from syncd.users.routes import user_id_of
+from syncd.users.service import AllClosers, UserNotFound
+from syncd.web.body import Body, Password, parse_body
+from syncd.web.client_ip import request_ip
 
 routes = web.RouteTableDef()
 

@@ -26,7 +26,7 @@ from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import Principal, principal
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.problems import Conflict, NotFound
+from syncd.web.problems import Conflict, NotFound
 
 routes = web.RouteTableDef()
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditEntry
 from syncd.appkeys import REQUEST_ID
-from syncd.client_ip import request_ip
+from syncd.web.client_ip import request_ip
 
 
 def record(

@@ -25,10 +25,10 @@ from pydantic import (
 )
 
 from protocol import bounds
-from syncd.field_messages import field_message
 from syncd.i18n import Msg
 from syncd.passwords import MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS
-from syncd.problems import MalformedJSON, Problem, UnsupportedMediaType, ValidationFailed
+from syncd.web.field_messages import field_message
+from syncd.web.problems import MalformedJSON, Problem, UnsupportedMediaType, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -36,8 +36,8 @@ from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
-from syncd.problems import Conflict, Forbidden, NotFound, PayloadTooLarge, Problem
 from syncd.sync.scope import Scope
+from syncd.web.problems import Conflict, Forbidden, NotFound, PayloadTooLarge, Problem
 
 CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf")
 SNIFF_BYTES = 32

@@ -9,7 +9,7 @@
 A report's status goes `queued` -> `running` -> `done`, or `failed` (with
 its error) once no retry follows; poll `GET /reports/{id}`. Technicians
 reach only the job sheets of tasks assigned to them. The use cases live in
-syncd.report_service.
+syncd.reports.service.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from storage.models import Report
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
-from syncd.body import Body, parse_body, path_uuid
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.report_service import ReportNotFound, ReportNotReady, ReportService
+from syncd.reports.service import ReportNotFound, ReportNotReady, ReportService
 from syncd.tasks.service import TaskNotFound
+from syncd.web.body import Body, parse_body, path_uuid
 
 routes = web.RouteTableDef()
 

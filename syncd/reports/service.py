@@ -26,9 +26,9 @@ from storage.models import Report, Tenant
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
-from syncd.problems import Conflict, NotFound
 from syncd.sync.scope import Scope
 from syncd.tasks.service import TaskNotFound
+from syncd.web.problems import Conflict, NotFound
 
 LOCALES = ("en", "ar")
 

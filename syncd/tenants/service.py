@@ -40,13 +40,13 @@ from protocol.roles import Role
 from storage.blobs import BlobError, BlobStore, BlobTooLarge
 from storage.models import Tenant, TenantVersion, User
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
-from syncd import audit
+from syncd.admin import audit
 from syncd.auth.errors import SlugTaken
 from syncd.auth.principal import Principal
 from syncd.auth.routes import RESERVED_SLUGS
 from syncd.i18n import Msg
-from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
-from syncd.problems import (
+from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.problems import (
     Conflict,
     NotFound,
     PayloadTooLarge,

@@ -9,7 +9,7 @@
     POST  /users/{user_id}/activate    users:manage   200 user
     POST  /users/me/password           authenticated  204
 
-The rules live in syncd.user_service; these handlers parse, call, shape.
+The rules live in syncd.users.service; these handlers parse, call, shape.
 """
 
 from __future__ import annotations
@@ -27,14 +27,11 @@ from syncd.auth.errors import InvalidCredentials, LoginThrottled, PasswordPolicy
 from syncd.auth.permissions import Permission, public, requires
 from syncd.auth.principal import principal
 from syncd.auth.schemas import TokenPairRead
-from syncd.body import Body, NewPassword, Password, parse_body, path_uuid
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.pagination import InvalidCursor, page, page_params
-from syncd.query import read_query
 from syncd.schemas import PageQuery, UserInvited, UserPage, UserPath, UserRead
 from syncd.tenancy import current_tenant
-from syncd.user_service import (
+from syncd.users.service import (
     AllClosers,
     InviteInvalid,
     LastAdmin,
@@ -45,6 +42,9 @@ from syncd.user_service import (
     UserNotFound,
     UserService,
 )
+from syncd.web.body import Body, NewPassword, Password, parse_body, path_uuid
+from syncd.web.pagination import InvalidCursor, page, page_params
+from syncd.web.query import read_query
 
 routes = web.RouteTableDef()
 

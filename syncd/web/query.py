@@ -11,7 +11,7 @@ time and `?active=1` for true):
   field's own bounds (`out_of_range`).
 
 Every violation is a 422 `validation_failed` naming the parameter. (U+0000 in
-any query value was refused before routing, by `syncd.boundary`.)
+any query value was refused before routing, by `syncd.web.boundary`.)
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from syncd.body import scalar_kind, validate
-from syncd.field_messages import TEMPLATES
 from syncd.i18n import Msg
-from syncd.problems import ValidationFailed
+from syncd.web.body import scalar_kind, validate
+from syncd.web.field_messages import TEMPLATES
+from syncd.web.problems import ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -24,9 +24,9 @@ from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.openapi import describe
-from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor, page, page_params
-from syncd.query import read_query
 from syncd.schemas import AuditEntryPage, PageQuery
+from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor, page, page_params
+from syncd.web.query import read_query
 
 routes = web.RouteTableDef()
 

@@ -35,17 +35,18 @@ from protocol.roles import Role
 from storage.models import User, UserInvite
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
-from syncd import audit, mail
+from syncd import mail
+from syncd.admin import audit
 from syncd.auth.errors import InvalidCredentials, LoginThrottled, PasswordPolicy
 from syncd.auth.principal import Principal
 from syncd.auth.routes import checked_password
 from syncd.auth.service import AuthService, TokenPair
 from syncd.i18n import Msg
-from syncd.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.passwords import PasswordPolicyError, check_policy
-from syncd.problems import BadRequest, Conflict, NotFound
 from syncd.settings import Settings
 from syncd.tenancy import TenantRef
+from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.problems import BadRequest, Conflict, NotFound
 
 ACTIVE, INACTIVE, PENDING = "active", "inactive", "pending"
 

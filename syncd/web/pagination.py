@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from syncd.problems import ValidationFailed
-from syncd.query import query_int
+from syncd.web.problems import ValidationFailed
+from syncd.web.query import query_int
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

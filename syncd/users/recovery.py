@@ -32,15 +32,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.models import PasswordReset, Tenant, User
 from storage.types import utcnow
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
-from syncd import audit, mail
+from syncd import mail
+from syncd.admin import audit
 from syncd.auth.errors import PasswordPolicy
 from syncd.auth.service import AuthService
 from syncd.i18n import Msg
 from syncd.passwords import PasswordPolicyError, check_policy
-from syncd.problems import BadRequest, TooManyRequests
 from syncd.settings import Settings
 from syncd.tenancy import TenantRef
-from syncd.user_service import NoSessionCloser, SessionCloser, UserNotFound, token_hash
+from syncd.users.service import NoSessionCloser, SessionCloser, UserNotFound, token_hash
+from syncd.web.problems import BadRequest, TooManyRequests
 
 ACTIVE = "active"
 

@@ -27,8 +27,8 @@ from aiohttp.web_urldispatcher import PlainResource
 
 from syncd import appkeys
 from syncd.i18n import Msg
-from syncd.middlewares import owns_body_limit
-from syncd.problems import BadRequest, Problem, ValidationFailed
+from syncd.web.middlewares import owns_body_limit
+from syncd.web.problems import BadRequest, Problem, ValidationFailed
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("syncd.http")

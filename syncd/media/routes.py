@@ -16,7 +16,7 @@
 those headers) or `{method, url, fields}` (POST: a multipart form with the
 fields, then the file as `file`). Media out of the caller's reach (another
 tenant's, or for a technician a task not assigned to them) is 404
-media_not_found. The use cases live in syncd.media_service.
+media_not_found. The use cases live in syncd.media.service.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from pydantic import BaseModel, Field, model_validator
 
 from storage.models import MediaAsset
 from syncd import appkeys
-from syncd import media_service as service
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
-from syncd.body import Body, parse_body, path_uuid
 from syncd.i18n import Msg
-from syncd.media_service import CONTENT_TYPES, Declaration, MediaNotFound
+from syncd.media import service
+from syncd.media.service import CONTENT_TYPES, Declaration, MediaNotFound
 from syncd.openapi import describe
+from syncd.web.body import Body, parse_body, path_uuid
 
 routes = web.RouteTableDef()
 

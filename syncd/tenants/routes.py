@@ -10,7 +10,7 @@
     PUT    /tenant/logo                   TENANT_MANAGE  raw PNG, JPEG or WebP; 413, 415, 422
     DELETE /tenant/logo                   TENANT_MANAGE
 
-The use cases live in syncd.tenant_service; this module parses, authorises,
+The use cases live in syncd.tenants.service; this module parses, authorises,
 calls them and shapes the answers.
 """
 
@@ -31,25 +31,12 @@ from storage.blobs import CHUNK_BYTES, BlobNotFound
 from storage.models import Tenant, User
 from storage.unit_of_work import PlatformUnitOfWork
 from syncd import appkeys
-from syncd import tenant_service as service
 from syncd.auth.errors import PasswordPolicy, SlugTaken
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.auth.routes import SLUG_PATTERN, checked_password
-from syncd.body import Body, parse_body, path_uuid
-from syncd.boundary import paced
 from syncd.i18n import Msg
-from syncd.middlewares import REQUEST_ID_HEADER, own_body_limit, security_headers
 from syncd.openapi import Binary, describe
-from syncd.pagination import InvalidCursor, page, page_params
-from syncd.patch import Patch
-from syncd.problems import (
-    PayloadTooLarge,
-    PreconditionFailed,
-    TenantNotFound,
-    UnsupportedMediaType,
-    ValidationFailed,
-)
 from syncd.schemas import (
     PlatformTenantPage,
     PlatformTenantRead,
@@ -59,6 +46,19 @@ from syncd.schemas import (
     TenantRead,
 )
 from syncd.tenancy import tenant_uow
+from syncd.tenants import service
+from syncd.web.body import Body, parse_body, path_uuid
+from syncd.web.boundary import paced
+from syncd.web.middlewares import REQUEST_ID_HEADER, own_body_limit, security_headers
+from syncd.web.pagination import InvalidCursor, page, page_params
+from syncd.web.patch import Patch
+from syncd.web.problems import (
+    PayloadTooLarge,
+    PreconditionFailed,
+    TenantNotFound,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 
 routes = web.RouteTableDef()
 

@@ -23,15 +23,15 @@ from zlib_ng import zlib_ng
 from syncd import appkeys
 from syncd.auth.principal import PRINCIPAL
 from syncd.i18n import Msg, choose_locale
-from syncd.problems import (
+from syncd.settings import Environment, Settings
+from syncd.tenancy import RESOLVED_TENANT
+from syncd.web.problems import (
     InternalError,
     PayloadTooLarge,
     Problem,
     from_http_exception,
     problem_response,
 )
-from syncd.settings import Environment, Settings
-from syncd.tenancy import RESOLVED_TENANT
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)

@@ -1,0 +1,1 @@
+"""Administration: the audit trail (written by every feature, read by admins), the jobs."""

@@ -1,0 +1,1 @@
+"""Media: photos and documents, uploaded in parts or through signed URLs."""

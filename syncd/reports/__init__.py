@@ -1,0 +1,1 @@
+"""Job-sheet reports: requested over REST, made as PDFs by a background job."""

@@ -1,0 +1,1 @@
+"""Tenants: the platform operator's CRUD, a tenant's own settings and logo, founding."""

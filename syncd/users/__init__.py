@@ -1,0 +1,1 @@
+"""Users over REST: the directory, invitations, roles, passwords and their recovery."""

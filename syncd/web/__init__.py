@@ -1,0 +1,1 @@
+"""The HTTP kit: problem details, body and query parsing, pagination, PATCH, middlewares."""
