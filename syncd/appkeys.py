@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -47,9 +46,4 @@ OPENAPI: web.AppKey[DocumentCache] = web.AppKey("openapi")
 YJS: web.AppKey[Rooms] = web.AppKey("yjs")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 
-# Per-request values.
-REQUEST_ID = web.RequestKey("request_id", str)
-PROBLEM_CODE = web.RequestKey("problem_code", str)  # the answer's, for the access log
-TOKEN_TENANT = web.RequestKey("token_tenant_id", uuid.UUID)  # set by the auth layer
-CLIENT_IP = web.RequestKey("client_ip", str)  # see syncd.web.client_ip
 LIMITS: web.AppKey[TenantLimits] = web.AppKey("limits")

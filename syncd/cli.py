@@ -240,6 +240,7 @@ async def _create_operator(settings: Settings, email: str) -> int:
 
 
 async def _reset_password(settings: Settings, slug: str, email: str, print_token: bool) -> int:
+    from syncd.admin.audit import NOWHERE
     from syncd.auth.ratelimit import MemoryLimiter
     from syncd.auth.service import AuthService
     from syncd.mail import send_pending
@@ -256,7 +257,7 @@ async def _reset_password(settings: Settings, slug: str, email: str, print_token
         auth = AuthService(settings, sessions, MemoryLimiter(settings.login_rate_window_s))
         try:
             sent = await PasswordResets(settings, sessions, auth).send_reset(
-                None, tenant, email=email
+                NOWHERE, tenant, email=email
             )
         except Problem as exc:
             print(f"syncd: {exc.detail}", file=sys.stderr)

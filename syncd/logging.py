@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from syncd.appkeys import PROBLEM_CODE, REQUEST_ID
+from syncd.web.keys import PROBLEM_CODE, REQUEST_ID
 
 SECRET_QUERY_KEYS = frozenset({"token", "access_token", "refresh_token", "signature", "sig"})
 

@@ -20,6 +20,7 @@ from storage.models import Tenant
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd import appkeys
 from syncd.i18n import Msg
+from syncd.web import keys
 from syncd.web.problems import TenantMismatch, TenantNotFound, TenantRequired
 
 TENANT_HEADER = "X-Tenant"
@@ -91,7 +92,7 @@ async def current_tenant(request: web.Request) -> TenantRef:
     cached: TenantRef | None = request.get(RESOLVED_TENANT)
     if cached is not None:
         return cached
-    token_tenant = request.get(appkeys.TOKEN_TENANT)
+    token_tenant = request.get(keys.TOKEN_TENANT)
     named = named_tenant(request)
     if token_tenant is None and named is None:
         raise TenantRequired(

@@ -1,23 +1,38 @@
-"""The audit trail: one call records who did what sensitive thing, from where."""
+"""The audit trail: one call records who did what sensitive thing, from where.
+
+"From where" is an `Origin`, a plain value: the handler builds it from its
+request (`syncd.web.origin.origin_of`) and the use case passes it on, so no
+service needs the web request. A command line or a job records `NOWHERE`.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditEntry
-from syncd.appkeys import REQUEST_ID
-from syncd.web.client_ip import request_ip
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a request came from: the client's address, the request's id, its user agent."""
+
+    ip: str | None = None
+    request_id: str | None = None
+    user_agent: str | None = None
+
+
+NOWHERE = Origin()
 
 
 def record(
     session: AsyncSession,
     action: str,
     *,
-    request: web.Request | None = None,
+    origin: Origin = NOWHERE,
     actor_id: uuid.UUID | None = None,
     target_type: str | None = None,
     target_id: object | None = None,
@@ -34,8 +49,8 @@ def record(
         actor_id=actor_id,
         target_type=target_type,
         target_id=None if target_id is None else str(target_id),
-        ip=request_ip(request) if request is not None else None,
-        request_id=request.get(REQUEST_ID) if request is not None else None,
+        ip=origin.ip,
+        request_id=origin.request_id,
         details=details or {},
     )
     if tenant_id is not None:

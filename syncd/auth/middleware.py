@@ -17,6 +17,7 @@ from syncd.auth.permissions import Permission, credentials_of, permission_of, ro
 from syncd.auth.principal import PRINCIPAL, Principal
 from syncd.i18n import Msg
 from syncd.tenancy import RESOLVED_TENANT, named_tenant
+from syncd.web import keys
 from syncd.web.middlewares import Handler
 
 log = structlog.get_logger("syncd.auth")
@@ -47,7 +48,7 @@ async def authenticate(request: web.Request) -> Principal:
     """Check the caller's credentials and load the live user behind them."""
     reader = credentials_of(request.match_info.handler) or bearer_claims
     claims: tokens.AccessClaims = reader(request)
-    request[appkeys.TOKEN_TENANT] = claims.tenant_id
+    request[keys.TOKEN_TENANT] = claims.tenant_id
     tenant, who = await request.app[appkeys.AUTH].principal_for(
         claims, named_tenant(request), lambda found: request.__setitem__(RESOLVED_TENANT, found)
     )

@@ -29,6 +29,7 @@ from syncd.openapi import describe
 from syncd.passwords import PasswordPolicyError, check_policy
 from syncd.tenancy import current_tenant
 from syncd.web.body import Body, NewPassword, Password, parse_body
+from syncd.web.origin import origin_of
 from syncd.web.problems import NotFound
 
 routes = web.RouteTableDef()
@@ -80,7 +81,7 @@ async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, LoginBody)
     tenant = await current_tenant(request)
     pair = await request.app[appkeys.AUTH].login(
-        request, tenant, body.email, body.password, body.client_id
+        origin_of(request), tenant, body.email, body.password, body.client_id
     )
     return web.json_response(pair.as_json())
 
@@ -96,7 +97,7 @@ async def login(request: web.Request) -> web.Response:
 )
 async def refresh(request: web.Request) -> web.Response:
     body = await parse_body(request, RefreshBody)
-    pair = await request.app[appkeys.AUTH].refresh(request, body.refresh_token)
+    pair = await request.app[appkeys.AUTH].refresh(origin_of(request), body.refresh_token)
     return web.json_response(pair.as_json())
 
 
@@ -104,7 +105,7 @@ async def refresh(request: web.Request) -> web.Response:
 @requires(Permission.AUTHENTICATED)
 @describe(summary="End this session", responses={204: None})
 async def logout(request: web.Request) -> web.Response:
-    await request.app[appkeys.AUTH].logout(request, principal(request))
+    await request.app[appkeys.AUTH].logout(origin_of(request), principal(request))
     return web.Response(status=204)
 
 
@@ -162,7 +163,7 @@ async def register(request: web.Request) -> web.Response:
         audit.record(
             session,
             "register",
-            request=request,
+            origin=origin_of(request),
             actor_id=user.id,
             target_type="tenant",
             target_id=tenant.id,

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aiohttp import web
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,6 +24,7 @@ from storage.models import RefreshToken, Tenant, User
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.admin import audit
+from syncd.admin.audit import Origin
 from syncd.auth import tokens
 from syncd.auth.errors import (
     InvalidCredentials,
@@ -39,7 +39,6 @@ from syncd.i18n import Msg
 from syncd.passwords import hash_password, verify_password
 from syncd.settings import Settings
 from syncd.tenancy import TenantRef, active_tenant, usable_tenant
-from syncd.web.client_ip import request_ip
 
 ACTIVE = "active"
 
@@ -85,7 +84,7 @@ class AuthService:
 
     async def login(
         self,
-        request: web.Request,
+        origin: Origin,
         tenant: TenantRef,
         email: str,
         password: str,
@@ -93,7 +92,7 @@ class AuthService:
     ) -> TokenPair:
         email = email.strip().lower()
         account = f"login:acct:{tenant.id}:{email}"
-        address = f"login:ip:{request_ip(request)}"
+        address = f"login:ip:{origin.ip}"
         # The account's limit is tight, the address's loose: one person's typos
         # never lock out a colleague behind the same office or carrier NAT.
         await self._check_throttle(account, self.settings.login_rate_limit)
@@ -107,7 +106,7 @@ class AuthService:
                 audit.record(
                     uow.session,
                     "login_failed",
-                    request=request,
+                    origin=origin,
                     actor_id=user.id if user else None,
                     target_type="user",
                     target_id=user.id if user else None,
@@ -118,11 +117,11 @@ class AuthService:
                 await self.limiter.hit(address)
                 raise InvalidCredentials(Msg("the email or password is wrong"))
             user.last_login_at = utcnow()
-            pair, _ = await self._issue(uow.session, user, uuid.uuid4(), request, client_id)
+            pair, _ = await self._issue(uow.session, user, uuid.uuid4(), origin, client_id)
             audit.record(
                 uow.session,
                 "login",
-                request=request,
+                origin=origin,
                 actor_id=user.id,
                 target_type="user",
                 target_id=user.id,
@@ -135,11 +134,11 @@ class AuthService:
         self,
         session: AsyncSession,
         user: User,
-        request: web.Request | None,
+        origin: Origin,
         client_id: str | None = None,
     ) -> TokenPair:
         """Start a new session (token family) for `user` in the caller's transaction."""
-        pair, _ = await self._issue(session, user, uuid.uuid4(), request, client_id)
+        pair, _ = await self._issue(session, user, uuid.uuid4(), origin, client_id)
         return pair
 
     async def _check_throttle(self, key: str, limit: int) -> None:
@@ -156,7 +155,7 @@ class AuthService:
         session: AsyncSession,
         user: User,
         family_id: uuid.UUID,
-        request: web.Request | None,
+        origin: Origin,
         client_id: str | None,
     ) -> tuple[TokenPair, RefreshToken]:
         now = utcnow().replace(microsecond=0)
@@ -168,7 +167,7 @@ class AuthService:
             created_at=now,
             expires_at=now + timedelta(seconds=self.settings.refresh_token_ttl_s),
             client_id=client_id,
-            ip=request_ip(request) if request is not None else None,
+            ip=origin.ip,
         )
         refresh = self._encode_refresh(user.tenant_id, row)
         row.token_hash = tokens.token_hash(refresh)
@@ -205,7 +204,7 @@ class AuthService:
 
     # --- refresh -----------------------------------------------------------------
 
-    async def refresh(self, request: web.Request, refresh_token: str) -> TokenPair:
+    async def refresh(self, origin: Origin, refresh_token: str) -> TokenPair:
         try:
             claims = tokens.decode_refresh(
                 refresh_token, self.settings.jwt_refresh_secret, self.settings.jwt_issuer
@@ -235,7 +234,7 @@ class AuthService:
                 audit.record(
                     session,
                     "refresh_reuse",
-                    request=request,
+                    origin=origin,
                     actor_id=user.id,
                     target_type="session",
                     target_id=row.family_id,
@@ -245,9 +244,7 @@ class AuthService:
                 raise RefreshReused("this refresh token was already used; sign in again")
             if row.expires_at <= now:
                 raise RefreshInvalid("the refresh token has expired")
-            pair, successor = await self._issue(
-                session, user, row.family_id, request, row.client_id
-            )
+            pair, successor = await self._issue(session, user, row.family_id, origin, row.client_id)
             row.used_at = now
             row.replaced_by = successor.id
             await uow.commit()
@@ -279,13 +276,13 @@ class AuthService:
             .values(revoked_at=now)
         )
 
-    async def logout(self, request: web.Request, who: Principal) -> None:
+    async def logout(self, origin: Origin, who: Principal) -> None:
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
             await self._revoke_family(uow.session, who.session_id, utcnow())
             audit.record(
                 uow.session,
                 "logout",
-                request=request,
+                origin=origin,
                 actor_id=who.user_id,
                 target_type="session",
                 target_id=who.session_id,

@@ -28,6 +28,8 @@ from syncd.console.session import (
 )
 from syncd.i18n import LOCALES, Msg
 from syncd.tenancy import find_tenant, named_tenant
+from syncd.web import keys
+from syncd.web.origin import origin_of
 from syncd.web.problems import Problem, TenantNotFound
 
 routes = web.RouteTableDef()
@@ -60,7 +62,7 @@ def _login_page(
 ) -> web.Response:
     shown = None
     if problem is not None:
-        shown = problem.body(request.path, request.get(appkeys.REQUEST_ID), speech(request).locale)
+        shown = problem.body(request.path, request.get(keys.REQUEST_ID), speech(request).locale)
     response = render(
         request,
         "login.html",
@@ -103,7 +105,7 @@ async def login(request: web.Request) -> web.Response:
         unknown = TenantNotFound(Msg("no active tenant {tenant}", tenant=slug or "-"))
         return _login_page(request, tenant=slug, email=email, next_path=next_path, problem=unknown)
     try:
-        pair = await request.app[appkeys.AUTH].login(request, tenant, email, password)
+        pair = await request.app[appkeys.AUTH].login(origin_of(request), tenant, email, password)
     except (InvalidCredentials, LoginThrottled) as refused:
         return _login_page(request, tenant=slug, email=email, next_path=next_path, problem=refused)
     csrf.renew(request)
@@ -116,7 +118,7 @@ async def login(request: web.Request) -> web.Response:
 @page(Permission.AUTHENTICATED)
 async def logout(request: web.Request) -> web.Response:
     await read_form(request)
-    await request.app[appkeys.AUTH].logout(request, principal(request))
+    await request.app[appkeys.AUTH].logout(origin_of(request), principal(request))
     response = see_other(request, with_notice("/console/login", "signed_out"))
     end_session(response)
     return response

@@ -19,9 +19,9 @@ import urllib.parse
 import structlog
 from aiohttp import web
 
-from syncd.appkeys import REQUEST_ID
 from syncd.console.render import finish, render, speech
 from syncd.console.session import end_session
+from syncd.web.keys import REQUEST_ID
 from syncd.web.middlewares import Handler
 from syncd.web.problems import (
     InternalError,

@@ -31,7 +31,9 @@ from syncd.console.live import STREAMS
 from syncd.console.render import render, see_other, speech
 from syncd.i18n import Msg
 from syncd.sync.inbox import ConflictNotFound, ResolutionInvalid
+from syncd.web import keys
 from syncd.web.body import path_uuid, validate
+from syncd.web.origin import origin_of
 from syncd.web.pagination import DEFAULT_LIMIT
 from syncd.web.problems import Problem, ValidationFailed
 
@@ -137,7 +139,7 @@ async def _conflict_page(
     detail = await request.app[appkeys.INBOX].detail(who, conflict_id)
     shown = None
     if problem is not None:
-        shown = problem.body(request.path, request.get(appkeys.REQUEST_ID), speech(request).locale)
+        shown = problem.body(request.path, request.get(keys.REQUEST_ID), speech(request).locale)
     context = {
         "conflict": detail,
         "people": await people(request, who),
@@ -196,7 +198,9 @@ async def resolve(request: web.Request) -> web.Response:
         values = custom_values(detail["entity"], form, fields)
         typed = {name: form.get(f"value.{name}", MAX_FIELD) or "" for name in fields}
     try:
-        await conflicts.resolve(request, principal(request), [conflict_id], choice, values)
+        await conflicts.resolve(
+            origin_of(request), principal(request), [conflict_id], choice, values
+        )
     except (ValidationFailed, ResolutionInvalid) as refused:
         return await _conflict_page(request, conflict_id, refused, typed)
     metrics.count_resolved(request.app, choice, 1)
@@ -227,7 +231,9 @@ async def resolve_many(request: web.Request) -> web.Response:
             Msg("ids must be UUIDs"),
             errors=[{"field": "ids", "code": "uuid_parsing", "message": "not a UUID"}],
         ) from None
-    answers = await request.app[appkeys.INBOX].resolve(request, principal(request), ids, choice)
+    answers = await request.app[appkeys.INBOX].resolve(
+        origin_of(request), principal(request), ids, choice
+    )
     metrics.count_resolved(request.app, choice, len(answers))
     request.app[STREAMS].nudge(principal(request).tenant_id)
     back = form.get("back", 2000)

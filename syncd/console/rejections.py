@@ -22,6 +22,7 @@ from syncd.console.render import render, see_other
 from syncd.i18n import Msg
 from syncd.sync.admin import RejectionNotFound
 from syncd.web.body import path_uuid, validate
+from syncd.web.origin import origin_of
 from syncd.web.pagination import DEFAULT_LIMIT
 
 routes = web.RouteTableDef()
@@ -76,7 +77,9 @@ def rejection_id_of(request: web.Request) -> uuid.UUID:
 async def replay(request: web.Request) -> web.Response:
     rejection_id = rejection_id_of(request)
     form = await read_form(request)
-    answer = await request.app[appkeys.SYNC_ADMIN].replay(request, principal(request), rejection_id)
+    answer = await request.app[appkeys.SYNC_ADMIN].replay(
+        origin_of(request), principal(request), rejection_id
+    )
     notice = "replayed" if answer["status"] == "replayed" else "still_rejected"
     back = local_next(form.get("back", 2000), "/console/rejections")
     return see_other(request, with_notice(back, notice))
@@ -87,6 +90,8 @@ async def replay(request: web.Request) -> web.Response:
 async def dismiss(request: web.Request) -> web.Response:
     rejection_id = rejection_id_of(request)
     form = await read_form(request)
-    await request.app[appkeys.SYNC_ADMIN].dismiss(request, principal(request), rejection_id)
+    await request.app[appkeys.SYNC_ADMIN].dismiss(
+        origin_of(request), principal(request), rejection_id
+    )
     back = local_next(form.get("back", 2000), "/console/rejections")
     return see_other(request, with_notice(back, "dismissed"))

@@ -31,6 +31,7 @@ from syncd.auth.permissions import public
 from syncd.i18n import Msg
 from syncd.media.service import CONTENT_TYPES
 from syncd.openapi import Binary, describe
+from syncd.web import keys
 from syncd.web.boundary import paced
 from syncd.web.middlewares import REQUEST_ID_HEADER, own_body_limit, security_headers
 from syncd.web.problems import BadRequest, Forbidden, NotFound, PayloadTooLarge
@@ -158,7 +159,7 @@ async def download_blob(request: web.Request) -> web.StreamResponse:
             response = web.StreamResponse(
                 headers={
                     **security_headers(request.app[appkeys.SETTINGS]),
-                    REQUEST_ID_HEADER: request[appkeys.REQUEST_ID],
+                    REQUEST_ID_HEADER: request[keys.REQUEST_ID],
                     "Cache-Control": "private, max-age=300",
                 }
             )

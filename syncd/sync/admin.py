@@ -12,7 +12,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy import func, select
 
 from protocol import versions
@@ -23,6 +22,7 @@ from storage.models import Device, SyncRejection, User
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.admin import audit
+from syncd.admin.audit import Origin
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.sync.push import push_batch
@@ -161,7 +161,7 @@ class SyncAdmin:
         }
 
     async def replay(
-        self, request: web.Request, who: Principal, rejection_id: uuid.UUID
+        self, origin: Origin, who: Principal, rejection_id: uuid.UUID
     ) -> dict[str, Any]:
         """Run a rejected change again, on behalf of the user who pushed it, through a
         unit of change (so a replayed `ydoc` reaches open editors like any other)."""
@@ -199,7 +199,7 @@ class SyncAdmin:
             audit.record(
                 session,
                 "rejection_replayed",
-                request=request,
+                origin=origin,
                 actor_id=who.user_id,
                 target_type="sync_rejection",
                 target_id=row.id,
@@ -210,7 +210,7 @@ class SyncAdmin:
         return answer
 
     async def dismiss(
-        self, request: web.Request, who: Principal, rejection_id: uuid.UUID
+        self, origin: Origin, who: Principal, rejection_id: uuid.UUID
     ) -> dict[str, Any]:
         async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
             row = await uow.session.get(SyncRejection, (who.tenant_id, rejection_id))
@@ -224,7 +224,7 @@ class SyncAdmin:
             audit.record(
                 uow.session,
                 "rejection_dismissed",
-                request=request,
+                origin=origin,
                 actor_id=who.user_id,
                 target_type="sync_rejection",
                 target_id=row.id,

@@ -18,6 +18,7 @@ from syncd.sync.schemas import (
     RejectionRead,
 )
 from syncd.web.body import path_uuid
+from syncd.web.origin import origin_of
 from syncd.web.pagination import InvalidCursor, page_params
 from syncd.web.problems import ValidationFailed
 
@@ -70,7 +71,7 @@ async def rejections(request: web.Request) -> web.Response:
 )
 async def replay(request: web.Request) -> web.Response:
     answer = await request.app[appkeys.SYNC_ADMIN].replay(
-        request, principal(request), path_uuid(request, "rejection_id")
+        origin_of(request), principal(request), path_uuid(request, "rejection_id")
     )
     return web.json_response(answer)
 
@@ -85,6 +86,6 @@ async def replay(request: web.Request) -> web.Response:
 )
 async def dismiss(request: web.Request) -> web.Response:
     answer = await request.app[appkeys.SYNC_ADMIN].dismiss(
-        request, principal(request), path_uuid(request, "rejection_id")
+        origin_of(request), principal(request), path_uuid(request, "rejection_id")
     )
     return web.json_response(answer)

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 import structlog
-from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +24,7 @@ from storage.models import ChangeLogEntry, Conflict
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.admin import audit
+from syncd.admin.audit import Origin
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.sync.server_writes import SERVER_NODE, write_fields
@@ -171,7 +171,7 @@ class ConflictInbox:
 
     async def resolve(
         self,
-        request: web.Request,
+        origin: Origin,
         who: Principal,
         ids: list[uuid.UUID],
         resolution: Resolution,
@@ -196,7 +196,7 @@ class ConflictInbox:
                 audit.record(
                     session,
                     "conflict_resolved",
-                    request=request,
+                    origin=origin,
                     actor_id=who.user_id,
                     target_type="conflict",
                     target_id=row.id,

@@ -23,6 +23,7 @@ from syncd.sync.schemas import (
     ResolvedMany,
 )
 from syncd.web.body import Body, parse_body, parse_uuid, path_uuid
+from syncd.web.origin import origin_of
 from syncd.web.pagination import InvalidCursor, page_params
 from syncd.web.problems import ValidationFailed
 from syncd.web.query import query_datetime
@@ -137,7 +138,7 @@ async def resolve_conflict(request: web.Request) -> web.Response:
             ],
         )
     (answer,) = await request.app[appkeys.INBOX].resolve(
-        request, principal(request), [conflict_id], body.resolution, body.values
+        origin_of(request), principal(request), [conflict_id], body.resolution, body.values
     )
     metrics.count_resolved(request.app, body.resolution, 1)
     return web.json_response(answer)
@@ -154,7 +155,7 @@ async def resolve_conflict(request: web.Request) -> web.Response:
 async def resolve_many(request: web.Request) -> web.Response:
     body = await parse_body(request, BulkResolveBody)
     answers = await request.app[appkeys.INBOX].resolve(
-        request, principal(request), list(dict.fromkeys(body.ids)), body.resolution
+        origin_of(request), principal(request), list(dict.fromkeys(body.ids)), body.resolution
     )
     metrics.count_resolved(request.app, body.resolution, len(answers))
     return web.json_response({"results": answers})

@@ -47,9 +47,11 @@ from syncd.schemas import (
 )
 from syncd.tenancy import tenant_uow
 from syncd.tenants import service
+from syncd.web import keys
 from syncd.web.body import Body, parse_body, path_uuid
 from syncd.web.boundary import paced
 from syncd.web.middlewares import REQUEST_ID_HEADER, own_body_limit, security_headers
+from syncd.web.origin import origin_of
 from syncd.web.pagination import InvalidCursor, page, page_params
 from syncd.web.patch import Patch
 from syncd.web.problems import (
@@ -235,7 +237,7 @@ async def create_tenant(request: web.Request) -> web.Response:
         admin_display_name="" if admin is None else admin.display_name,
     )
     tenant, user = await service.create_tenant(
-        _platform(request), new, request=request, actor=principal(request)
+        _platform(request), new, origin=origin_of(request), actor=principal(request)
     )
     answer: dict[str, Any] = {**platform_tenant_read(tenant), "admin": _user_read(user)}
     headers = {"ETag": service.etag(tenant), "Location": f"/platform/tenants/{tenant.id}"}
@@ -278,7 +280,7 @@ async def update_tenant(request: web.Request) -> web.Response:
         body.model_dump(exclude_unset=True),
         if_match=request.headers.get("If-Match"),
         view=platform_tenant_read,
-        request=request,
+        origin=origin_of(request),
         actor=principal(request),
     )
     return tenant_response(tenant, platform=True)
@@ -312,7 +314,7 @@ async def update_own_tenant(request: web.Request) -> web.Response:
         body.model_dump(exclude_unset=True),
         if_match=request.headers.get("If-Match"),
         view=tenant_read,
-        request=request,
+        origin=origin_of(request),
         actor=principal(request),
     )
     return tenant_response(tenant)
@@ -337,7 +339,7 @@ async def put_logo(request: web.Request) -> web.Response:
         paced(request, CHUNK_BYTES),
         content_type=request.content_type,
         max_bytes=limit,
-        request=request,
+        origin=origin_of(request),
         actor=principal(request),
     )
     return tenant_response(tenant)
@@ -369,7 +371,7 @@ def _stream_headers(request: web.Request, logo: service.Logo) -> dict[str, str]:
     # A prepared response skips the request_context middleware: set its headers here.
     return {
         **security_headers(request.app[appkeys.SETTINGS]),
-        REQUEST_ID_HEADER: request[appkeys.REQUEST_ID],
+        REQUEST_ID_HEADER: request[keys.REQUEST_ID],
         "ETag": f'"{logo.id}"',
         "Cache-Control": "private, no-cache",
     }
@@ -384,7 +386,7 @@ async def delete_logo(request: web.Request) -> web.Response:
     await service.delete_logo(
         await tenant_uow(request),
         request.app[appkeys.BLOBS],
-        request=request,
+        origin=origin_of(request),
         actor=principal(request),
     )
     return web.Response(status=204)

@@ -30,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from aiohttp import web
 from PIL import Image
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +40,7 @@ from storage.blobs import BlobError, BlobStore, BlobTooLarge
 from storage.models import Tenant, TenantVersion, User
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd.admin import audit
+from syncd.admin.audit import Origin
 from syncd.auth.errors import SlugTaken
 from syncd.auth.principal import Principal
 from syncd.auth.routes import RESERVED_SLUGS
@@ -177,7 +177,7 @@ async def get_tenant(uow: PlatformUnitOfWork, tenant_id: uuid.UUID) -> Tenant:
 
 
 async def create_tenant(
-    uow: PlatformUnitOfWork, new: NewTenant, *, request: web.Request, actor: Principal
+    uow: PlatformUnitOfWork, new: NewTenant, *, origin: Origin, actor: Principal
 ) -> tuple[Tenant, User | None]:
     """A tenant, its version counter and optionally its first admin."""
     if new.slug in RESERVED_SLUGS:
@@ -211,7 +211,7 @@ async def create_tenant(
                 )
                 session.add(user)
                 details["admin_email"] = user.email
-            _audit(session, "tenant_created", tenant, request, actor, details)
+            _audit(session, "tenant_created", tenant, origin, actor, details)
             await uow.commit()
         except IntegrityError:
             raise SlugTaken(Msg("the slug {slug} is taken", slug=repr(new.slug))) from None
@@ -228,7 +228,7 @@ async def update_tenant(
     *,
     if_match: str | None,
     view: TenantView,
-    request: web.Request,
+    origin: Origin,
     actor: Principal,
 ) -> Tenant:
     """Apply `changes` (fields left out are kept) unless `if_match` is stale.
@@ -253,7 +253,7 @@ async def update_tenant(
             details: dict[str, Any] = {"changes": diff}
             if isinstance(uow, PlatformUnitOfWork):
                 details["via"] = "platform"
-            _audit(uow.session, "tenant_updated", tenant, request, actor, details)
+            _audit(uow.session, "tenant_updated", tenant, origin, actor, details)
         await uow.commit()
     return tenant
 
@@ -312,7 +312,7 @@ async def replace_logo(
     *,
     content_type: str,
     max_bytes: int,
-    request: web.Request,
+    origin: Origin,
     actor: Principal,
 ) -> Tenant:
     """Store a new logo streamed from `chunks`, checked to be a `content_type` image."""
@@ -340,7 +340,7 @@ async def replace_logo(
             meta = {"id": logo_id, "key": key, "content_type": content_type, "size": size}
             tenant.branding = {**(tenant.branding or {}), "logo": meta}
             details = dict(content_type=content_type, size=size, width=width, height=height)
-            _audit(uow.session, "tenant_logo_updated", tenant, request, actor, details)
+            _audit(uow.session, "tenant_logo_updated", tenant, origin, actor, details)
             await uow.commit()
             committed = True
     finally:
@@ -352,7 +352,7 @@ async def replace_logo(
 
 
 async def delete_logo(
-    uow: TenantUnitOfWork, blobs: BlobStore, *, request: web.Request, actor: Principal
+    uow: TenantUnitOfWork, blobs: BlobStore, *, origin: Origin, actor: Principal
 ) -> None:
     async with uow:
         tenant = await _locked(uow, uow.tenant_id)
@@ -360,7 +360,7 @@ async def delete_logo(
         if logo is None:
             raise LogoNotFound("this tenant has no logo")
         tenant.branding = {k: v for k, v in (tenant.branding or {}).items() if k != "logo"}
-        _audit(uow.session, "tenant_logo_deleted", tenant, request, actor, {"logo_id": logo.id})
+        _audit(uow.session, "tenant_logo_deleted", tenant, origin, actor, {"logo_id": logo.id})
         await uow.commit()
     await _forget(blobs, logo.key)
 
@@ -407,14 +407,14 @@ def _audit(
     session: AsyncSession,
     action: str,
     tenant: Tenant,
-    request: web.Request,
+    origin: Origin,
     actor: Principal,
     details: dict[str, Any],
 ) -> None:
     audit.record(
         session,
         action,
-        request=request,
+        origin=origin,
         actor_id=actor.user_id,
         target_type="tenant",
         target_id=tenant.id,

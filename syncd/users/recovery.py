@@ -25,7 +25,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aiohttp import web
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +33,7 @@ from storage.types import utcnow
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd import mail
 from syncd.admin import audit
+from syncd.admin.audit import Origin
 from syncd.auth.errors import PasswordPolicy
 from syncd.auth.service import AuthService
 from syncd.i18n import Msg
@@ -85,7 +85,7 @@ class PasswordResets:
     # --- asking --------------------------------------------------------------------
 
     async def request_reset(
-        self, request: web.Request | None, tenant: TenantRef, email: str, client_ip: str
+        self, origin: Origin, tenant: TenantRef, email: str, client_ip: str
     ) -> None:
         """Mail a reset if `email` is an active user of `tenant`; the same either way."""
         email = email.strip().lower()
@@ -114,7 +114,7 @@ class PasswordResets:
                 audit.record(
                     uow.session,
                     "password_reset_requested",
-                    request=request,
+                    origin=origin,
                     target_type="user",
                     details={"email": email, "known": False},
                 )
@@ -123,7 +123,7 @@ class PasswordResets:
                 audit.record(
                     uow.session,
                     "password_reset_requested",
-                    request=request,
+                    origin=origin,
                     actor_id=None,
                     target_type="user",
                     target_id=user.id,
@@ -134,7 +134,7 @@ class PasswordResets:
 
     async def send_reset(
         self,
-        request: web.Request | None,
+        origin: Origin,
         tenant: TenantRef,
         *,
         user_id: uuid.UUID | None = None,
@@ -157,7 +157,7 @@ class PasswordResets:
             audit.record(
                 uow.session,
                 "password_reset_sent",
-                request=request,
+                origin=origin,
                 actor_id=actor_id,
                 target_type="user",
                 target_id=user.id,
@@ -216,7 +216,7 @@ class PasswordResets:
     # --- using ---------------------------------------------------------------------
 
     async def reset_password(
-        self, request: web.Request | None, tenant: TenantRef, token: str, password: str
+        self, origin: Origin, tenant: TenantRef, token: str, password: str
     ) -> None:
         """Set the new password, spend the token, end every session of the user."""
         checked = _checked_password(password)
@@ -243,7 +243,7 @@ class PasswordResets:
             audit.record(
                 session,
                 "password_reset",
-                request=request,
+                origin=origin,
                 actor_id=user.id,
                 target_type="user",
                 target_id=user.id,

@@ -26,6 +26,7 @@ from syncd.users.routes import user_id_of
 from syncd.users.service import AllClosers, UserNotFound
 from syncd.web.body import Body, Password, parse_body
 from syncd.web.client_ip import request_ip
+from syncd.web.origin import origin_of
 
 routes = web.RouteTableDef()
 
@@ -91,7 +92,7 @@ async def forgot_password(request: web.Request) -> web.Response:
     """
     body = await parse_body(request, ForgotPassword)
     await _resets(request).request_reset(
-        request, await current_tenant(request), body.email, request_ip(request)
+        origin_of(request), await current_tenant(request), body.email, request_ip(request)
     )
     ttl = request.app[appkeys.SETTINGS].password_reset_ttl_s
     return web.json_response({"accepted": True, "expires_in": ttl}, status=202)
@@ -115,7 +116,7 @@ async def reset_password(request: web.Request) -> web.Response:
     """
     body = await parse_body(request, ResetPassword)
     await _resets(request).reset_password(
-        request, await current_tenant(request), body.token, body.password
+        origin_of(request), await current_tenant(request), body.token, body.password
     )
     return web.Response(status=204)
 
@@ -134,7 +135,10 @@ async def send_password_reset(request: web.Request) -> web.Response:
     until they use it). Outside production the answer also carries `reset_token`."""
     who = principal(request)
     sent = await _resets(request).send_reset(
-        request, await current_tenant(request), user_id=user_id_of(request), actor_id=who.user_id
+        origin_of(request),
+        await current_tenant(request),
+        user_id=user_id_of(request),
+        actor_id=who.user_id,
     )
     answer: dict[str, Any] = {
         "user_id": str(sent.user_id),

@@ -43,6 +43,7 @@ from syncd.users.service import (
     UserService,
 )
 from syncd.web.body import Body, NewPassword, Password, parse_body, path_uuid
+from syncd.web.origin import origin_of
 from syncd.web.pagination import InvalidCursor, page, page_params
 from syncd.web.query import read_query
 
@@ -141,7 +142,7 @@ async def invite_user(request: web.Request) -> web.Response:
     """
     body = await parse_body(request, InviteCreate)
     invited = await _service(request).invite(
-        request,
+        origin_of(request),
         principal(request),
         await current_tenant(request),
         email=str(body.email),
@@ -176,7 +177,7 @@ async def accept_invite(request: web.Request) -> web.Response:
     """
     body = await parse_body(request, InviteAccept)
     pair = await _service(request).accept_invite(
-        request,
+        origin_of(request),
         await current_tenant(request),
         token=body.token,
         password=body.password,
@@ -225,7 +226,7 @@ async def change_role(request: web.Request) -> web.Response:
     """Give a user another role; the tenant's last active admin keeps theirs (409)."""
     body = await parse_body(request, RoleUpdate)
     user = await _service(request).change_role(
-        request,
+        origin_of(request),
         principal(request),
         user_id_of(request),
         body.role,
@@ -244,7 +245,7 @@ async def change_role(request: web.Request) -> web.Response:
 async def deactivate_user(request: web.Request) -> web.Response:
     """Deactivate a user and end every session of theirs at once (not yourself: 409)."""
     user = await _service(request).deactivate(
-        request,
+        origin_of(request),
         principal(request),
         user_id_of(request),
     )
@@ -258,7 +259,7 @@ async def deactivate_user(request: web.Request) -> web.Response:
 )
 async def activate_user(request: web.Request) -> web.Response:
     user = await _service(request).activate(
-        request,
+        origin_of(request),
         principal(request),
         user_id_of(request),
     )
@@ -277,6 +278,6 @@ async def change_password(request: web.Request) -> web.Response:
     """Change your password; your other sessions end, this one stays."""
     body = await parse_body(request, PasswordChange)
     await _service(request).change_password(
-        request, principal(request), body.current_password, body.new_password
+        origin_of(request), principal(request), body.current_password, body.new_password
     )
     return web.Response(status=204)

@@ -26,7 +26,6 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from aiohttp import web
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +36,7 @@ from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork
 from syncd import mail
 from syncd.admin import audit
+from syncd.admin.audit import Origin
 from syncd.auth.errors import InvalidCredentials, LoginThrottled, PasswordPolicy
 from syncd.auth.principal import Principal
 from syncd.auth.routes import checked_password
@@ -166,7 +166,7 @@ class UserService:
 
     async def invite(
         self,
-        request: web.Request | None,
+        origin: Origin,
         who: Principal,
         tenant: TenantRef,
         *,
@@ -215,7 +215,7 @@ class UserService:
             mail.enqueue(session, email, rendered)
             _audit(
                 session,
-                request,
+                origin,
                 "user_invited",
                 who.user_id,
                 user.id,
@@ -249,7 +249,7 @@ class UserService:
 
     async def accept_invite(
         self,
-        request: web.Request | None,
+        origin: Origin,
         tenant: TenantRef,
         *,
         token: str,
@@ -285,9 +285,9 @@ class UserService:
                 )
                 .values(revoked_at=now)
             )
-            pair = await self.auth.issue_session(session, user, request)
+            pair = await self.auth.issue_session(session, user, origin)
             _audit(
-                session, request, "invite_accepted", user.id, user.id, {"invite_id": str(invite.id)}
+                session, origin, "invite_accepted", user.id, user.id, {"invite_id": str(invite.id)}
             )
             await uow.commit()
         return pair
@@ -333,7 +333,7 @@ class UserService:
     # --- changing ----------------------------------------------------------------
 
     async def change_role(
-        self, request: web.Request | None, who: Principal, user_id: uuid.UUID, role: Role
+        self, origin: Origin, who: Principal, user_id: uuid.UUID, role: Role
     ) -> UserInfo:
         async with self._uow(who.tenant_id) as uow:
             session = uow.session
@@ -346,7 +346,7 @@ class UserService:
             user.role = role.value
             _audit(
                 session,
-                request,
+                origin,
                 "role_changed",
                 who.user_id,
                 user.id,
@@ -355,9 +355,7 @@ class UserService:
             await uow.commit()
         return UserInfo.of(user)
 
-    async def deactivate(
-        self, request: web.Request | None, who: Principal, user_id: uuid.UUID
-    ) -> UserInfo:
+    async def deactivate(self, origin: Origin, who: Principal, user_id: uuid.UUID) -> UserInfo:
         """Deactivate a user, end all their sessions and close their live connections."""
         if user_id == who.user_id:
             raise SelfDeactivation("ask another admin to deactivate your account")
@@ -372,7 +370,7 @@ class UserService:
             await AuthService.revoke_user_sessions(session, user.id)
             _audit(
                 session,
-                request,
+                origin,
                 "user_deactivated",
                 who.user_id,
                 user.id,
@@ -382,9 +380,7 @@ class UserService:
         await self.closer.close_user(who.tenant_id, user.id)
         return UserInfo.of(user)
 
-    async def activate(
-        self, request: web.Request | None, who: Principal, user_id: uuid.UUID
-    ) -> UserInfo:
+    async def activate(self, origin: Origin, who: Principal, user_id: uuid.UUID) -> UserInfo:
         """Undo a deactivation: active again, or pending if they never set a password."""
         async with self._uow(who.tenant_id) as uow:
             session = uow.session
@@ -392,15 +388,11 @@ class UserService:
             if user.status != INACTIVE:
                 return UserInfo.of(user)
             user.status = ACTIVE if user.password_hash else PENDING
-            _audit(
-                session, request, "user_activated", who.user_id, user.id, {"status": user.status}
-            )
+            _audit(session, origin, "user_activated", who.user_id, user.id, {"status": user.status})
             await uow.commit()
         return UserInfo.of(user)
 
-    async def change_password(
-        self, request: web.Request | None, who: Principal, current: str, new: str
-    ) -> None:
+    async def change_password(self, origin: Origin, who: Principal, current: str, new: str) -> None:
         """Check the current password, set the new one, end the user's other sessions."""
         throttle_key = f"password:{who.tenant_id}:{who.user_id}"
         hits, retry_after = await self.auth.limiter.count(throttle_key)
@@ -427,7 +419,7 @@ class UserService:
             await AuthService.revoke_user_sessions(session, user.id, keep_family=who.session_id)
             _audit(
                 session,
-                request,
+                origin,
                 "password_changed",
                 who.user_id,
                 user.id,
@@ -511,7 +503,7 @@ def _checked_new_password(password: str) -> str:
 
 def _audit(
     session: AsyncSession,
-    request: web.Request | None,
+    origin: Origin,
     action: str,
     actor_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -520,7 +512,7 @@ def _audit(
     audit.record(
         session,
         action,
-        request=request,
+        origin=origin,
         actor_id=actor_id,
         target_type="user",
         target_id=user_id,

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from syncd import appkeys
+from syncd.web import keys
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -26,11 +27,11 @@ UNKNOWN = "unknown"
 
 def request_ip(request: web.Request) -> str:
     """The client's address of `request` under the app's TRUSTED_PROXIES (worked out once)."""
-    known = request.get(appkeys.CLIENT_IP)
+    known = request.get(keys.CLIENT_IP)
     if known is None:
         settings = request.app.get(appkeys.SETTINGS)
         trusted = settings.trusted_proxy_networks if settings is not None else ()
-        known = request[appkeys.CLIENT_IP] = client_ip(request, trusted)
+        known = request[keys.CLIENT_IP] = client_ip(request, trusted)
     return known
 
 

@@ -25,6 +25,7 @@ from syncd.auth.principal import PRINCIPAL
 from syncd.i18n import Msg, choose_locale
 from syncd.settings import Environment, Settings
 from syncd.tenancy import RESOLVED_TENANT
+from syncd.web import keys
 from syncd.web.problems import (
     InternalError,
     PayloadTooLarge,
@@ -87,7 +88,7 @@ def _allowed_origin(request: web.Request) -> str | None:
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = _request_id(request)
-    request[appkeys.REQUEST_ID] = request_id
+    request[keys.REQUEST_ID] = request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     origin = _allowed_origin(request)

@@ -29,8 +29,8 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from syncd.appkeys import PROBLEM_CODE, REQUEST_ID
 from syncd.i18n import DEFAULT_LOCALE, Msg, translate
+from syncd.web.keys import PROBLEM_CODE, REQUEST_ID
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:syncd:problem:"

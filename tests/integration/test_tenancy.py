@@ -14,9 +14,9 @@ from sqlalchemy.orm import aliased
 from storage.models import Task, Tenant, User
 from storage.tenancy import TenantScopeError
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
-from syncd import appkeys
 from syncd.auth.permissions import public
 from syncd.tenancy import current_tenant
+from syncd.web import keys
 from tests.conftest import make_tenant
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -128,7 +128,7 @@ async def resolver(app: web.Application, aiohttp_client: Any) -> Any:
     async def fake_token(request: web.Request, handler: Any) -> web.StreamResponse:
         claim = request.headers.get("X-Test-Token-Tenant")
         if claim:
-            request[appkeys.TOKEN_TENANT] = uuid.UUID(claim)
+            request[keys.TOKEN_TENANT] = uuid.UUID(claim)
         return await handler(request)
 
     app.middlewares.append(fake_token)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from protocol.roles import Role
 from storage.models import AuditEntry, OutboxMail, Tenant, User, UserInvite
 from storage.unit_of_work import TenantUnitOfWork
+from syncd.admin.audit import NOWHERE
 from syncd.app import create_app
 from syncd.auth.principal import Principal
 from syncd.auth.ratelimit import MemoryLimiter
@@ -492,8 +493,8 @@ async def test_two_admins_demoting_each_other_at_once_leave_one(
         # On SQLite BEGIN IMMEDIATE already holds the write lock.
         await holder.session.execute(select(User.id).with_for_update())
         racing = asyncio.gather(
-            service.change_role(None, who(first), second.user_id, Role.STAFF),
-            service.change_role(None, who(second), first.user_id, Role.STAFF),
+            service.change_role(NOWHERE, who(first), second.user_id, Role.STAFF),
+            service.change_role(NOWHERE, who(second), first.user_id, Role.STAFF),
             return_exceptions=True,
         )
         if engine.dialect.name == "postgresql":
@@ -589,8 +590,8 @@ async def test_deactivation_closes_live_connections_through_the_hook(
     auth = AuthService(settings, sessions, MemoryLimiter(60))
     service = UserService(settings, sessions, auth, closer=closer)
     who = Principal(admin.user_id, tenant.id, Role.ADMIN, uuid.uuid4(), admin.email)
-    await service.deactivate(None, who, staff.user_id)
-    await service.deactivate(None, who, staff.user_id)  # already inactive: nothing to close
+    await service.deactivate(NOWHERE, who, staff.user_id)
+    await service.deactivate(NOWHERE, who, staff.user_id)  # already inactive: nothing to close
     assert closer.closed == [(tenant.id, staff.user_id)]
 
 
