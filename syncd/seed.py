@@ -15,10 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from storage.models import Tenant, TenantVersion, User
+from storage.models import Tenant, User
 from storage.unit_of_work import PlatformUnitOfWork
 from syncd.admin import audit
 from syncd.passwords import BCRYPT_ROUNDS, check_policy, hash_password
+from syncd.tenants.founding import FirstAdmin, add_admin, found_tenant
 
 DEMO_SLUG = "demo"
 SYSTEM_SLUG = "system"
@@ -50,10 +51,7 @@ async def ensure_system_tenant(session: AsyncSession) -> tuple[Tenant, bool]:
     ).scalar_one_or_none()
     if tenant is not None:
         return tenant, False
-    tenant = Tenant(slug=SYSTEM_SLUG, name=SYSTEM_NAME, is_system=True)
-    session.add(tenant)
-    await session.flush()
-    session.add(TenantVersion(tenant_id=tenant.id, version=0))
+    tenant, _ = await found_tenant(session, SYSTEM_SLUG, SYSTEM_NAME, is_system=True)
     return tenant, True
 
 
@@ -70,31 +68,25 @@ async def seed(
         tenant = (
             await session.execute(select(Tenant).where(Tenant.slug == DEMO_SLUG))
         ).scalar_one_or_none()
-        tenant_created = tenant is None
-        if tenant is None:
-            tenant = Tenant(slug=DEMO_SLUG, name="Demo Field Services")
-            session.add(tenant)
-            await session.flush()
-            session.add(TenantVersion(tenant_id=tenant.id, version=0))
-        existing = (
-            await session.execute(
-                select(User).where(User.tenant_id == tenant.id, User.email == email)
-            )
-        ).scalar_one_or_none()
+        existing = None
+        if tenant is not None:
+            existing = (
+                await session.execute(
+                    select(User).where(User.tenant_id == tenant.id, User.email == email)
+                )
+            ).scalar_one_or_none()
         generated = None
+        admin = None
         if existing is None:
             password = admin_password
             if not password:
                 password = generated = secrets.token_urlsafe(15)
-            session.add(
-                User(
-                    tenant_id=tenant.id,
-                    email=email,
-                    display_name="Administrator",
-                    password_hash=hash_password(password),
-                    role=Role.ADMIN.value,
-                )
-            )
+            admin = FirstAdmin(email, "Administrator", hash_password(password))
+        tenant_created = tenant is None
+        if tenant is None:
+            await found_tenant(session, DEMO_SLUG, "Demo Field Services", admin=admin)
+        elif admin is not None:
+            add_admin(session, tenant.id, admin)
         await uow.commit()
     return SeedResult(tenant_created, existing is None, email, generated, system_created)
 

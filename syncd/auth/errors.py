@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from syncd.i18n import Msg
+from syncd.passwords import PasswordPolicyError, check_policy
 from syncd.web.problems import Conflict, Forbidden, Problem, TooManyRequests, Unauthorized
 
 
@@ -59,3 +61,15 @@ class PasswordPolicy(Problem):
     status = 422
     code = "password_policy"
     title = "The password does not meet the policy"
+
+
+def checked_password(password: str) -> str:
+    """`password`, or PasswordPolicy naming the rule it breaks."""
+    try:
+        check_policy(password)
+    except PasswordPolicyError as exc:
+        raise PasswordPolicy(
+            Msg("the password {rule}", rule=exc.rule),
+            errors=[{"field": "password", "code": "password_policy", "message": exc.rule}],
+        ) from None
+    return password

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 from aiohttp import web
 from pydantic import EmailStr, Field
-from sqlalchemy import select
 
-from protocol.roles import Role
-from storage.models import Tenant, TenantVersion, User
 from storage.unit_of_work import PlatformUnitOfWork
 from syncd import appkeys
 from syncd.admin import audit
@@ -20,22 +15,25 @@ from syncd.auth.errors import (
     RefreshInvalid,
     RefreshReused,
     SlugTaken,
+    checked_password,
 )
 from syncd.auth.permissions import Permission, public, requires
 from syncd.auth.principal import principal
 from syncd.auth.schemas import MeRead, Registered, TokenPairRead
-from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.passwords import PasswordPolicyError, check_policy
 from syncd.tenancy import current_tenant
+from syncd.tenants.founding import (
+    SLUG_PATTERN,
+    FirstAdmin,
+    found_tenant,
+    refuse_reserved,
+    refuse_taken,
+)
 from syncd.web.body import Body, NewPassword, Password, parse_body
 from syncd.web.origin import origin_of
 from syncd.web.problems import NotFound
 
 routes = web.RouteTableDef()
-
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
-RESERVED_SLUGS = frozenset({"system", "www", "api", "admin", "app", "static"})
 
 
 class LoginBody(Body):
@@ -54,17 +52,6 @@ class RegisterBody(Body):
     email: EmailStr
     password: NewPassword
     display_name: str = Field("", max_length=200)
-
-
-def checked_password(password: str) -> str:
-    try:
-        check_policy(password)
-    except PasswordPolicyError as exc:
-        raise PasswordPolicy(
-            Msg("the password {rule}", rule=exc.rule),
-            errors=[{"field": "password", "code": "password_policy", "message": exc.rule}],
-        ) from None
-    return password
 
 
 @routes.post("/auth/login")
@@ -140,26 +127,14 @@ async def register(request: web.Request) -> web.Response:
     if not request.app[appkeys.SETTINGS].register_enabled:
         raise NotFound()
     body = await parse_body(request, RegisterBody)
-    if body.tenant_slug in RESERVED_SLUGS:
-        raise SlugTaken(Msg("the slug {slug} is reserved", slug=repr(body.tenant_slug)))
+    refuse_reserved(body.tenant_slug)
     password_hash = await request.app[appkeys.AUTH].hash(checked_password(body.password))
+    admin = FirstAdmin(str(body.email).lower(), body.display_name, password_hash)
     async with PlatformUnitOfWork(request.app[appkeys.SESSIONS]) as uow:
         session = uow.session
-        taken = await session.scalar(select(Tenant.id).where(Tenant.slug == body.tenant_slug))
-        if taken is not None:
-            raise SlugTaken(Msg("the slug {slug} is taken", slug=repr(body.tenant_slug)))
-        tenant = Tenant(id=uuid.uuid4(), slug=body.tenant_slug, name=body.tenant_name)
-        session.add(tenant)
-        await session.flush()
-        user = User(
-            id=uuid.uuid4(),
-            tenant_id=tenant.id,
-            email=str(body.email).lower(),
-            display_name=body.display_name,
-            password_hash=password_hash,
-            role=Role.ADMIN.value,
-        )
-        session.add_all([TenantVersion(tenant_id=tenant.id, version=0), user])
+        await refuse_taken(session, body.tenant_slug)
+        tenant, user = await found_tenant(session, body.tenant_slug, body.tenant_name, admin=admin)
+        assert user is not None  # an admin was given
         audit.record(
             session,
             "register",

@@ -22,7 +22,7 @@ from syncd.console.directory import people
 from syncd.console.forms import page, read_form, with_notice
 from syncd.console.render import render, see_other
 from syncd.i18n import Msg
-from syncd.tasks.routes import service
+from syncd.tasks.http import service
 from syncd.tasks.service import TaskFilter, TaskNotFound
 from syncd.web.body import parse_uuid
 

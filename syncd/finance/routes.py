@@ -58,7 +58,7 @@ from syncd.finance.service import (
 )
 from syncd.openapi import describe
 from syncd.sync.writes import RestWrites, UnknownReference
-from syncd.tasks.routes import IF_MATCH, task_id_of
+from syncd.tasks.http import IF_MATCH, task_id_of
 from syncd.tasks.schemas import TaskPath
 from syncd.tasks.service import NothingToChange, TaskNotFound
 from syncd.web.body import parse_body, path_uuid

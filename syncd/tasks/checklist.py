@@ -32,7 +32,7 @@ from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.sync.scope import Scope
 from syncd.sync.writes import RestWrites
-from syncd.tasks.routes import task_id_of
+from syncd.tasks.http import task_id_of
 from syncd.tasks.service import NothingToChange, TaskNotFound
 from syncd.web.body import Body, parse_body, path_uuid
 from syncd.web.patch import Patch

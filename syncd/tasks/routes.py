@@ -23,12 +23,11 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from protocol.lifecycle import TaskAction, TaskStatus
-from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
-from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.sync.writes import InvalidAssignee, RestWrites
+from syncd.sync.writes import InvalidAssignee
+from syncd.tasks.http import IF_MATCH, service, task_id_of
 from syncd.tasks.schemas import (
     ActionBody,
     AssignBody,
@@ -51,28 +50,15 @@ from syncd.tasks.service import (
     TaskExists,
     TaskFilter,
     TaskNotFound,
-    TaskService,
     etag,
 )
-from syncd.web.body import parse_body, parse_uuid, path_uuid, validate
+from syncd.web.body import parse_body, parse_uuid, validate
 from syncd.web.pagination import InvalidCursor, page, page_params
 from syncd.web.problems import Forbidden
 from syncd.web.query import read_query
 
 routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)
-IF_MATCH = {"If-Match": "the ETag you read; a stale one is 412 `stale_task`"}
-
-
-def service(request: web.Request) -> TaskService:
-    app = request.app
-    return TaskService(app[appkeys.SESSIONS], RestWrites(app[appkeys.SYNC]))
-
-
-def task_id_of(request: web.Request) -> uuid.UUID:
-    return path_uuid(
-        request, "task_id", lambda raw: TaskNotFound(Msg("no task {task_id}", task_id=repr(raw)))
-    )
 
 
 def answer(task: dict[str, Any], status: int = 200) -> web.Response:

@@ -31,10 +31,9 @@ from storage.blobs import CHUNK_BYTES, BlobNotFound
 from storage.models import Tenant, User
 from storage.unit_of_work import PlatformUnitOfWork
 from syncd import appkeys
-from syncd.auth.errors import PasswordPolicy, SlugTaken
+from syncd.auth.errors import PasswordPolicy, SlugTaken, checked_password
 from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
-from syncd.auth.routes import SLUG_PATTERN, checked_password
 from syncd.i18n import Msg
 from syncd.openapi import Binary, describe
 from syncd.schemas import (
@@ -47,6 +46,7 @@ from syncd.schemas import (
 )
 from syncd.tenancy import tenant_uow
 from syncd.tenants import service
+from syncd.tenants.founding import SLUG_PATTERN
 from syncd.web import keys
 from syncd.web.body import Body, parse_body, path_uuid
 from syncd.web.boundary import paced

@@ -35,16 +35,15 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from protocol.roles import Role
 from storage.blobs import BlobError, BlobStore, BlobTooLarge
-from storage.models import Tenant, TenantVersion, User
+from storage.models import Tenant, User
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd.admin import audit
 from syncd.admin.audit import Origin
 from syncd.auth.errors import SlugTaken
 from syncd.auth.principal import Principal
-from syncd.auth.routes import RESERVED_SLUGS
 from syncd.i18n import Msg
+from syncd.tenants.founding import FirstAdmin, found_tenant, refuse_reserved, refuse_taken
 from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.web.problems import (
     Conflict,
@@ -180,37 +179,24 @@ async def create_tenant(
     uow: PlatformUnitOfWork, new: NewTenant, *, origin: Origin, actor: Principal
 ) -> tuple[Tenant, User | None]:
     """A tenant, its version counter and optionally its first admin."""
-    if new.slug in RESERVED_SLUGS:
-        raise SlugTaken(Msg("the slug {slug} is reserved", slug=repr(new.slug)))
+    refuse_reserved(new.slug)
     async with uow:
         session = uow.session
-        if await session.scalar(select(Tenant.id).where(Tenant.slug == new.slug)) is not None:
-            raise SlugTaken(Msg("the slug {slug} is taken", slug=repr(new.slug)))
-        tenant = Tenant(
-            id=uuid.uuid4(),
-            slug=new.slug,
-            name=new.name,
-            locale=new.locale,
-            time_zone=new.time_zone,
-            branding={},
-        )
-        session.add(tenant)
-        user = None
+        await refuse_taken(session, new.slug)
+        admin = None
         details: dict[str, Any] = {"slug": new.slug, "name": new.name, "via": "platform"}
+        if new.admin_email is not None:
+            admin = FirstAdmin(new.admin_email, new.admin_display_name, new.admin_password_hash)
+            details["admin_email"] = new.admin_email
         try:
-            await session.flush()
-            session.add(TenantVersion(tenant_id=tenant.id, version=0))
-            if new.admin_email is not None:
-                user = User(
-                    id=uuid.uuid4(),
-                    tenant_id=tenant.id,
-                    email=new.admin_email,
-                    display_name=new.admin_display_name,
-                    password_hash=new.admin_password_hash,
-                    role=Role.ADMIN.value,
-                )
-                session.add(user)
-                details["admin_email"] = user.email
+            tenant, user = await found_tenant(
+                session,
+                new.slug,
+                new.name,
+                admin=admin,
+                locale=new.locale,
+                time_zone=new.time_zone,
+            )
             _audit(session, "tenant_created", tenant, origin, actor, details)
             await uow.commit()
         except IntegrityError:

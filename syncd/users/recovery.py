@@ -34,10 +34,9 @@ from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd import mail
 from syncd.admin import audit
 from syncd.admin.audit import Origin
-from syncd.auth.errors import PasswordPolicy
+from syncd.auth.errors import checked_password
 from syncd.auth.service import AuthService
 from syncd.i18n import Msg
-from syncd.passwords import PasswordPolicyError, check_policy
 from syncd.settings import Settings
 from syncd.tenancy import TenantRef
 from syncd.users.service import NoSessionCloser, SessionCloser, UserNotFound, token_hash
@@ -219,7 +218,7 @@ class PasswordResets:
         self, origin: Origin, tenant: TenantRef, token: str, password: str
     ) -> None:
         """Set the new password, spend the token, end every session of the user."""
-        checked = _checked_password(password)
+        checked = checked_password(password)
         async with TenantUnitOfWork(self.sessions, tenant.id) as uow:
             await _usable(uow.session, tenant.id, token)
         password_hash = await self.auth.hash(checked)
@@ -287,14 +286,3 @@ async def _usable(
             Msg("the reset link is unknown, used, replaced or expired; ask for a new one")
         )
     return reset, user
-
-
-def _checked_password(password: str) -> str:
-    try:
-        check_policy(password)
-    except PasswordPolicyError as exc:
-        raise PasswordPolicy(
-            Msg("the password {rule}", rule=exc.rule),
-            errors=[{"field": "password", "code": "password_policy", "message": exc.rule}],
-        ) from None
-    return password

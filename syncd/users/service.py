@@ -37,9 +37,8 @@ from storage.unit_of_work import TenantUnitOfWork
 from syncd import mail
 from syncd.admin import audit
 from syncd.admin.audit import Origin
-from syncd.auth.errors import InvalidCredentials, LoginThrottled, PasswordPolicy
+from syncd.auth.errors import InvalidCredentials, LoginThrottled, PasswordPolicy, checked_password
 from syncd.auth.principal import Principal
-from syncd.auth.routes import checked_password
 from syncd.auth.service import AuthService, TokenPair
 from syncd.i18n import Msg
 from syncd.passwords import PasswordPolicyError, check_policy
