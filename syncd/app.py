@@ -9,8 +9,7 @@ from redis.asyncio import Redis
 
 from storage.database import create_engine, session_factory
 from syncd import appkeys, console, health, metrics
-from syncd.admin import audit_routes as admin_audit
-from syncd.admin import jobs_routes as jobs_admin_routes
+from syncd.admin import routes as admin_routes
 from syncd.auth import routes as auth_routes
 from syncd.auth.middleware import policy
 from syncd.auth.ratelimit import Limiter, MemoryLimiter, RedisLimiter
@@ -81,7 +80,7 @@ def create_app(settings: Settings) -> web.Application:
         tenants,
         users,
         recovery,
-        admin_audit,
+        admin_routes,
         sync_routes,
         inbox_routes,
         sync_admin_routes,
@@ -90,7 +89,6 @@ def create_app(settings: Settings) -> web.Application:
         media,
         blob_routes,
         report_routes,
-        jobs_admin_routes,
         task_routes,
         checklist,
         finance_routes,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -142,25 +142,3 @@ class UserInvited(BaseModel):
     invite_token: str | None = Field(
         None, description="outside production only: the raw token, to finish without a mailbox"
     )
-
-
-# --- audit ----------------------------------------------------------------------------
-
-
-class AuditEntryRead(BaseModel):
-    id: int
-    action: str
-    actor_id: uuid.UUID | None
-    target_type: str | None
-    target_id: str | None
-    ip: str | None
-    request_id: str | None
-    details: dict[str, Any]
-    created_at: datetime
-
-
-class AuditEntryPage(BaseModel):
-    """The tenant's audit entries, newest first."""
-
-    items: list[AuditEntryRead]
-    next_cursor: str | None

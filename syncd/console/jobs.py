@@ -14,7 +14,7 @@ from aiohttp import web
 
 from jobs.job_stats import STATES, JobNotFound, JobNotRetryable
 from syncd import appkeys
-from syncd.admin.jobs_routes import JOB_ID, JobNotFailed, JobNotFoundProblem, job_scope
+from syncd.admin.jobs import JOB_ID, JobNotFailed, JobNotFoundProblem, job_scope
 from syncd.auth.permissions import Permission
 from syncd.auth.principal import principal
 from syncd.console.forms import page, read_form, with_notice
