@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from syncd import appkeys
 from syncd.auth.permissions import public
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.schemas import LiveRead, ReadyRead
 from syncd.web.problems import ServiceUnavailable
 
 CHECK_TIMEOUT_S = 2.0
+
+
+class LiveRead(BaseModel):
+    """The process is up."""
+
+    status: Literal["ok"]
+
+
+class ReadyRead(BaseModel):
+    """Every dependency answered."""
+
+    status: Literal["ok"]
+    checks: dict[str, Literal["ok"]] = Field(description="`database`, and `redis` if used")
 
 
 @public

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from syncd.admin.audit import AuditQuery
 from syncd.admin.jobs import JOB_ID, State
-from syncd.schemas import PageQuery
+from syncd.web.pagination import PageQuery
 
 
 class AuditEntryRead(BaseModel):

@@ -7,7 +7,7 @@ import uuid
 from pydantic import BaseModel, Field
 
 from protocol.roles import Role
-from syncd.schemas import AccountRead
+from syncd.tenants.schemas import AccountRead
 
 
 class TokenPairRead(BaseModel):

@@ -13,8 +13,8 @@ import uuid
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from protocol.entities import Currency, Geo, LineItem
-from syncd.schemas import PageQuery
 from syncd.web.body import Body
+from syncd.web.pagination import PageQuery
 from syncd.web.patch import Patch
 
 MINOR = "integer minor units (cents) of `currency`"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from protocol.changes import ID_PATTERN, Change, ChangeResult, PulledChange
 from protocol.hlc import NODE_PATTERN
 from protocol.roles import Role
-from syncd.schemas import PageQuery
+from syncd.web.pagination import PageQuery
 
 # --- push and pull --------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from protocol.entities import Geo, Location
 from protocol.lifecycle import TaskStatus
-from syncd.schemas import PageQuery
 from syncd.tasks.service import Sort
 from syncd.web.body import Body
+from syncd.web.pagination import PageQuery
 from syncd.web.patch import Patch
 
 Priority = Literal["low", "normal", "high", "urgent"]

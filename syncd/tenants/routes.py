@@ -17,15 +17,9 @@ calls them and shapes the answers.
 from __future__ import annotations
 
 import uuid
-import zoneinfo
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import (
-    AfterValidator,
-    EmailStr,
-    Field,
-)
 
 from storage.blobs import CHUNK_BYTES, BlobNotFound
 from storage.models import Tenant, User
@@ -36,24 +30,25 @@ from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.i18n import Msg
 from syncd.openapi import Binary, describe
-from syncd.schemas import (
+from syncd.tenancy import tenant_uow
+from syncd.tenants import service
+from syncd.tenants.schemas import (
     PlatformTenantPage,
     PlatformTenantRead,
+    PlatformTenantUpdate,
+    TenantCreate,
     TenantCreated,
     TenantListQuery,
     TenantPath,
     TenantRead,
+    TenantUpdate,
 )
-from syncd.tenancy import tenant_uow
-from syncd.tenants import service
-from syncd.tenants.founding import SLUG_PATTERN
 from syncd.web import keys
-from syncd.web.body import Body, parse_body, path_uuid
+from syncd.web.body import parse_body, path_uuid
 from syncd.web.boundary import paced
 from syncd.web.middlewares import REQUEST_ID_HEADER, own_body_limit, security_headers
 from syncd.web.origin import origin_of
 from syncd.web.pagination import InvalidCursor, page, page_params
-from syncd.web.patch import Patch
 from syncd.web.problems import (
     PayloadTooLarge,
     PreconditionFailed,
@@ -68,63 +63,6 @@ DEFAULT_PRIMARY_COLOR = "#0f766e"
 DEFAULT_SECONDARY_COLOR = "#334155"
 LOGO = Binary(("image/png", "image/jpeg", "image/webp"))
 IF_MATCH = {"If-Match": "the ETag you read; a stale one is 412 precondition_failed"}
-
-
-def _known_zone(value: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"{value!r} is not an IANA time zone such as 'Asia/Riyadh'") from None
-    return value
-
-
-Locale = Literal["en", "ar"]
-TimeZone = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$",
-        description="an IANA time zone, such as `Asia/Riyadh` or `UTC`",
-    ),
-    AfterValidator(_known_zone),
-]
-Color = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$"), AfterValidator(str.lower)]
-
-
-class BrandingUpdate(Patch):
-    NULLABLE = frozenset({"primary_color", "secondary_color"})
-
-    primary_color: Color | None = None
-    secondary_color: Color | None = None
-
-
-class TenantSettingsUpdate(Patch):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    locale: Locale | None = None
-    time_zone: TimeZone | None = None
-
-
-class TenantUpdate(TenantSettingsUpdate):
-    branding: BrandingUpdate | None = None
-
-
-class PlatformTenantUpdate(TenantSettingsUpdate):
-    is_active: bool | None = None
-
-
-class FirstAdmin(Body):
-    email: EmailStr
-    password: str = Field(max_length=1024)
-    display_name: str = Field("", max_length=200)
-
-
-class TenantCreate(Body):
-    slug: str = Field(pattern=SLUG_PATTERN)
-    name: str = Field(min_length=1, max_length=200)
-    locale: Locale = "en"
-    time_zone: TimeZone = "UTC"
-    admin: FirstAdmin | None = None
 
 
 # --- shapes --------------------------------------------------------------------

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from protocol.roles import Role
 from syncd import appkeys
 from syncd.auth.errors import InvalidCredentials, LoginThrottled, PasswordPolicy
 from syncd.auth.permissions import Permission, public, requires
@@ -29,8 +27,19 @@ from syncd.auth.principal import principal
 from syncd.auth.schemas import TokenPairRead
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.schemas import PageQuery, UserInvited, UserPage, UserPath, UserRead
 from syncd.tenancy import current_tenant
+from syncd.users.schemas import (
+    InviteAccept,
+    InviteCreate,
+    PasswordChange,
+    RoleUpdate,
+    UserInvited,
+    UserListQuery,
+    UserPage,
+    UserPath,
+    UserQuery,
+    UserRead,
+)
 from syncd.users.service import (
     AllClosers,
     InviteInvalid,
@@ -42,51 +51,12 @@ from syncd.users.service import (
     UserNotFound,
     UserService,
 )
-from syncd.web.body import Body, NewPassword, Password, parse_body, path_uuid
+from syncd.web.body import parse_body, path_uuid
 from syncd.web.origin import origin_of
 from syncd.web.pagination import InvalidCursor, page, page_params
 from syncd.web.query import read_query
 
 routes = web.RouteTableDef()
-
-Locale = Literal["en", "ar"]
-Status = Literal["active", "inactive", "pending"]
-
-
-class InviteCreate(Body):
-    email: EmailStr
-    role: Role
-    display_name: str = Field("", max_length=200)
-    locale: Locale | None = None
-
-
-class InviteAccept(Body):
-    token: str = Field(min_length=10, max_length=200)
-    password: NewPassword
-    display_name: str | None = Field(None, min_length=1, max_length=200)
-
-
-class UserQuery(BaseModel):
-    """The list filters (other query parameters, such as cursor and limit, pass)."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    role: Role | None = None
-    status: Status | None = None
-    q: str | None = Field(None, max_length=200)
-
-
-class UserListQuery(UserQuery, PageQuery):
-    """The list's query string, for the document."""
-
-
-class RoleUpdate(Body):
-    role: Role
-
-
-class PasswordChange(Body):
-    current_password: Password = Field(min_length=1)
-    new_password: NewPassword
 
 
 def user_read(user: UserInfo) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from syncd.web.problems import ValidationFailed
 from syncd.web.query import query_int
@@ -52,3 +53,12 @@ def page_params(request: web.Request) -> tuple[str | None, int]:
 def page(items: Sequence[dict[str, Any]], limit: int, next_cursor: str | None) -> dict[str, Any]:
     """The standard list answer: `{"items": [...], "next_cursor": str | null}`."""
     return {"items": list(items), "next_cursor": next_cursor}
+
+
+class PageQuery(BaseModel):
+    """Cursor pagination of a list: the query string, for the document."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    cursor: str | None = Field(None, description="`next_cursor` of the previous page")
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="items per page")
