@@ -1,4 +1,10 @@
-"""Every value kept on the aiohttp application, under a typed AppKey."""
+"""The values that modules share on the aiohttp application, under typed AppKeys.
+
+The services are named for typing only (TYPE_CHECKING): this module imports
+none of them. A key that one module alone sets and reads (the metrics
+registry, the OpenAPI document's cache) lives beside its owner; the values of
+one request are under `syncd.web.keys`.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +24,6 @@ if TYPE_CHECKING:
     from syncd.hub import InProcessHub
     from syncd.mail import Mailer
     from syncd.media.service import MediaService
-    from syncd.metrics import Metrics
-    from syncd.openapi.routes import DocumentCache
     from syncd.reports.service import ReportService
     from syncd.sync.admin import SyncAdmin
     from syncd.sync.inbox import ConflictInbox
@@ -42,8 +46,5 @@ HUB: web.AppKey[InProcessHub] = web.AppKey("hub")
 LIVE: web.AppKey[LiveSessions] = web.AppKey("live")
 INBOX: web.AppKey[ConflictInbox] = web.AppKey("inbox")
 SYNC_ADMIN: web.AppKey[SyncAdmin] = web.AppKey("sync_admin")
-OPENAPI: web.AppKey[DocumentCache] = web.AppKey("openapi")
 YJS: web.AppKey[Rooms] = web.AppKey("yjs")
-METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
-
 LIMITS: web.AppKey[TenantLimits] = web.AppKey("limits")

@@ -125,6 +125,9 @@ class Metrics:
         )
 
 
+METRICS = web.AppKey("metrics", Metrics)
+
+
 def route_template(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else UNMATCHED
@@ -148,14 +151,14 @@ async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
     finally:
         if status != WEBSOCKET_STATUS:
             method = request.method if request.method in METHODS else "OTHER"
-            request.app[appkeys.METRICS].request_seconds.labels(
+            request.app[METRICS].request_seconds.labels(
                 route_template(request), method, str(status)
             ).observe(time.perf_counter() - started)
 
 
 def count_push(app: web.Application, endpoint: str, answer: Mapping[str, Any]) -> None:
     """Count a push answer: the batch, each change by result, the conflicts it opened."""
-    metrics = app[appkeys.METRICS]
+    metrics = app[METRICS]
     metrics.pushes.labels(endpoint).inc()
     statuses: dict[str, int] = {}
     conflicts = 0
@@ -170,13 +173,13 @@ def count_push(app: web.Application, endpoint: str, answer: Mapping[str, Any]) -
 
 
 def count_pull(app: web.Application, answer: Mapping[str, Any]) -> None:
-    metrics = app[appkeys.METRICS]
+    metrics = app[METRICS]
     metrics.pulls.inc()
     metrics.pulled_changes.inc(len(answer["changes"]))
 
 
 def count_resolved(app: web.Application, resolution: str, how_many: int) -> None:
-    app[appkeys.METRICS].conflicts_resolved.labels(resolution).inc(how_many)
+    app[METRICS].conflicts_resolved.labels(resolution).inc(how_many)
 
 
 def _check_access(request: web.Request) -> None:
@@ -205,10 +208,10 @@ def _check_access(request: web.Request) -> None:
 async def scrape(request: web.Request) -> web.Response:
     _check_access(request)
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(request.app[appkeys.METRICS].registry)
+    body = encoder(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def setup(app: web.Application) -> None:
-    app[appkeys.METRICS] = Metrics(app)
+    app[METRICS] = Metrics(app)
     app.router.add_get("/metrics", scrape, name="metrics")

@@ -19,7 +19,7 @@ from storage.models import Tenant, User
 from storage.unit_of_work import PlatformUnitOfWork
 from syncd.admin import audit
 from syncd.passwords import BCRYPT_ROUNDS, check_policy, hash_password
-from syncd.tenants.founding import FirstAdmin, add_admin, found_tenant
+from syncd.tenants.founding import NewAdmin, add_admin, found_tenant
 
 DEMO_SLUG = "demo"
 SYSTEM_SLUG = "system"
@@ -81,7 +81,7 @@ async def seed(
             password = admin_password
             if not password:
                 password = generated = secrets.token_urlsafe(15)
-            admin = FirstAdmin(email, "Administrator", hash_password(password))
+            admin = NewAdmin(email, "Administrator", hash_password(password))
         tenant_created = tenant is None
         if tenant is None:
             await found_tenant(session, DEMO_SLUG, "Demo Field Services", admin=admin)

@@ -16,9 +16,9 @@ from syncd.auth.errors import PermissionDenied, TokenExpired, TokenInvalid, Toke
 from syncd.auth.permissions import Permission, credentials_of, permission_of, role_allows
 from syncd.auth.principal import PRINCIPAL, Principal
 from syncd.i18n import Msg
-from syncd.tenancy import RESOLVED_TENANT, named_tenant
 from syncd.web import keys
 from syncd.web.middlewares import Handler
+from syncd.web.tenant import RESOLVED_TENANT, named_tenant
 
 log = structlog.get_logger("syncd.auth")
 

@@ -21,10 +21,9 @@ from syncd.auth.permissions import Permission, public, requires
 from syncd.auth.principal import principal
 from syncd.auth.schemas import MeRead, Registered, TokenPairRead
 from syncd.openapi import describe
-from syncd.tenancy import current_tenant
 from syncd.tenants.founding import (
     SLUG_PATTERN,
-    FirstAdmin,
+    NewAdmin,
     found_tenant,
     refuse_reserved,
     refuse_taken,
@@ -32,6 +31,7 @@ from syncd.tenants.founding import (
 from syncd.web.body import Body, NewPassword, Password, parse_body
 from syncd.web.origin import origin_of
 from syncd.web.problems import NotFound
+from syncd.web.tenant import current_tenant
 
 routes = web.RouteTableDef()
 
@@ -129,7 +129,7 @@ async def register(request: web.Request) -> web.Response:
     body = await parse_body(request, RegisterBody)
     refuse_reserved(body.tenant_slug)
     password_hash = await request.app[appkeys.AUTH].hash(checked_password(body.password))
-    admin = FirstAdmin(str(body.email).lower(), body.display_name, password_hash)
+    admin = NewAdmin(str(body.email).lower(), body.display_name, password_hash)
     async with PlatformUnitOfWork(request.app[appkeys.SESSIONS]) as uow:
         session = uow.session
         await refuse_taken(session, body.tenant_slug)

@@ -27,10 +27,10 @@ from syncd.console.session import (
     start_session,
 )
 from syncd.i18n import LOCALES, Msg
-from syncd.tenancy import find_tenant, named_tenant
 from syncd.web import keys
 from syncd.web.origin import origin_of
 from syncd.web.problems import Problem, TenantNotFound
+from syncd.web.tenant import find_tenant, named_tenant
 
 routes = web.RouteTableDef()
 

@@ -28,7 +28,7 @@ from syncd.auth.principal import PRINCIPAL, Principal
 from syncd.console import csrf
 from syncd.console.i18n import Speech, page_locale
 from syncd.console.session import LANGUAGE_COOKIE
-from syncd.tenancy import RESOLVED_TENANT
+from syncd.web.tenant import RESOLVED_TENANT
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONSOLE_CSP = (

@@ -119,10 +119,13 @@ class DocumentCache:
         return self._body
 
 
+OPENAPI = web.AppKey("openapi", DocumentCache)
+
+
 @describe(summary="The OpenAPI document", responses={200: OpenAPIDocument}, tags=["docs"])
 async def openapi_json(request: web.Request) -> web.Response:
     """This document, generated from the server's route table."""
-    body = request.app[appkeys.OPENAPI].body(request.app)
+    body = request.app[OPENAPI].body(request.app)
     return web.Response(
         body=body, content_type="application/json", headers={"Cache-Control": "no-cache"}
     )
@@ -186,7 +189,7 @@ def setup(app: web.Application) -> None:
     production = app[appkeys.SETTINGS].is_production
     permission = Permission.API_DOCS if production else Permission.PUBLIC
     swagger_ui_dir()  # a missing package fails here, at start, not on the first page view
-    app[appkeys.OPENAPI] = DocumentCache()
+    app[OPENAPI] = DocumentCache()
     app.router.add_get("/openapi.json", _guarded(openapi_json, permission), name="openapi")
     app.router.add_get("/docs", _guarded(docs, permission), name="docs")
     app.router.add_get(ASSET_PREFIX + "{name}", asset, name="docs_asset")

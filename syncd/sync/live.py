@@ -231,7 +231,7 @@ class LiveSession:
         claims = tokens.decode_access(
             token, self.settings.jwt_access_secret, self.settings.jwt_issuer
         )
-        from syncd.tenancy import named_tenant
+        from syncd.web.tenant import named_tenant
 
         _, who = await self.request.app[appkeys.AUTH].principal_for(
             claims, named_tenant(self.request)

@@ -24,7 +24,7 @@ RESERVED_SLUGS = frozenset({"system", "www", "api", "admin", "app", "static"})
 
 
 @dataclass(frozen=True, slots=True)
-class FirstAdmin:
+class NewAdmin:
     """A tenant's first admin; without a password hash the account waits for a reset."""
 
     email: str
@@ -49,7 +49,7 @@ async def found_tenant(
     slug: str,
     name: str,
     *,
-    admin: FirstAdmin | None = None,
+    admin: NewAdmin | None = None,
     locale: str | None = None,
     time_zone: str | None = None,
     is_system: bool = False,
@@ -74,7 +74,7 @@ async def found_tenant(
     return tenant, user
 
 
-def add_admin(session: AsyncSession, tenant_id: uuid.UUID, admin: FirstAdmin) -> User:
+def add_admin(session: AsyncSession, tenant_id: uuid.UUID, admin: NewAdmin) -> User:
     """Add an admin user to the tenant, in the caller's transaction."""
     user = User(
         id=uuid.uuid4(),

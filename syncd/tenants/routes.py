@@ -30,7 +30,6 @@ from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.i18n import Msg
 from syncd.openapi import Binary, describe
-from syncd.tenancy import tenant_uow
 from syncd.tenants import service
 from syncd.tenants.schemas import (
     PlatformTenantPage,
@@ -56,6 +55,7 @@ from syncd.web.problems import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from syncd.web.tenant import tenant_uow
 
 routes = web.RouteTableDef()
 

@@ -43,7 +43,7 @@ from syncd.admin.audit import Origin
 from syncd.auth.errors import SlugTaken
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
-from syncd.tenants.founding import FirstAdmin, found_tenant, refuse_reserved, refuse_taken
+from syncd.tenants.founding import NewAdmin, found_tenant, refuse_reserved, refuse_taken
 from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.web.problems import (
     Conflict,
@@ -186,7 +186,7 @@ async def create_tenant(
         admin = None
         details: dict[str, Any] = {"slug": new.slug, "name": new.name, "via": "platform"}
         if new.admin_email is not None:
-            admin = FirstAdmin(new.admin_email, new.admin_display_name, new.admin_password_hash)
+            admin = NewAdmin(new.admin_email, new.admin_display_name, new.admin_password_hash)
             details["admin_email"] = new.admin_email
         try:
             tenant, user = await found_tenant(

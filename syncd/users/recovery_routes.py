@@ -19,7 +19,6 @@ from syncd.auth.errors import PasswordPolicy
 from syncd.auth.permissions import Permission, public, requires
 from syncd.auth.principal import principal
 from syncd.openapi import describe
-from syncd.tenancy import current_tenant
 from syncd.users.recovery import PasswordResets, ResetInvalid, ResetThrottled
 from syncd.users.routes import user_id_of
 from syncd.users.schemas import UserPath
@@ -27,6 +26,7 @@ from syncd.users.service import AllClosers, UserNotFound
 from syncd.web.body import Body, Password, parse_body
 from syncd.web.client_ip import request_ip
 from syncd.web.origin import origin_of
+from syncd.web.tenant import current_tenant
 
 routes = web.RouteTableDef()
 

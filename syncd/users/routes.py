@@ -27,7 +27,6 @@ from syncd.auth.principal import principal
 from syncd.auth.schemas import TokenPairRead
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.tenancy import current_tenant
 from syncd.users.schemas import (
     InviteAccept,
     InviteCreate,
@@ -55,6 +54,7 @@ from syncd.web.body import parse_body, path_uuid
 from syncd.web.origin import origin_of
 from syncd.web.pagination import InvalidCursor, page, page_params
 from syncd.web.query import read_query
+from syncd.web.tenant import current_tenant
 
 routes = web.RouteTableDef()
 

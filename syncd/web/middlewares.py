@@ -24,7 +24,6 @@ from syncd import appkeys
 from syncd.auth.principal import PRINCIPAL
 from syncd.i18n import Msg, choose_locale
 from syncd.settings import Environment, Settings
-from syncd.tenancy import RESOLVED_TENANT
 from syncd.web import keys
 from syncd.web.problems import (
     InternalError,
@@ -33,6 +32,7 @@ from syncd.web.problems import (
     from_http_exception,
     problem_response,
 )
+from syncd.web.tenant import RESOLVED_TENANT
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)

@@ -69,7 +69,7 @@ async def authenticate(request: web.Request, token: str | None) -> Principal:
         claims = tokens.decode_access(token, settings.jwt_access_secret, settings.jwt_issuer)
     except tokens.TokenError as exc:
         raise Refused(codes.CLOSE_TOKEN, str(exc)[:120]) from None
-    from syncd.tenancy import named_tenant
+    from syncd.web.tenant import named_tenant
 
     try:
         _, who = await request.app[appkeys.AUTH].principal_for(claims, named_tenant(request))

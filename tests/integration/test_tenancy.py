@@ -15,8 +15,8 @@ from storage.models import Task, Tenant, User
 from storage.tenancy import TenantScopeError
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd.auth.permissions import public
-from syncd.tenancy import current_tenant
 from syncd.web import keys
+from syncd.web.tenant import current_tenant
 from tests.conftest import make_tenant
 
 Sessions = async_sessionmaker[AsyncSession]
