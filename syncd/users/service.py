@@ -1,7 +1,8 @@
 """Users of a tenant: invite, accept an invite, list, read, roles, activation, passwords.
 
-The use cases behind syncd/users.py. Each opens one tenant unit of work, checks
-before it mutates, writes its audit entry in the same transaction and commits;
+The use cases behind the user routes (syncd/users/routes.py). Each opens one
+tenant unit of work, checks before it mutates, writes its audit entry in the
+same transaction and commits;
 effects outside the database (sending mail, closing live connections) happen
 only after the commit.
 
@@ -81,8 +82,8 @@ class SessionCloser(Protocol):
     """Closes a user's live connections (WebSocket, Yjs) when their sessions end.
 
     The WebSocket issue plugs its implementation in (kept under an AppKey of
-    its own and handed to `UserService(closer=...)` by syncd/users.py); until
-    then the default `NoSessionCloser` has nothing to close.
+    its own and handed to `UserService(closer=...)` by syncd/users/routes.py);
+    until then the default `NoSessionCloser` has nothing to close.
     """
 
     async def close_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
