@@ -30,7 +30,7 @@ from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.i18n import Msg
 from syncd.openapi import Binary, describe
-from syncd.tenants import service
+from syncd.tenants import logos, service
 from syncd.tenants.schemas import (
     PlatformTenantPage,
     PlatformTenantRead,
@@ -71,7 +71,7 @@ IF_MATCH = {"If-Match": "the ETag you read; a stale one is 412 precondition_fail
 def tenant_read(tenant: Tenant) -> dict[str, Any]:
     """A tenant as its own users see it."""
     branding = tenant.branding or {}
-    logo = service.logo_of(tenant)
+    logo = logos.logo_of(tenant)
     return {
         "id": str(tenant.id),
         "slug": tenant.slug,
@@ -265,13 +265,13 @@ async def update_own_tenant(request: web.Request) -> web.Response:
     summary="Upload your tenant's logo (raw PNG, JPEG or WebP)",
     body=LOGO,
     responses={200: TenantRead},
-    problems=[service.LogoTooLarge, PayloadTooLarge, UnsupportedMediaType, service.InvalidImage],
+    problems=[logos.LogoTooLarge, PayloadTooLarge, UnsupportedMediaType, logos.InvalidImage],
 )
 async def put_logo(request: web.Request) -> web.Response:
     limit = request.app[appkeys.SETTINGS].max_logo_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise service.LogoTooLarge(Msg("a logo may be at most {limit} bytes", limit=limit))
-    tenant = await service.replace_logo(
+        raise logos.LogoTooLarge(Msg("a logo may be at most {limit} bytes", limit=limit))
+    tenant = await logos.replace_logo(
         await tenant_uow(request),
         request.app[appkeys.BLOBS],
         paced(request, CHUNK_BYTES),
@@ -286,10 +286,10 @@ async def put_logo(request: web.Request) -> web.Response:
 @routes.get("/tenant/logo")
 @requires(Permission.TENANT_READ)
 @describe(
-    summary="Download your tenant's logo", responses={200: LOGO}, problems=[service.LogoNotFound]
+    summary="Download your tenant's logo", responses={200: LOGO}, problems=[logos.LogoNotFound]
 )
 async def get_logo(request: web.Request) -> web.StreamResponse:
-    logo = await service.current_logo(await tenant_uow(request))
+    logo = await logos.current_logo(await tenant_uow(request))
     try:
         async with request.app[appkeys.BLOBS].open(logo.key) as chunks:
             response = web.StreamResponse(headers=_stream_headers(request, logo))
@@ -300,12 +300,12 @@ async def get_logo(request: web.Request) -> web.StreamResponse:
                 async for chunk in chunks:
                     await response.write(chunk)
     except BlobNotFound:
-        raise service.LogoNotFound(Msg("the logo's file is missing")) from None
+        raise logos.LogoNotFound(Msg("the logo's file is missing")) from None
     await response.write_eof()
     return response
 
 
-def _stream_headers(request: web.Request, logo: service.Logo) -> dict[str, str]:
+def _stream_headers(request: web.Request, logo: logos.Logo) -> dict[str, str]:
     # A prepared response skips the request_context middleware: set its headers here.
     return {
         **security_headers(request.app[appkeys.SETTINGS]),
@@ -317,11 +317,9 @@ def _stream_headers(request: web.Request, logo: service.Logo) -> dict[str, str]:
 
 @routes.delete("/tenant/logo")
 @requires(Permission.TENANT_MANAGE)
-@describe(
-    summary="Remove your tenant's logo", responses={204: None}, problems=[service.LogoNotFound]
-)
+@describe(summary="Remove your tenant's logo", responses={204: None}, problems=[logos.LogoNotFound])
 async def delete_logo(request: web.Request) -> web.Response:
-    await service.delete_logo(
+    await logos.delete_logo(
         await tenant_uow(request),
         request.app[appkeys.BLOBS],
         origin=origin_of(request),

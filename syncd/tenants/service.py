@@ -1,4 +1,4 @@
-"""Tenant use cases: the platform operator's tenant CRUD, a tenant's own settings, its logo.
+"""Tenant use cases: the platform operator's tenant CRUD, a tenant's own settings.
 
 Each use case takes an unopened unit of work: a `PlatformUnitOfWork` for the
 operator's cross-tenant work, the request's `TenantUnitOfWork` for a tenant's
@@ -11,31 +11,22 @@ field, the branding and the logo included, moves it. `If-Match` is compared
 on the opaque tag, ignoring a `W/` prefix, because a proxy that compresses
 responses (nginx gzip) weakens the tags it passes on and clients echo them.
 
-Logos are stored under a fresh key per upload
-(`tenants/<tenant_id>/branding/logo-<id>`): the upload streams to the blob
-store, Pillow checks it really is the declared image type, the tenant row is
-pointed at it, and only after the commit is the previous logo deleted. A
-failed upload leaves the current logo untouched.
+A tenant's logo is `syncd.tenants.logos`; a new tenant is made by
+`syncd.tenants.founding`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
-import struct
 import uuid
-from collections.abc import AsyncIterable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import structlog
-from PIL import Image
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.blobs import BlobError, BlobStore, BlobTooLarge
 from storage.models import Tenant, User
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd.admin import audit
@@ -47,52 +38,18 @@ from syncd.tenants.founding import NewAdmin, found_tenant, refuse_reserved, refu
 from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
 from syncd.web.problems import (
     Conflict,
-    NotFound,
-    PayloadTooLarge,
     PreconditionFailed,
-    Problem,
     TenantNotFound,
-    UnsupportedMediaType,
 )
 
-LOGO_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
-MAX_LOGO_PIXELS = 4096 * 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-# What Pillow raises on data that is not (entirely) an image of the format asked for.
-_UNDECODABLE = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    struct.error,
-    Image.DecompressionBombError,
-)
-
-log = structlog.get_logger("syncd.tenants")
-
 TenantView = Callable[[Tenant], dict[str, Any]]
 
 
 class SystemTenantLocked(Conflict):
     code = "system_tenant_locked"
     title = "The system tenant cannot be deactivated"
-
-
-class LogoNotFound(NotFound):
-    code = "logo_not_found"
-    title = "The tenant has no logo"
-
-
-class LogoTooLarge(PayloadTooLarge):
-    code = "logo_too_large"
-    title = "The logo is too large"
-
-
-class InvalidImage(Problem):
-    status = 422
-    code = "invalid_image"
-    title = "The body is not a valid image of its declared type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +61,6 @@ class NewTenant:
     admin_email: str | None = None
     admin_password_hash: str | None = None
     admin_display_name: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Logo:
-    id: str
-    key: str
-    content_type: str
-    size: int
 
 
 # --- entity tags ---------------------------------------------------------------
@@ -197,7 +146,7 @@ async def create_tenant(
                 locale=new.locale,
                 time_zone=new.time_zone,
             )
-            _audit(session, "tenant_created", tenant, origin, actor, details)
+            audit_tenant(session, "tenant_created", tenant, origin, actor, details)
             await uow.commit()
         except IntegrityError:
             raise SlugTaken(Msg("the slug {slug} is taken", slug=repr(new.slug))) from None
@@ -224,7 +173,7 @@ async def update_tenant(
     tenant in a 412 answer.
     """
     async with uow:
-        tenant = await _locked(uow, tenant_id)
+        tenant = await locked_tenant(uow, tenant_id)
         current = etag(tenant)
         if not if_match_holds(if_match, current):
             raise PreconditionFailed(
@@ -239,7 +188,7 @@ async def update_tenant(
             details: dict[str, Any] = {"changes": diff}
             if isinstance(uow, PlatformUnitOfWork):
                 details["via"] = "platform"
-            _audit(uow.session, "tenant_updated", tenant, origin, actor, details)
+            audit_tenant(uow.session, "tenant_updated", tenant, origin, actor, details)
         await uow.commit()
     return tenant
 
@@ -277,103 +226,10 @@ async def own_tenant(uow: TenantUnitOfWork) -> Tenant:
     return tenant
 
 
-def logo_of(tenant: Tenant) -> Logo | None:
-    found = (tenant.branding or {}).get("logo")
-    if not isinstance(found, dict):
-        return None
-    return Logo(found["id"], found["key"], found["content_type"], int(found["size"]))
-
-
-async def current_logo(uow: TenantUnitOfWork) -> Logo:
-    logo = logo_of(await own_tenant(uow))
-    if logo is None:
-        raise LogoNotFound("this tenant has no logo")
-    return logo
-
-
-async def replace_logo(
-    uow: TenantUnitOfWork,
-    blobs: BlobStore,
-    chunks: AsyncIterable[bytes],
-    *,
-    content_type: str,
-    max_bytes: int,
-    origin: Origin,
-    actor: Principal,
-) -> Tenant:
-    """Store a new logo streamed from `chunks`, checked to be a `content_type` image."""
-    image_format = LOGO_FORMATS.get(content_type)
-    if image_format is None:
-        raise UnsupportedMediaType(
-            Msg(
-                "send the logo as {formats}, not {content_type}",
-                formats=", ".join(LOGO_FORMATS),
-                content_type=repr(content_type),
-            )
-        )
-    logo_id = uuid.uuid4().hex
-    key = f"tenants/{uow.tenant_id}/branding/logo-{logo_id}"
-    try:
-        size = await blobs.put_stream(key, chunks, max_bytes=max_bytes)
-    except BlobTooLarge:
-        raise LogoTooLarge(Msg("a logo may be at most {limit} bytes", limit=max_bytes)) from None
-    committed = False
-    try:
-        width, height = await asyncio.to_thread(check_image, await blobs.read(key), image_format)
-        async with uow:
-            tenant = await _locked(uow, uow.tenant_id)
-            previous = logo_of(tenant)
-            meta = {"id": logo_id, "key": key, "content_type": content_type, "size": size}
-            tenant.branding = {**(tenant.branding or {}), "logo": meta}
-            details = dict(content_type=content_type, size=size, width=width, height=height)
-            _audit(uow.session, "tenant_logo_updated", tenant, origin, actor, details)
-            await uow.commit()
-            committed = True
-    finally:
-        if not committed:
-            await _forget(blobs, key)
-    if previous is not None:
-        await _forget(blobs, previous.key)
-    return tenant
-
-
-async def delete_logo(
-    uow: TenantUnitOfWork, blobs: BlobStore, *, origin: Origin, actor: Principal
-) -> None:
-    async with uow:
-        tenant = await _locked(uow, uow.tenant_id)
-        logo = logo_of(tenant)
-        if logo is None:
-            raise LogoNotFound("this tenant has no logo")
-        tenant.branding = {k: v for k, v in (tenant.branding or {}).items() if k != "logo"}
-        _audit(uow.session, "tenant_logo_deleted", tenant, origin, actor, {"logo_id": logo.id})
-        await uow.commit()
-    await _forget(blobs, logo.key)
-
-
-def check_image(data: bytes, image_format: str) -> tuple[int, int]:
-    """(width, height) if `data` decodes fully as `image_format`, else InvalidImage."""
-    try:
-        with Image.open(io.BytesIO(data), formats=[image_format]) as image:
-            width, height = image.size
-            if width * height > MAX_LOGO_PIXELS:
-                raise InvalidImage(
-                    Msg("a logo may have at most {limit} pixels", limit=MAX_LOGO_PIXELS)
-                )
-            image.verify()
-        with Image.open(io.BytesIO(data), formats=[image_format]) as image:
-            image.load()
-    except _UNDECODABLE:
-        raise InvalidImage(
-            Msg("the body is not a valid {image_format} image", image_format=image_format)
-        ) from None
-    return width, height
-
-
 # --- helpers -------------------------------------------------------------------
 
 
-async def _locked(uow: PlatformUnitOfWork | TenantUnitOfWork, tenant_id: uuid.UUID) -> Tenant:
+async def locked_tenant(uow: PlatformUnitOfWork | TenantUnitOfWork, tenant_id: uuid.UUID) -> Tenant:
     statement = select(Tenant).where(Tenant.id == tenant_id).with_for_update()
     tenant = (await uow.session.execute(statement)).scalar_one_or_none()
     if tenant is None:
@@ -381,15 +237,7 @@ async def _locked(uow: PlatformUnitOfWork | TenantUnitOfWork, tenant_id: uuid.UU
     return tenant
 
 
-async def _forget(blobs: BlobStore, key: str) -> None:
-    """Delete a blob nothing points to; a failure leaves an orphan, logged."""
-    try:
-        await blobs.delete(key)
-    except (BlobError, OSError) as exc:
-        log.warning("could not delete an unused blob", key=key, error=str(exc))
-
-
-def _audit(
+def audit_tenant(
     session: AsyncSession,
     action: str,
     tenant: Tenant,

@@ -36,10 +36,11 @@ from syncd.admin import audit
 from syncd.admin.audit import Origin
 from syncd.auth.errors import checked_password
 from syncd.auth.service import AuthService
+from syncd.auth.tokens import token_hash
 from syncd.i18n import Msg
 from syncd.settings import Settings
 from syncd.tenancy import TenantRef
-from syncd.users.service import NoSessionCloser, SessionCloser, UserNotFound, token_hash
+from syncd.users.service import NoSessionCloser, SessionCloser, UserNotFound
 from syncd.web.problems import BadRequest, TooManyRequests
 
 ACTIVE = "active"

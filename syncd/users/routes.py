@@ -27,6 +27,7 @@ from syncd.auth.principal import principal
 from syncd.auth.schemas import TokenPairRead
 from syncd.i18n import Msg
 from syncd.openapi import describe
+from syncd.users.invites import Invitations, InviteInvalid
 from syncd.users.schemas import (
     InviteAccept,
     InviteCreate,
@@ -41,7 +42,6 @@ from syncd.users.schemas import (
 )
 from syncd.users.service import (
     AllClosers,
-    InviteInvalid,
     LastAdmin,
     SelfDeactivation,
     UserExists,
@@ -96,6 +96,13 @@ def _service(request: web.Request) -> UserService:
     )
 
 
+def _invitations(request: web.Request) -> Invitations:
+    app = request.app
+    return Invitations(
+        app[appkeys.SETTINGS], app[appkeys.SESSIONS], app[appkeys.AUTH], app[appkeys.MAILER]
+    )
+
+
 @routes.post("/users/invite")
 @requires(Permission.USERS_MANAGE)
 @describe(
@@ -111,7 +118,7 @@ async def invite_user(request: web.Request) -> web.Response:
     developer can finish the flow without a mailbox.
     """
     body = await parse_body(request, InviteCreate)
-    invited = await _service(request).invite(
+    invited = await _invitations(request).invite(
         origin_of(request),
         principal(request),
         await current_tenant(request),
@@ -146,7 +153,7 @@ async def accept_invite(request: web.Request) -> web.Response:
     The tenant is the one named by `X-Tenant` or the subdomain.
     """
     body = await parse_body(request, InviteAccept)
-    pair = await _service(request).accept_invite(
+    pair = await _invitations(request).accept_invite(
         origin_of(request),
         await current_tenant(request),
         token=body.token,

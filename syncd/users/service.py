@@ -1,4 +1,4 @@
-"""Users of a tenant: invite, accept an invite, list, read, roles, activation, passwords.
+"""Users of a tenant: list, read, roles, activation, passwords (invitations: `invites.py`).
 
 The use cases behind the user routes (syncd/users/routes.py). Each opens one
 tenant unit of work, checks before it mutates, writes its audit entry in the
@@ -8,9 +8,6 @@ only after the commit.
 
 Rules kept here:
 
-- an invite creates a `pending` user and a single-use, expiring token stored
-  as its SHA-256; accepting it sets the password, activates the user and
-  starts a session;
 - a tenant always keeps one active admin (`last_admin`);
 - nobody deactivates themself; deactivation revokes every refresh token of the
   user, which ends their access tokens at once (the auth middleware checks the
@@ -20,33 +17,28 @@ Rules kept here:
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from storage.models import User, UserInvite
-from storage.types import utcnow
+from storage.models import User
 from storage.unit_of_work import TenantUnitOfWork
 from syncd import mail
 from syncd.admin import audit
 from syncd.admin.audit import Origin
-from syncd.auth.errors import InvalidCredentials, LoginThrottled, PasswordPolicy, checked_password
+from syncd.auth.errors import InvalidCredentials, LoginThrottled, PasswordPolicy
 from syncd.auth.principal import Principal
-from syncd.auth.service import AuthService, TokenPair
+from syncd.auth.service import AuthService
 from syncd.i18n import Msg
 from syncd.passwords import PasswordPolicyError, check_policy
 from syncd.settings import Settings
-from syncd.tenancy import TenantRef
 from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
-from syncd.web.problems import BadRequest, Conflict, NotFound
+from syncd.web.problems import Conflict, NotFound
 
 ACTIVE, INACTIVE, PENDING = "active", "inactive", "pending"
 
@@ -69,13 +61,6 @@ class LastAdmin(Conflict):
 class SelfDeactivation(Conflict):
     code = "self_deactivation"
     title = "You cannot deactivate yourself"
-
-
-class InviteInvalid(BadRequest):
-    """400 for an unknown, spent, revoked or expired token alike: one answer for all."""
-
-    code = "invite_invalid"
-    title = "The invitation cannot be used"
 
 
 class SessionCloser(Protocol):
@@ -126,22 +111,10 @@ class UserInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class Invited:
-    user: UserInfo
-    invite_id: uuid.UUID
-    expires_at: datetime
-    token: str
-
-
-@dataclass(frozen=True, slots=True)
 class UserFilter:
     role: Role | None = None
     status: str | None = None
     q: str | None = None
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class UserService:
@@ -161,136 +134,6 @@ class UserService:
 
     def _uow(self, tenant_id: uuid.UUID) -> TenantUnitOfWork:
         return TenantUnitOfWork(self.sessions, tenant_id)
-
-    # --- invitations ---------------------------------------------------------------
-
-    async def invite(
-        self,
-        origin: Origin,
-        who: Principal,
-        tenant: TenantRef,
-        *,
-        email: str,
-        role: Role,
-        display_name: str = "",
-        locale: str | None = None,
-    ) -> Invited:
-        email = email.strip().lower()
-        token = secrets.token_urlsafe(32)
-        now = utcnow()
-        async with self._uow(tenant.id) as uow:
-            session = uow.session
-            if await session.scalar(select(User.id).where(User.email == email)) is not None:
-                raise UserExists(Msg("{email} is already a user of this tenant", email=email))
-            user = User(
-                id=uuid.uuid4(),
-                email=email,
-                display_name=display_name,
-                role=role.value,
-                status=PENDING,
-                locale=locale,
-            )
-            session.add(user)
-            try:
-                await session.flush()
-            except IntegrityError:  # invited at the same moment by someone else
-                raise UserExists(
-                    Msg("{email} is already a user of this tenant", email=email)
-                ) from None
-            invite = UserInvite(
-                id=uuid.uuid4(),
-                user_id=user.id,
-                token_hash=token_hash(token),
-                invited_by=who.user_id,
-                created_at=now,
-                expires_at=now + timedelta(seconds=self.settings.invite_ttl_s),
-            )
-            session.add(invite)
-            inviter = await session.get(User, (tenant.id, who.user_id))
-            rendered = mail.render(
-                "invite",
-                mail.mail_locale(locale, tenant.locale),
-                self._invite_context(tenant, user, invite, token, inviter),
-            )
-            mail.enqueue(session, email, rendered)
-            _audit(
-                session,
-                origin,
-                "user_invited",
-                who.user_id,
-                user.id,
-                {"email": email, "role": role.value, "invite_id": str(invite.id)},
-            )
-            await uow.commit()
-        if self.mailer is not None:
-            self.mailer.kick()
-        return Invited(UserInfo.of(user), invite.id, invite.expires_at, token)
-
-    def _invite_context(
-        self,
-        tenant: TenantRef,
-        user: User,
-        invite: UserInvite,
-        token: str,
-        inviter: User | None,
-    ) -> dict[str, object]:
-        return {
-            "name": user.display_name or user.email,
-            "inviter": (inviter.display_name or inviter.email) if inviter else tenant.name,
-            "tenant_name": tenant.name,
-            "role": user.role,
-            "token": token,
-            # A fragment, so the token stays out of web server and proxy logs.
-            "accept_url": (
-                f"https://{tenant.slug}.{self.settings.base_domain}/accept-invite#token={token}"
-            ),
-            "expires_at": invite.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
-        }
-
-    async def accept_invite(
-        self,
-        origin: Origin,
-        tenant: TenantRef,
-        *,
-        token: str,
-        password: str,
-        display_name: str | None = None,
-    ) -> TokenPair:
-        """Set the password, activate the user, spend the invite, log the user in.
-
-        The token is checked before the (deliberately slow) hashing, so a wrong
-        token costs no bcrypt, and again under lock before the write.
-        """
-        checked_password(password)
-        async with self._uow(tenant.id) as uow:
-            await _usable_invite(uow.session, tenant.id, token)
-        password_hash = await self.auth.hash(password)
-        now = utcnow()
-        async with self._uow(tenant.id) as uow:
-            session = uow.session
-            invite, user = await _usable_invite(session, tenant.id, token, lock=True)
-            user.password_hash = password_hash
-            user.status = ACTIVE
-            user.last_login_at = now
-            if display_name:
-                user.display_name = display_name
-            invite.accepted_at = now
-            await session.execute(
-                update(UserInvite)
-                .where(
-                    UserInvite.user_id == user.id,
-                    UserInvite.id != invite.id,
-                    UserInvite.accepted_at.is_(None),
-                    UserInvite.revoked_at.is_(None),
-                )
-                .values(revoked_at=now)
-            )
-            pair = await self.auth.issue_session(session, user, origin)
-            _audit(
-                session, origin, "invite_accepted", user.id, user.id, {"invite_id": str(invite.id)}
-            )
-            await uow.commit()
-        return pair
 
     # --- reading -----------------------------------------------------------------
 
@@ -344,7 +187,7 @@ class UserService:
             if old == Role.ADMIN.value and user.status == ACTIVE:
                 await _keep_an_admin(session, user.id)
             user.role = role.value
-            _audit(
+            audit_user(
                 session,
                 origin,
                 "role_changed",
@@ -368,7 +211,7 @@ class UserService:
                 await _keep_an_admin(session, user.id)
             previous, user.status = user.status, INACTIVE
             await AuthService.revoke_user_sessions(session, user.id)
-            _audit(
+            audit_user(
                 session,
                 origin,
                 "user_deactivated",
@@ -388,7 +231,9 @@ class UserService:
             if user.status != INACTIVE:
                 return UserInfo.of(user)
             user.status = ACTIVE if user.password_hash else PENDING
-            _audit(session, origin, "user_activated", who.user_id, user.id, {"status": user.status})
+            audit_user(
+                session, origin, "user_activated", who.user_id, user.id, {"status": user.status}
+            )
             await uow.commit()
         return UserInfo.of(user)
 
@@ -417,7 +262,7 @@ class UserService:
                 raise InvalidCredentials(Msg("the password changed meanwhile; try again"))
             user.password_hash = new_hash
             await AuthService.revoke_user_sessions(session, user.id, keep_family=who.session_id)
-            _audit(
+            audit_user(
                 session,
                 origin,
                 "password_changed",
@@ -436,31 +281,6 @@ async def _user(
     if user is None:
         raise UserNotFound(Msg("no user {user_id} in this tenant", user_id=user_id))
     return user
-
-
-async def _usable_invite(
-    session: AsyncSession, tenant_id: uuid.UUID, token: str, *, lock: bool = False
-) -> tuple[UserInvite, User]:
-    """The invite behind `token` and its pending user, or InviteInvalid."""
-    statement = select(UserInvite).where(UserInvite.token_hash == token_hash(token))
-    if lock:
-        statement = statement.with_for_update()
-    invite = (await session.execute(statement)).scalar_one_or_none()
-    user = None
-    if invite is not None:
-        user = await session.get(User, (tenant_id, invite.user_id), with_for_update=lock or None)
-    if (
-        invite is None
-        or user is None
-        or invite.accepted_at is not None
-        or invite.revoked_at is not None
-        or invite.expires_at <= utcnow()
-        or user.status != PENDING
-    ):
-        raise InviteInvalid(
-            Msg("the invitation is unknown, used, revoked or expired; ask for a new one")
-        )
-    return invite, user
 
 
 async def _keep_an_admin(session: AsyncSession, leaving: uuid.UUID) -> None:
@@ -501,7 +321,7 @@ def _checked_new_password(password: str) -> str:
     return password
 
 
-def _audit(
+def audit_user(
     session: AsyncSession,
     origin: Origin,
     action: str,

@@ -24,7 +24,8 @@ from syncd.app import create_app
 from syncd.auth.principal import Principal
 from syncd.auth.ratelimit import MemoryLimiter
 from syncd.auth.service import AuthService
-from syncd.users.service import UserService, token_hash
+from syncd.auth.tokens import token_hash
+from syncd.users.service import UserService
 from tests.conftest import make_settings, make_tenant
 from tests.factories import PASSWORD, Account, login, make_user, signed_in
 
