@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import EmailStr, Field
 
 from storage.unit_of_work import PlatformUnitOfWork
 from syncd import appkeys
@@ -19,39 +18,27 @@ from syncd.auth.errors import (
 )
 from syncd.auth.permissions import Permission, public, requires
 from syncd.auth.principal import principal
-from syncd.auth.schemas import MeRead, Registered, TokenPairRead
+from syncd.auth.schemas import (
+    LoginBody,
+    MeRead,
+    RefreshBody,
+    RegisterBody,
+    Registered,
+    TokenPairRead,
+)
 from syncd.openapi import describe
 from syncd.tenants.founding import (
-    SLUG_PATTERN,
     NewAdmin,
     found_tenant,
     refuse_reserved,
     refuse_taken,
 )
-from syncd.web.body import Body, NewPassword, Password, parse_body
+from syncd.web.body import parse_body
 from syncd.web.origin import origin_of
 from syncd.web.problems import NotFound
 from syncd.web.tenant import current_tenant
 
 routes = web.RouteTableDef()
-
-
-class LoginBody(Body):
-    email: str = Field(min_length=3, max_length=254)
-    password: Password = Field(min_length=1)
-    client_id: str | None = Field(None, min_length=1, max_length=100)
-
-
-class RefreshBody(Body):
-    refresh_token: str = Field(min_length=10, max_length=4096)
-
-
-class RegisterBody(Body):
-    tenant_slug: str = Field(pattern=SLUG_PATTERN)
-    tenant_name: str = Field(min_length=1, max_length=200)
-    email: EmailStr
-    password: NewPassword
-    display_name: str = Field("", max_length=200)
 
 
 @routes.post("/auth/login")

@@ -1,13 +1,18 @@
-"""Answer shapes of the auth routes, for the OpenAPI document (handlers shape their own JSON)."""
+"""The shapes of the auth routes: what sign-in, refresh and registration send, what they answer.
+
+The answer shapes are for the OpenAPI document (handlers shape their own JSON).
+"""
 
 from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, EmailStr, Field
 
 from protocol.roles import Role
+from syncd.tenants.founding import SLUG_PATTERN
 from syncd.tenants.schemas import AccountRead
+from syncd.web.body import Body, NewPassword, Password
 
 
 class TokenPairRead(BaseModel):
@@ -41,3 +46,21 @@ class Registered(BaseModel):
 
     tenant: TenantBrief
     user: AccountRead
+
+
+class LoginBody(Body):
+    email: str = Field(min_length=3, max_length=254)
+    password: Password = Field(min_length=1)
+    client_id: str | None = Field(None, min_length=1, max_length=100)
+
+
+class RefreshBody(Body):
+    refresh_token: str = Field(min_length=10, max_length=4096)
+
+
+class RegisterBody(Body):
+    tenant_slug: str = Field(pattern=SLUG_PATTERN)
+    tenant_name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    password: NewPassword
+    display_name: str = Field("", max_length=200)

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, Field
 
 from storage.models import Report
 from syncd import appkeys
@@ -28,40 +26,12 @@ from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.i18n import Msg
 from syncd.openapi import describe
+from syncd.reports.schemas import JobSheetCreate, ReportPath, ReportRead, TaskPath
 from syncd.reports.service import ReportNotFound, ReportNotReady, ReportService
 from syncd.tasks.service import TaskNotFound
-from syncd.web.body import Body, parse_body, path_uuid
+from syncd.web.body import parse_body, path_uuid
 
 routes = web.RouteTableDef()
-
-
-class JobSheetCreate(Body):
-    locale: Literal["en", "ar"] | None = Field(
-        None, description="the sheet's language; default: yours, else the tenant's"
-    )
-
-
-class TaskPath(BaseModel):
-    task_id: uuid.UUID
-
-
-class ReportPath(BaseModel):
-    report_id: uuid.UUID
-
-
-class ReportRead(BaseModel):
-    """A job sheet being made, made, or failed."""
-
-    id: uuid.UUID
-    task_id: uuid.UUID
-    locale: Literal["en", "ar"]
-    status: Literal["queued", "running", "done", "failed"]
-    attempts: int = Field(description="how many times the job has started")
-    error: str | None = Field(description="the last attempt's error, if it failed")
-    content_url: str | None = Field(description="redirects to the PDF; null until done")
-    created_by: uuid.UUID | None
-    created_at: datetime
-    finished_at: datetime | None
 
 
 def report_read(report: Report) -> dict[str, Any]:
