@@ -74,6 +74,17 @@ def check_update(data: bytes, limits: YLimits = DEFAULT) -> None:
         raise UpdateError(f"not a Yjs update: {exc}") from None
 
 
+def struct_ends(data: bytes, limits: YLimits = DEFAULT) -> dict[int, int]:
+    """Per client, the clock just after the last struct `data` carries (skips
+    excluded): what a document's state vector reaches once it holds the update
+    wholly. UpdateError as check_update."""
+    reader = _Reader(data, limits)
+    try:
+        return reader.structs()
+    except UpdateError as exc:
+        raise UpdateError(f"not a Yjs update: {exc}") from None
+
+
 def check_state_vector(data: bytes, limits: YLimits = DEFAULT) -> None:
     """Raise UpdateError unless `data` is one whole state vector."""
     if len(data) > limits.max_bytes:
@@ -146,20 +157,27 @@ class _Reader:
 
     # --- the update -------------------------------------------------------------------
 
-    def structs(self) -> None:
+    def structs(self) -> dict[int, int]:
+        """Walk the structs; answers, per client, the clock just after its last
+        struct that is not a skip (a gap the update leaves to others)."""
+        ends: dict[int, int] = {}
         for _ in range(self.count(per_item=3)):
             structs = self.count()
-            self.uint()  # client
-            self.uint()  # clock
+            client = self.uint()
+            clock = self.uint()
             for _ in range(structs):
-                self.struct()
+                length, skip = self.struct()
+                clock += length
+                if not skip:
+                    ends[client] = max(ends.get(client, 0), clock)
+        return ends
 
-    def struct(self) -> None:
+    def struct(self) -> tuple[int, bool]:
+        """One struct: its length in clock ticks, and whether it is a skip."""
         info = self.byte()
         ref = info & _BITS5
         if ref in (0, 10):  # GC, skip
-            self.uint()
-            return
+            return self.uint(), ref == 10
         if info & _BIT8:
             self.uint(), self.uint()
         if info & _BIT7:
@@ -171,20 +189,29 @@ class _Reader:
                 self.uint(), self.uint()  # the parent's id
             if info & _BIT6:
                 self.string()  # the key in a map
-        self.content(ref)
+        return self.content(ref), False
 
-    def content(self, ref: int) -> None:
+    def content(self, ref: int) -> int:
+        """Walk an item's content; answers its length in clock ticks (a string
+        counts UTF-16 code units, as Yjs does)."""
         if ref == 1:  # deleted
-            self.uint()
-        elif ref == 2:  # JSON
-            for _ in range(self.count()):
+            return self.uint()
+        if ref == 2:  # JSON
+            count = self.count()
+            for _ in range(count):
                 text = self.string()
                 if text != "undefined":
                     self.json(text)
-        elif ref == 3:  # binary
+            return count
+        if ref == 8:  # any
+            count = self.count()
+            for _ in range(count):
+                self.any()
+            return count
+        if ref == 4:  # string
+            return len(self.string().encode("utf-16-le")) // 2
+        if ref == 3:  # binary
             self.bytes_()
-        elif ref == 4:  # string
-            self.string()
         elif ref == 5:  # embed
             self.json(self.string())
         elif ref == 6:  # format
@@ -196,14 +223,12 @@ class _Reader:
                 raise UpdateError(f"unknown type ref {type_ref}")
             if type_ref in _TYPE_REFS_WITH_KEY:
                 self.string()
-        elif ref == 8:  # any
-            for _ in range(self.count()):
-                self.any()
         elif ref == 9:  # a subdocument
             self.string()
             self.any()
         else:
             raise UpdateError(f"unknown content ref {ref}")
+        return 1
 
     def any(self) -> None:
         """One embedded value, walked without recursion: a stack of open arrays

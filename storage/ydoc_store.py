@@ -9,7 +9,8 @@ compaction) plus the `ydoc_updates` rows not yet folded into it. Row ids are
 not commit order (a row with a smaller id may commit after a compaction read
 a larger one), so loading applies every row still present, and compaction
 deletes exactly the rows it folded; applying an update twice is harmless in a
-CRDT.
+CRDT. Rows come in any order, so they are applied through a `Replica`
+(storage/ydoc_replica.py), which pycrdt needs to integrate them all.
 
 Server-side documents get 32-bit client ids, like JavaScript Yjs
 (FIELD-NOTES.md: pycrdt's default ids are wider).
@@ -39,6 +40,7 @@ from storage import sync_store
 from storage.models import YDoc, YDocUpdate
 from storage.types import utcnow
 from storage.unit_of_work import TenantUnitOfWork, tenant_transaction
+from storage.ydoc_replica import Replica
 
 
 class DocumentTooLarge(ValueError):
@@ -72,9 +74,9 @@ async def append(session: AsyncSession, name: str, update: bytes, *, max_bytes: 
     validate(update)
     if await stored_size(session, name) + len(update) > max_bytes:
         # The stored parts overstate the document (updates overlap): measure it.
-        doc = await load(session, name)
-        doc.apply_update(update)
-        if len(doc.get_update()) > max_bytes:
+        replica = Replica(await load(session, name))
+        replica.apply(update)
+        if len(replica.doc.get_update()) > max_bytes:
             raise DocumentTooLarge(f"the document would pass {max_bytes} bytes")
     row = YDocUpdate(name=name, data=update)
     session.add(row)
@@ -136,10 +138,10 @@ async def append_alone(
 
 async def load(session: AsyncSession, name: str) -> Doc[Any]:
     """The document: its snapshot with every unfolded update applied."""
-    doc = new_doc()
+    replica = Replica(new_doc())
     for update in await _parts(session, name):
-        doc.apply_update(update)
-    return doc
+        replica.apply(update)
+    return replica.doc
 
 
 async def _parts(session: AsyncSession, name: str) -> list[bytes]:
@@ -191,11 +193,12 @@ async def compact(
     size = sum(len(data) for _, data in rows)
     if not rows or (len(rows) < min_updates and (min_bytes is None or size < min_bytes)):
         return 0
-    doc = new_doc()
+    replica = Replica(new_doc())
     if row is not None and row.snapshot:
-        doc.apply_update(row.snapshot)
+        replica.apply(row.snapshot)
     for _, data in rows:
-        doc.apply_update(data)
+        replica.apply(data)
+    doc = replica.doc
     folded = [row_id for row_id, _ in rows]
     if row is None:
         row = YDoc(name=name, snapshot=b"", snapshot_seq=0, update_count=0)

@@ -53,6 +53,7 @@ from protocol import yprotocol, yupdate
 from protocol.yprotocol import AwarenessEntry
 from storage import ydoc_store
 from storage.unit_of_work import TenantUnitOfWork
+from storage.ydoc_replica import Replica
 from storage.ydoc_store import DocumentTooLarge
 from syncd.sockets.close import Close
 
@@ -100,6 +101,7 @@ class Room:
         self.tenant_id = tenant_id
         self.name = name
         self.doc = ydoc_store.new_doc()
+        self.replica = Replica(self.doc)  # pycrdt needs it for updates out of order
         self.peers: set[Peer] = set()
         self.awareness: dict[int, AwarenessEntry] = {}
         self.loaded = False
@@ -212,7 +214,7 @@ class Room:
     def apply(self, update: bytes, exclude: Peer | None = None, *, counted: bool = False) -> None:
         """Apply an update already stored and relay it to every peer but `exclude`
         (`counted`: its size is already in `size`)."""
-        self.doc.apply_update(update)
+        self.replica.apply(update)
         if not counted:
             self.size += len(update)
         self.broadcast(yprotocol.sync_update(update), exclude)
@@ -276,7 +278,7 @@ class Room:
             async with TenantUnitOfWork(self.rooms.sessions, self.tenant_id) as uow:
                 stored = await ydoc_store.load(uow.session, self.name)
             state = stored.get_update()
-            self.doc.apply_update(state)
+            self.replica.apply(state)
             self.size = len(state)
             self.loaded = True
 

@@ -69,3 +69,41 @@ async def test_garbage_is_refused_before_storing(sessions: Sessions) -> None:
 
 def test_server_documents_use_32_bit_client_ids() -> None:
     assert all(ydoc_store.new_doc().client_id < 2**32 for _ in range(50))
+
+
+def inserts_at_start_then_end() -> list[bytes]:
+    """Three inserts at the start and one at the end: the stream that pycrdt alone
+    merges wrongly when rows 2 and 3 come before row 1 (tests/unit/test_ydoc_replica.py)."""
+    doc = ydoc_store.new_doc()
+    text = doc.get("notes", type=Text)
+    updates = []
+    for position, piece in ((0, "X"), (0, "X"), (0, "X"), (3, "Y")):
+        state = doc.get_state()
+        text.insert(position, piece)
+        updates.append(doc.get_update(state))
+    return updates
+
+
+async def test_rows_stored_out_of_causal_order_load_and_compact_whole(
+    sessions: Sessions,
+) -> None:
+    """Row ids are not commit order: two processes appending to one document can
+    store an update before the one it follows. Loading and compaction keep every
+    item, and compaction stores a snapshot that a fresh document reads whole."""
+    tenant, other = await make_tenant(sessions), await make_tenant(sessions)
+    updates = inserts_at_start_then_end()
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        for index in (0, 2, 3, 1):
+            await ydoc_store.append(uow.session, NAME, updates[index], max_bytes=MAX_BYTES)
+        await uow.commit()
+    assert await text_of(sessions, tenant.id) == "XXXY"
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        assert await ydoc_store.compact(uow.session, NAME) == 4
+        await uow.commit()
+    assert await text_of(sessions, tenant.id) == "XXXY"
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        snapshot = (await ydoc_store.load(uow.session, NAME)).get_update()
+    fresh = ydoc_store.new_doc()
+    fresh.apply_update(snapshot)
+    assert str(fresh.get("notes", type=Text)) == "XXXY"
+    assert await text_of(sessions, other.id) == ""
