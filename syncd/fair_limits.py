@@ -33,8 +33,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from syncd import appkeys
-from syncd.auth.principal import PRINCIPAL
 from syncd.i18n import Msg
+from syncd.web.keys import PRINCIPAL
 from syncd.web.problems import TooManyRequests
 
 log = structlog.get_logger("syncd.limits")

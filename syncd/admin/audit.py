@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import AuditEntry
 from storage.unit_of_work import TenantUnitOfWork
-from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True, slots=True)

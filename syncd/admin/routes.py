@@ -20,10 +20,11 @@ from syncd.admin.audit import AuditQuery, read_audit
 from syncd.admin.jobs import JOB_ID, JobNotFailed, JobNotFoundProblem, job_read, job_scope
 from syncd.admin.schemas import AuditEntryPage, AuditListQuery, JobPath, JobRead, JobsRead
 from syncd.auth.permissions import Permission, requires
-from syncd.auth.principal import principal
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.web.pagination import InvalidCursor, page, page_params
+from syncd.web.cursors import InvalidCursor
+from syncd.web.keys import principal
+from syncd.web.pagination import page, page_params
 from syncd.web.query import read_query
 
 routes = web.RouteTableDef()

@@ -14,9 +14,10 @@ from syncd import appkeys
 from syncd.auth import tokens
 from syncd.auth.errors import PermissionDenied, TokenExpired, TokenInvalid, TokenMissing
 from syncd.auth.permissions import Permission, credentials_of, permission_of, role_allows
-from syncd.auth.principal import PRINCIPAL, Principal
+from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.web import keys
+from syncd.web.keys import PRINCIPAL
 from syncd.web.middlewares import Handler
 from syncd.web.tenant import RESOLVED_TENANT, named_tenant
 

@@ -17,7 +17,6 @@ from syncd.auth.errors import (
     checked_password,
 )
 from syncd.auth.permissions import Permission, public, requires
-from syncd.auth.principal import principal
 from syncd.auth.schemas import (
     LoginBody,
     MeRead,
@@ -34,6 +33,7 @@ from syncd.tenants.founding import (
     refuse_taken,
 )
 from syncd.web.body import parse_body
+from syncd.web.keys import principal
 from syncd.web.origin import origin_of
 from syncd.web.problems import NotFound
 from syncd.web.tenant import current_tenant

@@ -15,13 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from syncd import appkeys
 from syncd.admin.audit import AuditQuery, read_audit
 from syncd.auth.permissions import Permission
-from syncd.auth.principal import principal
 from syncd.console.directory import people
 from syncd.console.forms import page
 from syncd.console.i18n import zone
 from syncd.console.render import render, speech
 from syncd.web.body import validate
-from syncd.web.pagination import DEFAULT_LIMIT
+from syncd.web.cursors import DEFAULT_LIMIT
+from syncd.web.keys import principal
 
 routes = web.RouteTableDef()
 

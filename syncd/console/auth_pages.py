@@ -15,7 +15,6 @@ from aiohttp import web
 from syncd import appkeys
 from syncd.auth.errors import InvalidCredentials, LoginThrottled
 from syncd.auth.permissions import Permission, role_allows
-from syncd.auth.principal import principal
 from syncd.console import csrf
 from syncd.console.forms import local_next, page, public_page, read_form, with_notice
 from syncd.console.render import NAV, render, see_other, speech
@@ -28,6 +27,7 @@ from syncd.console.session import (
 )
 from syncd.i18n import LOCALES, Msg
 from syncd.web import keys
+from syncd.web.keys import principal
 from syncd.web.origin import origin_of
 from syncd.web.problems import Problem, TenantNotFound
 from syncd.web.tenant import find_tenant, named_tenant

@@ -15,9 +15,9 @@ from aiohttp import web
 from storage.types import utcnow
 from syncd import appkeys
 from syncd.auth.permissions import Permission
-from syncd.auth.principal import principal
 from syncd.console.forms import page
 from syncd.console.render import render
+from syncd.web.keys import principal
 
 routes = web.RouteTableDef()
 

@@ -23,13 +23,8 @@ from syncd.console.render import finish, render, speech
 from syncd.console.session import end_session
 from syncd.web.keys import REQUEST_ID
 from syncd.web.middlewares import Handler
-from syncd.web.problems import (
-    InternalError,
-    Problem,
-    Unauthorized,
-    from_http_exception,
-    problem_response,
-)
+from syncd.web.problems import InternalError, Problem, Unauthorized
+from syncd.web.responses import from_http_exception, problem_response
 
 log = structlog.get_logger("syncd.console")
 

@@ -24,7 +24,6 @@ from protocol.entities import ENTITIES, FieldErrors
 from storage.types import utcnow
 from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission
-from syncd.auth.principal import principal
 from syncd.console.directory import device_owners, people
 from syncd.console.forms import MAX_FIELD, Form, local_next, page, read_form, with_notice
 from syncd.console.live import STREAMS
@@ -33,8 +32,9 @@ from syncd.i18n import Msg
 from syncd.sync.inbox import ConflictNotFound, ResolutionInvalid
 from syncd.web import keys
 from syncd.web.body import path_uuid, validate
+from syncd.web.cursors import DEFAULT_LIMIT
+from syncd.web.keys import principal
 from syncd.web.origin import origin_of
-from syncd.web.pagination import DEFAULT_LIMIT
 from syncd.web.problems import Problem, ValidationFailed
 
 routes = web.RouteTableDef()

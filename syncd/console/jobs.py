@@ -16,10 +16,10 @@ from jobs.job_stats import STATES, JobNotFound, JobNotRetryable
 from syncd import appkeys
 from syncd.admin.jobs import JOB_ID, JobNotFailed, JobNotFoundProblem, job_scope
 from syncd.auth.permissions import Permission
-from syncd.auth.principal import principal
 from syncd.console.forms import page, read_form, with_notice
 from syncd.console.render import render, see_other
 from syncd.i18n import Msg
+from syncd.web.keys import principal
 
 routes = web.RouteTableDef()
 

@@ -27,11 +27,12 @@ from aiohttp import web
 
 from syncd import appkeys
 from syncd.auth.permissions import Permission
-from syncd.auth.principal import Principal, principal
+from syncd.auth.principal import Principal
 from syncd.console.forms import page
 from syncd.console.render import PAGE_HEADERS
 from syncd.console.session import session_claims
 from syncd.hub import InProcessHub
+from syncd.web.keys import principal
 from syncd.web.middlewares import security_headers
 from syncd.web.problems import Problem
 

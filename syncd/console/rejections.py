@@ -15,15 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from syncd import appkeys
 from syncd.auth.permissions import Permission
-from syncd.auth.principal import principal
 from syncd.console.directory import people
 from syncd.console.forms import local_next, page, read_form, with_notice
 from syncd.console.render import render, see_other
 from syncd.i18n import Msg
 from syncd.sync.admin import RejectionNotFound
 from syncd.web.body import path_uuid, validate
+from syncd.web.cursors import DEFAULT_LIMIT
+from syncd.web.keys import principal
 from syncd.web.origin import origin_of
-from syncd.web.pagination import DEFAULT_LIMIT
 
 routes = web.RouteTableDef()
 

@@ -24,10 +24,11 @@ import jinja2
 from aiohttp import web
 
 from syncd.auth.permissions import Permission, role_allows
-from syncd.auth.principal import PRINCIPAL, Principal
+from syncd.auth.principal import Principal
 from syncd.console import csrf
 from syncd.console.i18n import Speech, page_locale
 from syncd.console.session import LANGUAGE_COOKIE
+from syncd.web.keys import PRINCIPAL
 from syncd.web.tenant import RESOLVED_TENANT
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"

@@ -17,7 +17,6 @@ from aiohttp import web
 from protocol.lifecycle import TaskAction, TaskStatus
 from protocol.roles import Role
 from syncd.auth.permissions import Permission
-from syncd.auth.principal import principal
 from syncd.console.directory import people
 from syncd.console.forms import page, read_form, with_notice
 from syncd.console.render import render, see_other
@@ -25,6 +24,7 @@ from syncd.i18n import Msg
 from syncd.tasks.http import service
 from syncd.tasks.service import TaskFilter, TaskNotFound
 from syncd.web.body import parse_uuid
+from syncd.web.keys import principal
 
 routes = web.RouteTableDef()
 

@@ -23,7 +23,6 @@ from pydantic import BaseModel
 
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
-from syncd.auth.principal import principal
 from syncd.finance.schemas import (
     PurchaseCreate,
     PurchaseFields,
@@ -62,7 +61,9 @@ from syncd.tasks.http import IF_MATCH, task_id_of
 from syncd.tasks.schemas import TaskPath
 from syncd.tasks.service import NothingToChange, TaskNotFound
 from syncd.web.body import parse_body, path_uuid
-from syncd.web.pagination import InvalidCursor, page, page_params
+from syncd.web.cursors import InvalidCursor
+from syncd.web.keys import principal
+from syncd.web.pagination import page, page_params
 from syncd.web.query import read_query
 
 routes = web.RouteTableDef()

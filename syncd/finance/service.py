@@ -30,7 +30,7 @@ from syncd.i18n import Msg
 from syncd.sync.scope import Scope
 from syncd.sync.writes import Check, RestWrites, UnknownReference
 from syncd.tasks.service import NothingToChange, TaskNotFound, if_match_holds
-from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
 from syncd.web.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
 
 TASK_RECORDS_LIMIT = 1_000

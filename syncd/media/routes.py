@@ -29,7 +29,6 @@ from aiohttp import web
 from storage.models import MediaAsset
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
-from syncd.auth.principal import principal
 from syncd.i18n import Msg
 from syncd.media import service
 from syncd.media.schemas import (
@@ -41,6 +40,7 @@ from syncd.media.schemas import (
 from syncd.media.service import MediaNotFound
 from syncd.openapi import describe
 from syncd.web.body import parse_body, path_uuid
+from syncd.web.keys import principal
 
 routes = web.RouteTableDef()
 

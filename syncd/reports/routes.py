@@ -23,13 +23,13 @@ from aiohttp import web
 from storage.models import Report
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
-from syncd.auth.principal import principal
 from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.reports.schemas import JobSheetCreate, ReportPath, ReportRead, TaskPath
 from syncd.reports.service import ReportNotFound, ReportNotReady, ReportService
 from syncd.tasks.service import TaskNotFound
 from syncd.web.body import parse_body, path_uuid
+from syncd.web.keys import principal
 
 routes = web.RouteTableDef()
 

@@ -27,7 +27,7 @@ from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.sync.push import push_batch
 from syncd.sync.service import SyncService
-from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
 from syncd.web.problems import Conflict, NotFound
 
 

@@ -6,7 +6,6 @@ from aiohttp import web
 
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
-from syncd.auth.principal import principal
 from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.sync.admin import RejectionClosed, RejectionNotFound, ReplayImpossible
@@ -18,8 +17,10 @@ from syncd.sync.schemas import (
     RejectionRead,
 )
 from syncd.web.body import path_uuid
+from syncd.web.cursors import InvalidCursor
+from syncd.web.keys import principal
 from syncd.web.origin import origin_of
-from syncd.web.pagination import InvalidCursor, page_params
+from syncd.web.pagination import page_params
 from syncd.web.problems import ValidationFailed
 
 routes = web.RouteTableDef()

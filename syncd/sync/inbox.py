@@ -30,7 +30,7 @@ from syncd.i18n import Msg
 from syncd.sync.server_writes import SERVER_NODE, write_fields
 from syncd.sync.service import SyncService
 from syncd.sync.unit import UnitOfChange
-from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
 from syncd.web.problems import Conflict as ConflictProblem
 from syncd.web.problems import NotFound, ValidationFailed
 

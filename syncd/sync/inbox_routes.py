@@ -10,7 +10,6 @@ from pydantic import ConfigDict, Field
 
 from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission, requires
-from syncd.auth.principal import principal
 from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.sync.inbox import ConflictNotFound, ConflictResolved, ResolutionInvalid
@@ -23,8 +22,10 @@ from syncd.sync.schemas import (
     ResolvedMany,
 )
 from syncd.web.body import Body, parse_body, parse_uuid, path_uuid
+from syncd.web.cursors import InvalidCursor
+from syncd.web.keys import principal
 from syncd.web.origin import origin_of
-from syncd.web.pagination import InvalidCursor, page_params
+from syncd.web.pagination import page_params
 from syncd.web.problems import ValidationFailed
 from syncd.web.query import query_datetime
 

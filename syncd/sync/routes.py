@@ -10,13 +10,13 @@ from protocol.changes import PushRequest
 from protocol.hlc import NODE_PATTERN
 from syncd import appkeys, metrics
 from syncd.auth.permissions import Permission, requires
-from syncd.auth.principal import principal
 from syncd.openapi import describe
 from syncd.sync.client_schema import ClientUpgradeRequired, UnknownSchema, query_schema
 from syncd.sync.errors import BatchTooLarge, ClientIdTaken, InvalidSyncCursor
 from syncd.sync.localize import localized
 from syncd.sync.schemas import PullPage, PushAnswer, PushBody, TasksPushAnswer
 from syncd.web.body import parse_body
+from syncd.web.keys import principal
 from syncd.web.middlewares import problem_locale
 from syncd.web.query import read_query
 

@@ -27,7 +27,7 @@ from storage.models.tasks import ChecklistItem
 from storage.unit_of_work import TenantUnitOfWork
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
-from syncd.auth.principal import Principal, principal
+from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.sync.scope import Scope
@@ -35,6 +35,7 @@ from syncd.sync.writes import RestWrites
 from syncd.tasks.http import task_id_of
 from syncd.tasks.service import NothingToChange, TaskNotFound
 from syncd.web.body import Body, parse_body, path_uuid
+from syncd.web.keys import principal
 from syncd.web.patch import Patch
 from syncd.web.problems import NotFound
 

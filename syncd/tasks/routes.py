@@ -24,7 +24,6 @@ from pydantic import BaseModel
 
 from protocol.lifecycle import TaskAction, TaskStatus
 from syncd.auth.permissions import Permission, requires
-from syncd.auth.principal import principal
 from syncd.openapi import describe
 from syncd.sync.writes import InvalidAssignee
 from syncd.tasks.http import IF_MATCH, service, task_id_of
@@ -53,7 +52,9 @@ from syncd.tasks.service import (
     etag,
 )
 from syncd.web.body import parse_body, parse_uuid, validate
-from syncd.web.pagination import InvalidCursor, page, page_params
+from syncd.web.cursors import InvalidCursor
+from syncd.web.keys import principal
+from syncd.web.pagination import page, page_params
 from syncd.web.problems import Forbidden
 from syncd.web.query import read_query
 

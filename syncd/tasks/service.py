@@ -36,7 +36,7 @@ from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.sync.scope import Scope
 from syncd.sync.writes import Check, RestWrites
-from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
 from syncd.web.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
 
 TIMELINE_LIMIT = 5_000

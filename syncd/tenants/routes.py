@@ -27,7 +27,6 @@ from storage.unit_of_work import PlatformUnitOfWork
 from syncd import appkeys
 from syncd.auth.errors import PasswordPolicy, SlugTaken, checked_password
 from syncd.auth.permissions import Permission, requires
-from syncd.auth.principal import principal
 from syncd.i18n import Msg
 from syncd.openapi import Binary, describe
 from syncd.tenants import logos, service
@@ -45,9 +44,11 @@ from syncd.tenants.schemas import (
 from syncd.web import keys
 from syncd.web.body import parse_body, path_uuid
 from syncd.web.boundary import paced
+from syncd.web.cursors import InvalidCursor
+from syncd.web.keys import principal
 from syncd.web.middlewares import REQUEST_ID_HEADER, own_body_limit, security_headers
 from syncd.web.origin import origin_of
-from syncd.web.pagination import InvalidCursor, page, page_params
+from syncd.web.pagination import page, page_params
 from syncd.web.problems import (
     PayloadTooLarge,
     PreconditionFailed,

@@ -35,7 +35,7 @@ from syncd.auth.errors import SlugTaken
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.tenants.founding import NewAdmin, found_tenant, refuse_reserved, refuse_taken
-from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
 from syncd.web.problems import (
     Conflict,
     PreconditionFailed,

@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field
 from syncd import appkeys
 from syncd.auth.errors import PasswordPolicy
 from syncd.auth.permissions import Permission, public, requires
-from syncd.auth.principal import principal
 from syncd.openapi import describe
 from syncd.users.recovery import PasswordResets, ResetInvalid, ResetThrottled
 from syncd.users.routes import user_id_of
@@ -25,6 +24,7 @@ from syncd.users.schemas import UserPath
 from syncd.users.service import AllClosers, UserNotFound
 from syncd.web.body import Body, Password, parse_body
 from syncd.web.client_ip import request_ip
+from syncd.web.keys import principal
 from syncd.web.origin import origin_of
 from syncd.web.tenant import current_tenant
 

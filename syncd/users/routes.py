@@ -23,7 +23,6 @@ from aiohttp import web
 from syncd import appkeys
 from syncd.auth.errors import InvalidCredentials, LoginThrottled, PasswordPolicy
 from syncd.auth.permissions import Permission, public, requires
-from syncd.auth.principal import principal
 from syncd.auth.schemas import TokenPairRead
 from syncd.i18n import Msg
 from syncd.openapi import describe
@@ -51,8 +50,10 @@ from syncd.users.service import (
     UserService,
 )
 from syncd.web.body import parse_body, path_uuid
+from syncd.web.cursors import InvalidCursor
+from syncd.web.keys import principal
 from syncd.web.origin import origin_of
-from syncd.web.pagination import InvalidCursor, page, page_params
+from syncd.web.pagination import page, page_params
 from syncd.web.query import read_query
 from syncd.web.tenant import current_tenant
 

@@ -37,7 +37,7 @@ from syncd.auth.service import AuthService
 from syncd.i18n import Msg
 from syncd.passwords import PasswordPolicyError, check_policy
 from syncd.settings import Settings
-from syncd.web.pagination import InvalidCursor, decode_cursor, encode_cursor
+from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
 from syncd.web.problems import Conflict, NotFound
 
 ACTIVE, INACTIVE, PENDING = "active", "inactive", "pending"

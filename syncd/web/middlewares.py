@@ -21,17 +21,12 @@ from aiohttp import web
 from zlib_ng import zlib_ng
 
 from syncd import appkeys
-from syncd.auth.principal import PRINCIPAL
 from syncd.i18n import Msg, choose_locale
 from syncd.settings import Environment, Settings
 from syncd.web import keys
-from syncd.web.problems import (
-    InternalError,
-    PayloadTooLarge,
-    Problem,
-    from_http_exception,
-    problem_response,
-)
+from syncd.web.keys import PRINCIPAL
+from syncd.web.problems import InternalError, PayloadTooLarge, Problem
+from syncd.web.responses import from_http_exception, problem_response
 from syncd.web.tenant import RESOLVED_TENANT
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

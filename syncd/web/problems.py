@@ -10,8 +10,10 @@
     └── PreconditionFailed 412
 
 Handlers and services raise these (or subclasses with a more precise `code`);
-the problem middleware renders them. `code` is stable: clients branch on it,
-and `PROBLEM_CODES` lists every one of them with its English title.
+the problem middleware renders them (`syncd.web.responses`: this module is
+plain Python, so a service may raise a problem without the web framework).
+`code` is stable: clients branch on it, and `PROBLEM_CODES` lists every one
+of them with its English title.
 
 Rendering speaks the locale the middleware chose for the request (`syncd.i18n`):
 the title always; the detail when it is the title, a generic sentence of the
@@ -23,14 +25,9 @@ language.
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any, ClassVar
 
-from aiohttp import web
-
 from syncd.i18n import DEFAULT_LOCALE, Msg, translate
-from syncd.web.keys import PROBLEM_CODE, REQUEST_ID
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:syncd:problem:"
@@ -93,24 +90,6 @@ def error_in(error: dict[str, Any], locale: str) -> dict[str, Any]:
     if isinstance(message, str) and locale != DEFAULT_LOCALE:
         return {**error, "message": translate(message, locale)}
     return error
-
-
-def problem_response(
-    problem: Problem, request: web.Request, locale: str = DEFAULT_LOCALE
-) -> web.Response:
-    """The problem+json answer, in `locale` (see `syncd.i18n.choose_locale`)."""
-    body = problem.body(request.path, request.get(REQUEST_ID), locale)
-    request[PROBLEM_CODE] = problem.code
-    response = web.Response(
-        status=problem.status,
-        text=json.dumps(body, ensure_ascii=False),
-        content_type=PROBLEM_CONTENT_TYPE,
-        charset="utf-8",
-        headers=problem.headers,
-    )
-    response.headers["Content-Language"] = locale
-    response.headers.add("Vary", "Accept-Language")
-    return response
 
 
 class InternalError(Problem):
@@ -214,45 +193,3 @@ class TenantNotFound(NotFound):
 class TenantMismatch(Forbidden):
     code = "tenant_mismatch"
     title = "The request names another tenant than its token"
-
-
-_BY_STATUS: dict[int, type[Problem]] = {
-    400: BadRequest,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    405: MethodNotAllowed,
-    409: Conflict,
-    412: PreconditionFailed,
-    413: PayloadTooLarge,
-    415: UnsupportedMediaType,
-    422: ValidationFailed,
-    429: TooManyRequests,
-    503: ServiceUnavailable,
-}
-
-
-_BODY_LIMIT = re.compile(r"Maximum request body size (\d+) exceeded\.")
-
-
-def from_http_exception(exc: web.HTTPException) -> Problem:
-    """The problem for an aiohttp HTTP exception (router 404/405, body 413, ...)."""
-    cls = _BY_STATUS.get(exc.status, InternalError if exc.status >= 500 else BadRequest)
-    detail: str | None = None
-    if isinstance(exc, web.HTTPMethodNotAllowed):
-        allowed = sorted(exc.allowed_methods)
-        detail = Msg(
-            "{method} is not allowed here; allowed: {allowed}",
-            method=exc.method,
-            allowed=", ".join(allowed),
-        )
-        return cls(detail, headers={"Allow": ",".join(allowed)})
-    if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        # aiohttp's sentence, with its limit taken out to be translated
-        limit = _BODY_LIMIT.fullmatch(exc.text or "")
-        detail = (
-            Msg("Maximum request body size {limit} exceeded.", limit=limit[1])
-            if limit
-            else exc.text
-        )
-    return cls(detail)
