@@ -44,6 +44,7 @@ from syncd.auth.errors import PermissionDenied
 from syncd.auth.permissions import Permission, public, role_allows
 from syncd.auth.principal import Principal
 from syncd.body import bounds_error, field_errors
+from syncd.field_messages import bounds_message
 from syncd.i18n import Msg, choose_locale, negotiate
 from syncd.openapi import describe
 from syncd.problems import Problem
@@ -441,7 +442,10 @@ class LiveSession:
             await self._send(
                 self._error(
                     "validation_failed",
-                    Msg("the frame is outside the server's limits: {reason}", reason=exc.message),
+                    Msg(
+                        "the frame is outside the server's limits: {reason}",
+                        reason=bounds_message(exc),
+                    ),
                     errors=[bounds_error(exc)],
                 )
             )

@@ -122,3 +122,21 @@ async def test_push_results_over_the_socket_speak_its_language(
             "المتوقع push أو ping" if expected == "ar" else "expected push or ping"
         )
         await ws.close()
+
+
+async def test_a_body_outside_the_limits_is_explained_in_arabic(
+    client: Any, sessions: Sessions
+) -> None:
+    """protocol/bounds.py's English messages reach the reader translated."""
+    admin = await signed_in(client, sessions, Role.ADMIN)
+    crowded = {f"k{n}": n for n in range(1001)}
+    response = await client.post("/users/invite", json=crowded, headers={**admin.headers, **AR})
+    assert response.status == 422
+    problem = await response.json(content_type=None)
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("(body)", "too_many_keys")]
+    assert problem["errors"][0]["message"] == "أكثر من 1000 مفتاح"
+    assert problem["detail"] == "متن الطلب خارج حدود الخادم: أكثر من 1000 مفتاح"
+    english = await client.post("/users/invite", json=crowded, headers=admin.headers)
+    assert (await english.json(content_type=None))["errors"][0]["message"] == (
+        "more than 1000 keys"
+    )
