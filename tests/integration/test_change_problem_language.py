@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.lifecycle import TaskAction
 from protocol.roles import Role
+from tests.console_helpers import Console
 from tests.factories import signed_in
 from tests.sync_helpers import action, upsert
 from tests.ws_helpers import next_json, until
@@ -78,6 +79,15 @@ async def test_stored_rejections_are_worded_in_each_readers_language(
     assert answer["problem"]["detail"] == ar[1]["detail"]
     elsewhere = await client.get("/sync/rejections", headers={**outsider.headers, **AR})
     assert (await elsewhere.json())["items"] == []
+    # The console shows them in the language its reader chose.
+    console = Console(client)
+    await console.sign_in(admin)
+    _, text = await console.get("/console/rejections?status=all")
+    assert "technicians do not create tasks" in text
+    await console.post("/console/language", {"lang": "ar", "next": "/console/rejections"})
+    _, text = await console.get("/console/rejections?status=all")
+    assert "لا ينشئ الفنيون المهام" in text
+    assert "technicians do not create tasks" not in text
 
 
 async def test_push_results_over_the_socket_speak_its_language(
