@@ -1,7 +1,8 @@
 """Fair limits per tenant: one tenant's flood never starves another.
 
 - a request budget per tenant, a token bucket (`TENANT_REQUESTS_PER_SECOND`,
-  `TENANT_BURST`): every signed-in request (REST, push, pull) takes a token;
+  `TENANT_BURST`): every signed-in request (REST, push, pull, a `push` frame
+  on /sync/ws) takes a token;
   an empty bucket answers 429 `tenant_rate_limited` with `Retry-After` (the
   seconds until a token is back). The bucket lives in Redis when REDIS_URL
   is set (one Lua script: atomic, on Redis's clock, shared by every

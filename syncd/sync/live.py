@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -337,13 +338,18 @@ class LiveSession:
                 }
             )
 
-    def _push_slot(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """A push slot of the tenant and the process (fair_limits.py), as HTTP pushes take."""
+    @contextlib.asynccontextmanager
+    async def _push_slot(self) -> AsyncIterator[None]:
+        """What an HTTP push takes (fair_limits.py): a token of the tenant's request
+        budget, then a push slot of the tenant and of the process."""
         assert self.who is not None
         limits = self.request.app.get(appkeys.LIMITS)
         if limits is None:
-            return contextlib.nullcontext()
-        return limits.pushing(self.who.tenant_id)
+            yield
+            return
+        await limits.spend(self.who.tenant_id)
+        async with limits.pushing(self.who.tenant_id):
+            yield
 
     def _error(
         self, code: str, detail: str, errors: list[dict[str, Any]] | None = None, **extra: Any

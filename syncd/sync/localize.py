@@ -53,6 +53,8 @@ def problem_in(problem: dict[str, Any], locale: str) -> dict[str, Any]:
     registered = PROBLEM_CODES.get(str(problem.get("code")))
     if registered is not None and locale != DEFAULT_LOCALE and has_translation(registered, locale):
         out["title"] = translate(registered, locale)
+    elif isinstance(problem.get("title"), str):  # a refusal's own title (refusals.TITLES)
+        out["title"] = translate(problem["title"], locale)
     detail, errors = translatable(problem)
     if isinstance(detail, Msg):
         out["detail"] = detail.in_locale(locale)

@@ -15,6 +15,17 @@ from protocol.lifecycle import InvalidTransition
 from syncd.i18n import Msg
 from syncd.sync.localize import carry
 
+# The titles of the refusals only the write path answers (the rest are
+# registered problems: localize.py words them by their registered title).
+TITLES = {
+    "unknown_action": "No such task action",
+    "unknown_entity": "No such entity",
+    "not_writable": "Devices do not write these rows",
+    "unsupported_op": "The operation is not supported here",
+    "document_too_large": "The collaborative document is too large",
+    "wrong_entity": "This endpoint takes other changes",
+}
+
 
 class Refused(Exception):
     """One change refused; the batch goes on."""
@@ -28,7 +39,7 @@ class Refused(Exception):
     def problem(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": f"urn:syncd:problem:{self.code}",
-            "title": self.code.replace("_", " ").capitalize(),
+            "title": TITLES.get(self.code) or self.code.replace("_", " ").capitalize(),
             "status": self.status,
             "detail": self.detail,
             "code": self.code,

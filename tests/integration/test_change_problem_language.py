@@ -58,6 +58,8 @@ async def test_stored_rejections_are_worded_in_each_readers_language(
     ar = [result["problem"] for result in replayed["results"]]
     assert ar[0]["detail"] == "لا ينشئ الفنيون المهام"
     assert ar[1]["detail"] == f"لا يوجد إجراء 'fly'؛ الإجراءات المعروفة: {KNOWN}"
+    assert [p["title"] for p in ar] == ["ممنوع", "لا يوجد إجراء مهمة بهذا الاسم"]
+    assert en[1]["title"] == "No such task action"
     # The admin reads the stored problems in the language they ask for.
     listed = await client.get("/sync/rejections", headers={**admin.headers, **AR})
     assert listed.headers["Content-Language"] == "ar"

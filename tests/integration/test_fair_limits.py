@@ -266,6 +266,43 @@ async def test_push_frames_on_the_socket_take_a_push_slot(
         await ws.close()
 
 
+async def test_push_frames_spend_the_tenants_budget(
+    aiohttp_client: Any, database_url: str, tmp_path: Path, sessions: Sessions
+) -> None:
+    """A `push` frame takes a token of the tenant's budget, as an HTTP push does: once
+    spent, its `push_result` holds 429 `tenant_rate_limited`; another tenant pushes on."""
+    client = await limited_client(
+        aiohttp_client,
+        database_url,
+        tmp_path,
+        TENANT_REQUESTS_PER_SECOND="0.001",  # no refill within a test
+        TENANT_BURST="2",
+    )
+    flooder = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
+    neighbour = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
+    sockets = {}
+    for account, name in ((flooder, "flood"), (neighbour, "calm")):
+        ws = await connect(client, account, client_id=name)
+        await until(ws, "caught_up")
+        sockets[name] = ws
+
+    async def push_frame(name: str) -> dict[str, Any]:
+        change = upsert("task", uuid.uuid4(), name, title="Budgeted")
+        await sockets[name].send_json(
+            {"type": "push", "client_id": name, "batch_id": uuid.uuid4().hex, "changes": [change]}
+        )
+        return (await until(sockets[name], "push_result"))[-1]
+
+    for _ in range(2):  # the burst
+        assert "results" in await push_frame("flood")
+    spent = await push_frame("flood")
+    assert spent["problem"]["code"] == "tenant_rate_limited"
+    assert spent["problem"]["retry_after"] >= 1
+    assert "results" in await push_frame("calm")
+    for ws in sockets.values():
+        await ws.close()
+
+
 def test_the_limits_are_documented() -> None:
     page = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
     for name in (
