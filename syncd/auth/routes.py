@@ -27,7 +27,7 @@ from syncd.body import Body, NewPassword, Password, parse_body
 from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.passwords import PasswordPolicyError, check_policy
-from syncd.problems import NotFound
+from syncd.problems import NotFound, TenantNotFound
 from syncd.tenancy import current_tenant
 
 routes = web.RouteTableDef()
@@ -77,7 +77,12 @@ def checked_password(password: str) -> str:
 )
 async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, LoginBody)
-    tenant = await current_tenant(request)
+    try:
+        tenant = await current_tenant(request)
+    except TenantNotFound:
+        # An unknown tenant costs the bcrypt a wrong password costs: no timing tells.
+        await request.app[appkeys.AUTH].verify(body.password, None)
+        raise
     pair = await request.app[appkeys.AUTH].login(
         request, tenant, body.email, body.password, body.client_id
     )

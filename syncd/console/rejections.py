@@ -19,7 +19,7 @@ from syncd.auth.principal import principal
 from syncd.body import path_uuid, validate
 from syncd.console.directory import people
 from syncd.console.forms import local_next, page, read_form, with_notice
-from syncd.console.render import render, see_other
+from syncd.console.render import render, see_other, speech
 from syncd.i18n import Msg
 from syncd.pagination import DEFAULT_LIMIT
 from syncd.sync.admin import RejectionNotFound
@@ -47,6 +47,7 @@ async def rejections(request: web.Request) -> web.Response:
         filters.device,
         filters.cursor,
         DEFAULT_LIMIT,
+        speech(request).locale,
     )
     query = filters.model_dump(exclude={"cursor"}, exclude_none=True)
     return render(
@@ -76,7 +77,9 @@ def rejection_id_of(request: web.Request) -> uuid.UUID:
 async def replay(request: web.Request) -> web.Response:
     rejection_id = rejection_id_of(request)
     form = await read_form(request)
-    answer = await request.app[appkeys.SYNC_ADMIN].replay(request, principal(request), rejection_id)
+    answer = await request.app[appkeys.SYNC_ADMIN].replay(
+        request, principal(request), rejection_id, speech(request).locale
+    )
     notice = "replayed" if answer["status"] == "replayed" else "still_rejected"
     back = local_next(form.get("back", 2000), "/console/rejections")
     return see_other(request, with_notice(back, notice))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from syncd import appkeys
@@ -9,6 +11,7 @@ from syncd.auth.permissions import Permission, requires
 from syncd.auth.principal import principal
 from syncd.body import path_uuid
 from syncd.i18n import Msg
+from syncd.middlewares import problem_locale
 from syncd.openapi import describe
 from syncd.pagination import InvalidCursor, page_params
 from syncd.problems import ValidationFailed
@@ -53,10 +56,11 @@ async def rejections(request: web.Request) -> web.Response:
                 }
             ],
         )
+    locale = problem_locale(request)
     answer = await request.app[appkeys.SYNC_ADMIN].rejections(
-        principal(request), status, request.query.get("device"), cursor, limit
+        principal(request), status, request.query.get("device"), cursor, limit, locale
     )
-    return web.json_response(answer)
+    return worded(answer, locale)
 
 
 @routes.post("/sync/rejections/{rejection_id}/replay")
@@ -69,10 +73,11 @@ async def rejections(request: web.Request) -> web.Response:
     description="`status` is `replayed`, or still `open` with the new problem.",
 )
 async def replay(request: web.Request) -> web.Response:
+    locale = problem_locale(request)
     answer = await request.app[appkeys.SYNC_ADMIN].replay(
-        request, principal(request), path_uuid(request, "rejection_id")
+        request, principal(request), path_uuid(request, "rejection_id"), locale
     )
-    return web.json_response(answer)
+    return worded(answer, locale)
 
 
 @routes.post("/sync/rejections/{rejection_id}/dismiss")
@@ -84,7 +89,16 @@ async def replay(request: web.Request) -> web.Response:
     problems=[RejectionNotFound, RejectionClosed, ValidationFailed],
 )
 async def dismiss(request: web.Request) -> web.Response:
+    locale = problem_locale(request)
     answer = await request.app[appkeys.SYNC_ADMIN].dismiss(
-        request, principal(request), path_uuid(request, "rejection_id")
+        request, principal(request), path_uuid(request, "rejection_id"), locale
     )
-    return web.json_response(answer)
+    return worded(answer, locale)
+
+
+def worded(answer: dict[str, Any], locale: str) -> web.Response:
+    """A JSON answer whose problems are worded in `locale` (said in Content-Language)."""
+    response = web.json_response(answer)
+    response.headers["Content-Language"] = locale
+    response.headers.add("Vary", "Accept-Language")
+    return response
