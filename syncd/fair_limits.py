@@ -1,15 +1,21 @@
 """Fair limits per tenant: one tenant's flood never starves another.
 
 - a request budget per tenant, a token bucket (`TENANT_REQUESTS_PER_SECOND`,
-  `TENANT_BURST`): every signed-in request (REST, push, pull) takes a token;
+  `TENANT_BURST`): every signed-in request (REST, push, pull, a `push` frame
+  on /sync/ws) takes a token;
   an empty bucket answers 429 `tenant_rate_limited` with `Retry-After` (the
   seconds until a token is back). The bucket lives in Redis when REDIS_URL
   is set (one Lua script: atomic, on Redis's clock, shared by every
   process), else in the process's memory;
 - a cap on one tenant's pushes running at once in a process
   (`TENANT_MAX_CONCURRENT_PUSHES`): one more answers 429 `too_many_pushes`;
-- a cap on one tenant's live sockets in a process (`TENANT_MAX_LIVE_SOCKETS`),
-  checked by the live session after its hello (syncd/sync/live.py: 4429).
+  and one on every tenant's together (`PROCESS_MAX_CONCURRENT_PUSHES`): 429
+  `server_busy`. Both hold for HTTP pushes and `push` frames on /sync/ws
+  (there the refusal is the `push_result`'s problem);
+- a cap on one tenant's sockets in a process, /sync/ws and /sync/yjs
+  together (`TENANT_MAX_LIVE_SOCKETS`), and one on every tenant's together
+  (`PROCESS_MAX_LIVE_SOCKETS`), checked once the socket has authenticated
+  (syncd/sync/live.py, syncd/yjs/routes.py): one more is closed with 4429.
 
 When Redis cannot be reached the budget lets requests through (a warning
 line each: `tenant budget unavailable`): a Redis outage must not stop the
@@ -50,6 +56,11 @@ class TenantRateLimited(TooManyRequests):
 class TooManyPushes(TooManyRequests):
     code = "too_many_pushes"
     title = "Too many pushes of the tenant at once"
+
+
+class ServerBusy(TooManyRequests):
+    code = "server_busy"
+    title = "The server runs as many pushes as it may"
 
 
 class Bucket(Protocol):
@@ -120,14 +131,25 @@ class RedisBucket:
 
 
 class TenantLimits:
-    """The budget, the push cap and the live-socket cap of every tenant."""
+    """The budget, the push caps and the socket caps of every tenant, and of the process."""
 
-    def __init__(self, bucket: Bucket | None, max_pushes: int, max_sockets: int) -> None:
+    def __init__(
+        self,
+        bucket: Bucket | None,
+        max_pushes: int,
+        max_sockets: int,
+        process_max_pushes: int = 1_000_000,
+        process_max_sockets: int = 1_000_000,
+    ) -> None:
         self.bucket = bucket
         self.max_pushes = max_pushes
         self.max_sockets = max_sockets
+        self.process_max_pushes = process_max_pushes
+        self.process_max_sockets = process_max_sockets
         self._pushes: dict[uuid.UUID, int] = {}
         self._sockets: dict[uuid.UUID, int] = {}
+        self.pushes_running = 0  # every tenant's, in this process
+        self.sockets_open = 0
 
     async def spend(self, tenant_id: uuid.UUID) -> None:
         """Take one request from the tenant's budget, or raise TenantRateLimited."""
@@ -164,26 +186,45 @@ class TenantLimits:
                 headers={"Retry-After": "1"},
                 extra={"retry_after": 1},
             )
+        if self.pushes_running >= self.process_max_pushes:
+            log.warning("process push refused", running=self.pushes_running)
+            raise ServerBusy(
+                Msg(
+                    "the server runs {running} pushes; retry in a second",
+                    running=self.pushes_running,
+                ),
+                headers={"Retry-After": "1"},
+                extra={"retry_after": 1},
+            )
         self._pushes[tenant_id] = running + 1
+        self.pushes_running += 1
         try:
             yield
         finally:
+            self.pushes_running -= 1
             left = self._pushes[tenant_id] - 1
             if left:
                 self._pushes[tenant_id] = left
             else:
                 del self._pushes[tenant_id]
 
-    def open_socket(self, tenant_id: uuid.UUID) -> bool:
-        """Count a live socket in, unless the tenant holds its cap already."""
+    def open_socket(self, tenant_id: uuid.UUID) -> str | None:
+        """Count a socket in; else the reason it is refused (the tenant's cap or the
+        process's is held already), for its 4429 close."""
         held = self._sockets.get(tenant_id, 0)
         if held >= self.max_sockets:
             log.info("tenant socket refused", tenant_id=str(tenant_id), held=held)
-            return False
+            return "too many live sockets for this tenant; retry later"
+        if self.sockets_open >= self.process_max_sockets:
+            log.warning("process socket refused", held=self.sockets_open)
+            return "this server holds as many live sockets as it may; retry later"
         self._sockets[tenant_id] = held + 1
-        return True
+        self.sockets_open += 1
+        return None
 
     def close_socket(self, tenant_id: uuid.UUID) -> None:
+        """Count out a socket `open_socket` counted in."""
+        self.sockets_open -= 1
         left = self._sockets.get(tenant_id, 0) - 1
         if left > 0:
             self._sockets[tenant_id] = left
@@ -224,6 +265,10 @@ async def limits_context(app: web.Application) -> AsyncIterator[None]:
         else:
             bucket = MemoryBucket(settings.tenant_requests_per_s, settings.tenant_burst)
     app[appkeys.LIMITS] = TenantLimits(
-        bucket, settings.tenant_max_concurrent_pushes, settings.tenant_max_live_sockets
+        bucket,
+        settings.tenant_max_concurrent_pushes,
+        settings.tenant_max_live_sockets,
+        settings.process_max_concurrent_pushes,
+        settings.process_max_live_sockets,
     )
     yield

@@ -13,7 +13,8 @@ then marks each `sent`, or back to `pending` with the error (`failed` after
 MAX_ATTEMPTS). Claiming first makes delivery at most once: two senders never
 take the same mail, and a process that dies mid-send leaves its mails in
 `sending` rather than sending them twice. `Mailer` is the app-level owner of
-the background sends.
+the background sends, and of work that decides whether a mail is queued at
+all (`defer`: a forgot-password request answers before it looks the email up).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import functools
 import smtplib
 import ssl
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -266,7 +267,8 @@ class Mailer:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessions = sessions
         self.settings = settings
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # sends
+        self._work: set[asyncio.Task[None]] = set()  # deferred work (may kick a send)
         self._again = False
         self._closed = False
 
@@ -281,6 +283,22 @@ class Mailer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def defer(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run `work` (which may queue a mail and `kick`) in the background, owned
+        here: the caller answers without waiting for it; a failure is logged."""
+        if self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._deferred(work, name), name=name)
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    @staticmethod
+    async def _deferred(work: Callable[[], Awaitable[None]], name: str) -> None:
+        try:
+            await work()
+        except Exception:
+            log.exception("deferred mail work failed", work=name)
+
     async def _run(self) -> None:
         self._again = True
         while self._again and not self._closed:
@@ -291,13 +309,15 @@ class Mailer:
                 log.exception("mail sending failed")
 
     async def idle(self) -> None:
-        """Wait until no send is running (tests, and graceful shutdown)."""
-        while running := [task for task in self._tasks if not task.done()]:
+        """Wait until no send or deferred work is running (tests, graceful shutdown)."""
+        while running := [task for task in self._tasks | self._work if not task.done()]:
             await asyncio.wait(running)
 
     async def close(self) -> None:
         self._closed = True
-        tasks = set(self._tasks)
+        if self._work:  # a request already answered: let its mail be queued
+            await asyncio.wait(set(self._work), timeout=5)
+        tasks = self._tasks | self._work
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

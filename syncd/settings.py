@@ -309,8 +309,9 @@ class Settings(BaseModel):
         le=100_000,
         validation_alias="TENANT_MAX_CONCURRENT_PUSHES",
         description=(
-            "Fair limits: pushes (`/sync/push`, `/sync/tasks`) of one tenant running at "
-            "once in one process; one more answers 429 `too_many_pushes` (Retry-After: 1)."
+            "Fair limits: pushes (`/sync/push`, `/sync/tasks`, `/sync/ws` push frames) of "
+            "one tenant running at once in one process; one more answers 429 "
+            "`too_many_pushes` (Retry-After: 1)."
         ),
     )
     tenant_max_live_sockets: int = Field(
@@ -319,8 +320,31 @@ class Settings(BaseModel):
         le=1_000_000,
         validation_alias="TENANT_MAX_LIVE_SOCKETS",
         description=(
-            "Fair limits: live sockets (`/sync/ws`) of one tenant in one process; one more "
-            "is closed after its hello with 4429 (reconnect later, or pull over HTTP)."
+            "Fair limits: live sockets (`/sync/ws` and `/sync/yjs` together) of one tenant "
+            "in one process; one more is closed once authenticated with 4429 (reconnect "
+            "later, or pull over HTTP)."
+        ),
+    )
+    process_max_concurrent_pushes: int = Field(
+        64,
+        ge=1,
+        le=1_000_000,
+        validation_alias="PROCESS_MAX_CONCURRENT_PUSHES",
+        description=(
+            "Fair limits: pushes (HTTP and `/sync/ws` push frames) of every tenant running "
+            "at once in one process; one more answers 429 `server_busy` (Retry-After: 1). "
+            "Keep it above TENANT_MAX_CONCURRENT_PUSHES, so one tenant never fills it."
+        ),
+    )
+    process_max_live_sockets: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        validation_alias="PROCESS_MAX_LIVE_SOCKETS",
+        description=(
+            "Fair limits: sockets (`/sync/ws` and `/sync/yjs`) of every tenant in one "
+            "process; one more is closed once authenticated with 4429 (reconnect later, "
+            "with backoff). Keep it above TENANT_MAX_LIVE_SOCKETS."
         ),
     )
     yjs_max_sockets_per_user: int = Field(

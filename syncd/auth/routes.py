@@ -35,7 +35,7 @@ from syncd.tenants.founding import (
 from syncd.web.body import parse_body
 from syncd.web.keys import principal
 from syncd.web.origin import origin_of
-from syncd.web.problems import NotFound
+from syncd.web.problems import NotFound, TenantNotFound
 from syncd.web.tenant import current_tenant
 
 routes = web.RouteTableDef()
@@ -53,7 +53,12 @@ routes = web.RouteTableDef()
 )
 async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, LoginBody)
-    tenant = await current_tenant(request)
+    try:
+        tenant = await current_tenant(request)
+    except TenantNotFound:
+        # An unknown tenant costs the bcrypt a wrong password costs: no timing tells.
+        await request.app[appkeys.AUTH].verify(body.password, None)
+        raise
     pair = await request.app[appkeys.AUTH].login(
         origin_of(request), tenant, body.email, body.password, body.client_id
     )

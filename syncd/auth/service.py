@@ -77,6 +77,8 @@ class AuthService:
         return await asyncio.to_thread(hash_password, password, self.settings.bcrypt_rounds)
 
     async def verify(self, password: str, hashed: str | None) -> bool:
+        """Whether `password` matches `hashed`; with no hash (nobody by that email or
+        tenant) the same bcrypt work is done against a dummy hash, and the answer is no."""
         ok = await asyncio.to_thread(verify_password, password, hashed or self._dummy_hash)
         return ok and hashed is not None
 

@@ -17,7 +17,7 @@ from syncd import appkeys
 from syncd.auth.permissions import Permission
 from syncd.console.directory import people
 from syncd.console.forms import local_next, page, read_form, with_notice
-from syncd.console.render import render, see_other
+from syncd.console.render import render, see_other, speech
 from syncd.i18n import Msg
 from syncd.sync.admin import RejectionNotFound
 from syncd.web.body import path_uuid, validate
@@ -48,6 +48,7 @@ async def rejections(request: web.Request) -> web.Response:
         filters.device,
         filters.cursor,
         DEFAULT_LIMIT,
+        speech(request).locale,
     )
     query = filters.model_dump(exclude={"cursor"}, exclude_none=True)
     return render(
@@ -78,7 +79,7 @@ async def replay(request: web.Request) -> web.Response:
     rejection_id = rejection_id_of(request)
     form = await read_form(request)
     answer = await request.app[appkeys.SYNC_ADMIN].replay(
-        origin_of(request), principal(request), rejection_id
+        origin_of(request), principal(request), rejection_id, speech(request).locale
     )
     notice = "replayed" if answer["status"] == "replayed" else "still_rejected"
     back = local_next(form.get("back", 2000), "/console/rejections")

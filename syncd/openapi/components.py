@@ -40,6 +40,9 @@ class Problem(BaseModel):
     code: str = Field(description="stable: clients branch on it")
     request_id: str | None = Field(None, description="quote it when reporting a problem")
     errors: list[FieldError] | None = Field(None, description="field errors (422)")
+    retry_after: int | None = Field(
+        None, description="429: the seconds to wait, as the Retry-After header says"
+    )
 
 
 class Components:

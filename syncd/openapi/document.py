@@ -5,7 +5,10 @@
 descriptions into `components.schemas` (syncd.openapi.components). Per
 operation it adds the bearer security and `x-permission` from the route's
 permission, the `X-Tenant` header where the route resolves a tenant, and the
-problem answers (application/problem+json, the shared `Problem` schema). A
+problem answers (application/problem+json, the shared `Problem` schema; a 429
+with its `Retry-After` header). Every signed-in route answers the tenant's
+budget (`tenant_rate_limited`, syncd/fair_limits.py) and the pushes its push
+caps, so those are added here rather than declared on each route. A
 route without a description still appears, marked `x-undocumented`; a route
 marked `not_api` (the admin console's pages) does not.
 """
@@ -25,6 +28,7 @@ from pydantic import BaseModel
 from protocol.roles import Role
 from syncd.auth import errors
 from syncd.auth.permissions import ROLE_PERMISSIONS, Permission, permission_of
+from syncd.fair_limits import PUSH_PATHS, ServerBusy, TenantRateLimited, TooManyPushes
 from syncd.openapi import Answer, Binary, Description, description_of, is_api
 from syncd.openapi.components import Components, Mode, Problem, referenced
 from syncd.tenancy import TENANT_HEADER
@@ -52,7 +56,15 @@ _PROTECTED: tuple[type[p.Problem], ...] = (
     errors.PermissionDenied,
     p.TenantMismatch,
     p.TenantNotFound,
+    TenantRateLimited,  # every signed-in request spends the tenant's budget
 )
+_PUSH: tuple[type[p.Problem], ...] = (TooManyPushes, ServerBusy)
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again (also `retry_after` in the body)",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 _NAMED_TENANT: tuple[type[p.Problem], ...] = (p.TenantRequired, p.TenantNotFound)
 _JSON_BODY: tuple[type[p.Problem], ...] = (
     p.PayloadTooLarge,
@@ -259,6 +271,8 @@ class _Operation:
                 "description": text,
                 "content": {p.PROBLEM_CONTENT_TYPE: {"schema": problem_ref}},
             }
+            if status == HTTPStatus.TOO_MANY_REQUESTS:
+                responses[str(status)]["headers"] = RETRY_AFTER
         return responses
 
     def _success(self, status: int, answer: Answer) -> dict[str, Any]:
@@ -276,6 +290,8 @@ class _Operation:
         found: list[int | type[p.Problem]] = [p.InternalError]
         if self.permission is not Permission.PUBLIC:
             found.extend(_PROTECTED)
+            if self.route.method == "POST" and self.route.path in PUSH_PATHS:
+                found.extend(_PUSH)
         elif self._resolves_tenant():
             found.extend(_NAMED_TENANT)
         described = self.described

@@ -32,12 +32,13 @@ from protocol.merge import Outcome
 from protocol.roles import Role
 from storage import sync_store as store
 from storage.models import TaskAssignment, User
+from syncd.i18n import Msg
 from syncd.sync import timeline
 from syncd.sync.batch import Batch
 from syncd.sync.conflicts import open_stale_action
 from syncd.sync.fields import authorise
 from syncd.sync.outcomes import ChangeOutcome
-from syncd.sync.refusals import Refused, forbidden, invalid, not_found
+from syncd.sync.refusals import Refused, forbidden, invalid, not_found, refused_action
 from syncd.sync.unit import UnitOfChange
 
 
@@ -50,7 +51,11 @@ async def act(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOut
     except ValueError:
         raise Refused(
             "unknown_action",
-            f"no action {change.action!r}; known: " + ", ".join(a.value for a in TaskAction),
+            Msg(
+                "no action {action}; known: {known}",
+                action=repr(change.action),
+                known=", ".join(a.value for a in TaskAction),
+            ),
         ) from None
     task = batch.row("task", change.id)
     if task is None or task.get("deleted_at") is not None:
@@ -58,7 +63,7 @@ async def act(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOut
     role = batch.who.role
     if role is Role.TECHNICIAN:
         if action not in TECHNICIAN_ACTIONS:
-            raise forbidden(f"technicians cannot {action.value}")
+            raise forbidden(Msg("technicians cannot {action}", action=action.value))
         authorise(batch, spec, change.id, creating=False)
     if action is TaskAction.REOPEN and role is not Role.ADMIN:
         raise forbidden("only admins reopen tasks")
@@ -74,8 +79,8 @@ async def act(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOut
             # its own mistake, not a race another device won.
             raise Refused(
                 "invalid_transition",
-                str(exc),
-                [{"field": "action", "code": "invalid_transition", "message": str(exc)}],
+                refused_action(exc),
+                [{"field": "action", "code": "invalid_transition", "message": refused_action(exc)}],
                 status=409,
             ) from None
         return _refuse(batch, change, task, action, exc)
@@ -155,7 +160,7 @@ async def _assignee(unit: UnitOfChange, change: Change, action: TaskAction) -> u
         user_id = uuid.UUID(str(change.fields.get("user_id")))
     except ValueError:
         raise invalid(
-            f"{action.value} needs fields.user_id",
+            Msg("{action} needs fields.user_id", action=action.value),
             "fields.user_id",
             "missing",
             "a technician's user id",

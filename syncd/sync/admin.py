@@ -1,7 +1,8 @@
 """Sync health for admins: devices and their lag, rejected changes and their replay.
 
 Nothing stalls a device's queue: a rejected change is answered at once and
-kept here with its problem. Once the cause is fixed (a user reactivated, a
+kept here with its problem, worded in the reader's language when it is read
+(syncd/sync/localize.py). Once the cause is fixed (a user reactivated, a
 task created), an admin replays it through the one write path, on behalf of
 the user who pushed it.
 """
@@ -24,7 +25,8 @@ from storage.unit_of_work import TenantUnitOfWork
 from syncd.admin import audit
 from syncd.admin.audit import Origin
 from syncd.auth.principal import Principal
-from syncd.i18n import Msg
+from syncd.i18n import DEFAULT_LOCALE, Msg
+from syncd.sync.localize import problem_in
 from syncd.sync.push import push_batch
 from syncd.sync.service import SyncService
 from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
@@ -109,7 +111,9 @@ class SyncAdmin:
         client_id: str | None,
         cursor: str | None,
         limit: int,
+        locale: str = DEFAULT_LOCALE,
     ) -> dict[str, Any]:
+        """A page of rejected changes, each problem in `locale` (the reader's)."""
         async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
             statement = (
                 select(SyncRejection)
@@ -137,7 +141,7 @@ class SyncAdmin:
                     )
                 )
             rows = list((await uow.session.execute(statement)).scalars())
-            items = [self._rejection(row) for row in rows]
+            items = [self._rejection(row, locale) for row in rows]
             next_cursor = (
                 encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id)
                 if len(rows) == limit
@@ -146,22 +150,30 @@ class SyncAdmin:
         return {"items": items, "next_cursor": next_cursor}
 
     @staticmethod
-    def _rejection(row: SyncRejection) -> dict[str, Any]:
+    def _rejection(row: SyncRejection, locale: str) -> dict[str, Any]:
+        """The row as admins read it: its problem worded now, in `locale`."""
+        result = row.result
+        if isinstance(result, dict) and isinstance(result.get("problem"), dict):
+            result = {**result, "problem": problem_in(result["problem"], locale)}
         return {
             "id": str(row.id),
             "client_id": row.client_id,
             "batch_id": row.batch_id,
             "user_id": str(row.user_id),
             "change": row.change,
-            "problem": row.problem,
+            "problem": problem_in(row.problem, locale),
             "status": row.status,
-            "result": row.result,
+            "result": result,
             "created_at": _iso(row.created_at),
             "replayed_at": _iso(row.replayed_at),
         }
 
     async def replay(
-        self, origin: Origin, who: Principal, rejection_id: uuid.UUID
+        self,
+        origin: Origin,
+        who: Principal,
+        rejection_id: uuid.UUID,
+        locale: str = DEFAULT_LOCALE,
     ) -> dict[str, Any]:
         """Run a rejected change again, on behalf of the user who pushed it, through a
         unit of change (so a replayed `ydoc` reaches open editors like any other)."""
@@ -205,12 +217,16 @@ class SyncAdmin:
                 target_id=row.id,
                 details={"status": result["status"]},
             )
-            answer = self._rejection(row)
+            answer = self._rejection(row, locale)
             await unit.commit()
         return answer
 
     async def dismiss(
-        self, origin: Origin, who: Principal, rejection_id: uuid.UUID
+        self,
+        origin: Origin,
+        who: Principal,
+        rejection_id: uuid.UUID,
+        locale: str = DEFAULT_LOCALE,
     ) -> dict[str, Any]:
         async with TenantUnitOfWork(self.sync.sessions, who.tenant_id) as uow:
             row = await uow.session.get(SyncRejection, (who.tenant_id, rejection_id))
@@ -229,6 +245,6 @@ class SyncAdmin:
                 target_type="sync_rejection",
                 target_id=row.id,
             )
-            answer = self._rejection(row)
+            answer = self._rejection(row, locale)
             await uow.commit()
         return answer

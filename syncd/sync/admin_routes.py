@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from syncd import appkeys
@@ -19,6 +21,7 @@ from syncd.sync.schemas import (
 from syncd.web.body import path_uuid
 from syncd.web.cursors import InvalidCursor
 from syncd.web.keys import principal
+from syncd.web.middlewares import problem_locale
 from syncd.web.origin import origin_of
 from syncd.web.pagination import page_params
 from syncd.web.problems import ValidationFailed
@@ -55,10 +58,11 @@ async def rejections(request: web.Request) -> web.Response:
                 }
             ],
         )
+    locale = problem_locale(request)
     answer = await request.app[appkeys.SYNC_ADMIN].rejections(
-        principal(request), status, request.query.get("device"), cursor, limit
+        principal(request), status, request.query.get("device"), cursor, limit, locale
     )
-    return web.json_response(answer)
+    return worded(answer, locale)
 
 
 @routes.post("/sync/rejections/{rejection_id}/replay")
@@ -71,10 +75,11 @@ async def rejections(request: web.Request) -> web.Response:
     description="`status` is `replayed`, or still `open` with the new problem.",
 )
 async def replay(request: web.Request) -> web.Response:
+    locale = problem_locale(request)
     answer = await request.app[appkeys.SYNC_ADMIN].replay(
-        origin_of(request), principal(request), path_uuid(request, "rejection_id")
+        origin_of(request), principal(request), path_uuid(request, "rejection_id"), locale
     )
-    return web.json_response(answer)
+    return worded(answer, locale)
 
 
 @routes.post("/sync/rejections/{rejection_id}/dismiss")
@@ -86,7 +91,16 @@ async def replay(request: web.Request) -> web.Response:
     problems=[RejectionNotFound, RejectionClosed, ValidationFailed],
 )
 async def dismiss(request: web.Request) -> web.Response:
+    locale = problem_locale(request)
     answer = await request.app[appkeys.SYNC_ADMIN].dismiss(
-        origin_of(request), principal(request), path_uuid(request, "rejection_id")
+        origin_of(request), principal(request), path_uuid(request, "rejection_id"), locale
     )
-    return web.json_response(answer)
+    return worded(answer, locale)
+
+
+def worded(answer: dict[str, Any], locale: str) -> web.Response:
+    """A JSON answer whose problems are worded in `locale` (said in Content-Language)."""
+    response = web.json_response(answer)
+    response.headers["Content-Language"] = locale
+    response.headers.add("Vary", "Accept-Language")
+    return response

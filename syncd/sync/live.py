@@ -19,8 +19,9 @@ reconnect), 4403 forbidden (user deactivated), 4408 no hello in time, 4409 super
 user opened more than WS_MAX_SOCKETS_PER_USER sockets: the oldest is closed),
 4426 upgrade required (the hello's schema is below the minimum; an `error`
 frame with the problem first), 4429 too slow (reconnect and catch up from the
-cursor), or the tenant holds TENANT_MAX_LIVE_SOCKETS sockets in this process
-(syncd/fair_limits.py: reconnect later, with backoff).
+cursor), or the tenant holds TENANT_MAX_LIVE_SOCKETS sockets in this process, or
+the process PROCESS_MAX_LIVE_SOCKETS (syncd/fair_limits.py: reconnect later,
+with backoff).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -42,6 +44,7 @@ from syncd.auth import tokens
 from syncd.auth.errors import PermissionDenied
 from syncd.auth.permissions import Permission, public, role_allows
 from syncd.auth.principal import Principal
+from syncd.i18n import Msg, choose_locale, negotiate
 from syncd.openapi import describe
 from syncd.sockets.auth import offered_token, origin_allowed
 from syncd.sockets.close import (
@@ -57,9 +60,11 @@ from syncd.sync.client_schema import ClientUpgradeRequired
 from syncd.sync.cursor import Cursor
 from syncd.sync.errors import InvalidSyncCursor
 from syncd.sync.live_feed import PAGE
+from syncd.sync.localize import localized, problem_in
 from syncd.sync.scope import Scope
 from syncd.sync.service import SyncService
 from syncd.web.body import bounds_error, field_errors
+from syncd.web.field_messages import bounds_message
 from syncd.web.problems import Problem
 
 log = structlog.get_logger("syncd.live")
@@ -81,6 +86,9 @@ class LiveSession:
         self.scope: Scope | None = None  # as of the session's last own read
         self.client_id: str | None = None
         self.schema = versions.CURRENT  # the hello's app schema, once accepted
+        # The socket's language: the upgrade's Accept-Language until the hello (`_speak`).
+        self.locale = choose_locale(request.headers.get("Accept-Language"))
+        self.tenant_locale: str | None = None
         self.cursor: str | None = None
         self.closing = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -187,6 +195,7 @@ class LiveSession:
             return None
         if self.who is None and not await self._sign_in(token):
             return None
+        self._speak(message.get("locale"))
         if not await self._accept_schema(message.get("schema")):
             return None
         client_id = message.get("client_id")
@@ -200,6 +209,15 @@ class LiveSession:
             return None
         return message
 
+    def _speak(self, hello_locale: Any) -> None:
+        """The socket's language: the hello's `locale`, else the upgrade's
+        Accept-Language, else the user's, else the tenant's, else English."""
+        assert self.who is not None
+        chosen = negotiate(hello_locale) if isinstance(hello_locale, str) else None
+        self.locale = chosen or choose_locale(
+            self.request.headers.get("Accept-Language"), self.who.locale, self.tenant_locale
+        )
+
     async def _accept_schema(self, raw: Any) -> bool:
         """Take the hello's app schema, or refuse it: below the minimum, an error
         frame with the problem then 4426; one the server does not know, 4400."""
@@ -207,7 +225,7 @@ class LiveSession:
             self.schema = self.sync.accept_schema(raw)
             return True
         except ClientUpgradeRequired as problem:
-            error = {"type": "error", "problem": problem.body("/sync/ws", None)}
+            error = {"type": "error", "problem": problem.body("/sync/ws", None, self.locale)}
             await self.ws.send_str(orjson.dumps(error).decode())
             await self.close(CLOSE_UPGRADE_REQUIRED, str(problem.detail)[:120])
         except Problem as problem:
@@ -233,9 +251,10 @@ class LiveSession:
         )
         from syncd.web.tenant import named_tenant
 
-        _, who = await self.request.app[appkeys.AUTH].principal_for(
+        tenant, who = await self.request.app[appkeys.AUTH].principal_for(
             claims, named_tenant(self.request)
         )
+        self.tenant_locale = tenant.locale
         if not role_allows(who.role, Permission.SYNC):
             raise PermissionDenied("this role may not sync")
         return who
@@ -244,8 +263,9 @@ class LiveSession:
         assert self.who is not None
         sessions = self.request.app[appkeys.LIVE]
         limits = self.request.app.get(appkeys.LIMITS)
-        if limits is not None and not limits.open_socket(self.who.tenant_id):
-            await self.close(CLOSE_TOO_SLOW, "too many live sockets for this tenant; retry later")
+        refused = limits.open_socket(self.who.tenant_id) if limits is not None else None
+        if refused is not None:
+            await self.close(CLOSE_TOO_SLOW, refused)
             return
         sessions.add(self, self.settings.ws_max_sockets_per_user)
         try:
@@ -282,7 +302,7 @@ class LiveSession:
                 elif message.get("type") == "ping":
                     await self._send({"type": "pong"})
                 else:
-                    await self._send(_error("unknown_message", "expected push or ping"))
+                    await self._send(self._error("unknown_message", "expected push or ping"))
         except Exception:
             log.exception("live_socket_failed", client_id=self.client_id)
             self.request_close(CLOSE_SERVER_ERROR, "server error; reconnect")
@@ -293,12 +313,16 @@ class LiveSession:
         body.setdefault("schema", self.schema)  # the hello's, unless the push names its own
         try:
             request = PushRequest.model_validate(body)
-            answer = await self.sync.push(self.who, request, self.request.headers.get("User-Agent"))
+            async with self._push_slot():
+                answer = await self.sync.push(
+                    self.who, request, self.request.headers.get("User-Agent")
+                )
             metrics.count_push(self.request.app, "ws", answer)
+            answer = localized(answer, self.locale)
             await self._send({"type": "push_result", "batch_id": request.batch_id, **answer})
         except ValidationError as exc:
             await self._send(
-                _error(
+                self._error(
                     "validation_failed",
                     "the push did not validate",
                     errors=field_errors(exc),
@@ -310,9 +334,31 @@ class LiveSession:
                 {
                     "type": "push_result",
                     "batch_id": body.get("batch_id"),
-                    "problem": problem.body("/sync/ws", None),
+                    "problem": problem.body("/sync/ws", None, self.locale),
                 }
             )
+
+    @contextlib.asynccontextmanager
+    async def _push_slot(self) -> AsyncIterator[None]:
+        """What an HTTP push takes (fair_limits.py): a token of the tenant's request
+        budget, then a push slot of the tenant and of the process."""
+        assert self.who is not None
+        limits = self.request.app.get(appkeys.LIMITS)
+        if limits is None:
+            yield
+            return
+        await limits.spend(self.who.tenant_id)
+        async with limits.pushing(self.who.tenant_id):
+            yield
+
+    def _error(
+        self, code: str, detail: str, errors: list[dict[str, Any]] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """An `error` frame, its problem in the socket's language."""
+        problem: dict[str, Any] = {"code": code, "detail": detail}
+        if errors:
+            problem["errors"] = errors
+        return {"type": "error", "problem": problem_in(problem, self.locale), **extra}
 
     async def _send(self, message: dict[str, Any]) -> None:
         """Enqueue for the sender; replies wait for room rather than being dropped."""
@@ -396,33 +442,27 @@ class LiveSession:
         try:
             data = bounds.decode(message.data, skip=("changes",))
         except bounds.NotJSON:
-            await self._send(_error("malformed_json", "the frame is not JSON"))
+            await self._send(self._error("malformed_json", "the frame is not JSON"))
             return _UNUSABLE
         except bounds.BoundsError as exc:
             await self._send(
-                _error(
+                self._error(
                     "validation_failed",
-                    f"the frame is outside the server's limits: {exc.message}",
+                    Msg(
+                        "the frame is outside the server's limits: {reason}",
+                        reason=bounds_message(exc),
+                    ),
                     errors=[bounds_error(exc)],
                 )
             )
             return _UNUSABLE
         if not isinstance(data, dict):
-            await self._send(_error("malformed_json", "the frame is not a JSON object"))
+            await self._send(self._error("malformed_json", "the frame is not a JSON object"))
             return _UNUSABLE
         return data
 
 
 _UNUSABLE: dict[str, Any] = {}  # the marker of a frame already answered with an error
-
-
-def _error(
-    code: str, detail: str, errors: list[dict[str, Any]] | None = None, **extra: Any
-) -> dict[str, Any]:
-    problem: dict[str, Any] = {"code": code, "detail": detail}
-    if errors:
-        problem["errors"] = errors
-    return {"type": "error", "problem": problem, **extra}
 
 
 routes = web.RouteTableDef()

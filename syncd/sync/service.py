@@ -31,6 +31,7 @@ from storage import sync_ledger as ledger
 from storage import sync_store as store
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
+from syncd.i18n import Msg
 from syncd.sync import client_schema, server_writes
 from syncd.sync import pull as pulling
 from syncd.sync.cursor import Cursor
@@ -93,7 +94,11 @@ class SyncService:
         schema = self.accept_schema(request.app_schema)
         if len(request.changes) > self.max_batch:
             raise BatchTooLarge(
-                f"{len(request.changes)} changes; at most {self.max_batch} per batch"
+                Msg(
+                    "{count} changes; at most {most} per batch",
+                    count=len(request.changes),
+                    most=self.max_batch,
+                )
             )
         async with self.unit(who, request.client_id) as unit:
             response, resent = await push_batch(

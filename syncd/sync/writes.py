@@ -22,6 +22,8 @@ from protocol.entities import Geo
 from protocol.hlc import Stamp
 from protocol.merge import Outcome
 from syncd.auth.principal import Principal
+from syncd.i18n import Msg
+from syncd.sync.localize import translatable
 from syncd.sync.service import SERVER_NODE, SyncService
 from syncd.web.problems import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 
@@ -67,9 +69,11 @@ def client_id_of(who: Principal) -> str:
 
 
 def refusal(problem: dict[str, Any]) -> Problem:
-    """The HTTP problem for a change the write path answered `rejected`."""
+    """The HTTP problem for a change the write path answered `rejected` (its detail
+    and messages still translatable: the problem middleware words them)."""
     cls = REFUSALS.get(str(problem.get("code")), ChangeRefused)
-    return cls(str(problem.get("detail") or cls.title), errors=problem.get("errors"))
+    detail, errors = translatable(problem)
+    return cls(detail or cls.title, errors=errors)
 
 
 class RestWrites:
@@ -111,5 +115,5 @@ class RestWrites:
         if result.status is Outcome.REJECTED:
             raise refusal(result.problem or {})
         if applied.row is None:  # pragma: no cover - an accepted change always leaves its row
-            raise NotFound(f"no {entity} {row_id}")
+            raise NotFound(Msg("no {entity} {row_id}", entity=entity, row_id=row_id))
         return applied.row

@@ -18,6 +18,7 @@ from protocol.changes import Change
 from protocol.entities import EntitySpec, ydoc_name
 from protocol.merge import Outcome
 from storage.ydoc_store import DocumentTooLarge
+from syncd.i18n import Msg
 from syncd.sync.fields import authorise
 from syncd.sync.outcomes import ChangeOutcome
 from syncd.sync.refusals import Refused, invalid, not_found
@@ -43,10 +44,14 @@ async def merge_update(unit: UnitOfChange, spec: EntitySpec, change: Change) -> 
     field_name = str(change.fields.get("field", ""))
     if field_name not in spec.ydoc_fields:
         raise invalid(
-            f"{spec.name} has no collaborative field {field_name!r}",
+            Msg(
+                "{entity} has no collaborative field {field}",
+                entity=spec.name,
+                field=repr(field_name),
+            ),
             "fields.field",
             "unknown_field",
-            "one of: " + ", ".join(sorted(spec.ydoc_fields)),
+            Msg("one of: {names}", names=", ".join(sorted(spec.ydoc_fields))),
         )
     row = unit.batch.row(spec.name, change.id)
     if row is None or row.get("deleted_at") is not None:
@@ -62,6 +67,8 @@ async def merge_update(unit: UnitOfChange, spec: EntitySpec, change: Change) -> 
     except DocumentTooLarge as exc:
         raise Refused("document_too_large", str(exc), status=413) from None
     except ValueError as exc:
-        raise invalid(f"not a Yjs update: {exc}", "update", "yjs_update", str(exc)) from None
+        raise invalid(
+            Msg("not a Yjs update: {reason}", reason=str(exc)), "update", "yjs_update", str(exc)
+        ) from None
     unit.batch.ydoc_updates.append((name, update))
     return ChangeOutcome(id=str(change.id), status=Outcome.APPLIED)

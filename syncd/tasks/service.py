@@ -34,6 +34,7 @@ from storage.report_store import happened
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
+from syncd.sync.refusals import refused_action
 from syncd.sync.scope import Scope
 from syncd.sync.writes import Check, RestWrites
 from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
@@ -346,21 +347,6 @@ class TaskService:
                 )
 
         return check
-
-
-def refused_action(exc: InvalidTransition) -> Msg:
-    """protocol.lifecycle's sentence for a refused action, as a translatable detail."""
-    action, status = exc.action.value, exc.status.value
-    if not exc.allowed:
-        return Msg(
-            "cannot {action} a task that is {status} (allowed: none)", action=action, status=status
-        )
-    return Msg(
-        "cannot {action} a task that is {status} (allowed: {allowed})",
-        action=action,
-        status=status,
-        allowed=", ".join(a.value for a in exc.allowed),
-    )
 
 
 def task_read(row: dict[str, Any], assignees: list[str]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 - `request_reset` (POST /auth/forgot-password) answers the same whether the
   email belongs to an active user of the tenant or not -- the caller learns
-  nothing -- and is throttled per account (tenant + email, known or not:
+  nothing, not even by timing: the lookup and the mail run after the answer,
+  as the mailer's deferred work -- and is throttled per account (tenant + email, known or not:
   PASSWORD_RESET_RATE_LIMIT) and per client address (LOGIN_IP_RATE_LIMIT),
   in the login throttle's window.
 - `send_reset` is the same mail sent for a user by an admin of the tenant
@@ -106,6 +107,17 @@ class PasswordResets:
                 )
         for key, _ in keys:
             await self.auth.limiter.hit(key)
+        if self.mailer is None:  # no owner of background work (the CLI): inline
+            await self._queue_reset(origin, tenant, email)
+        else:
+            # The answer leaves before the email is looked up: known or not, the
+            # caller waits for the same work (the throttle), so timing tells nothing.
+            self.mailer.defer(
+                lambda: self._queue_reset(origin, tenant, email), "password-reset-request"
+            )
+
+    async def _queue_reset(self, origin: Origin, tenant: TenantRef, email: str) -> None:
+        """Queue a reset mail if `email` is an active user of `tenant`; audit either way."""
         async with TenantUnitOfWork(self.sessions, tenant.id) as uow:
             user = await uow.session.scalar(
                 select(User).where(User.tenant_id == tenant.id, User.email == email)

@@ -27,7 +27,7 @@ from pydantic import (
 from protocol import bounds
 from syncd.i18n import Msg
 from syncd.passwords import MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS
-from syncd.web.field_messages import field_message
+from syncd.web.field_messages import bounds_message, field_message
 from syncd.web.problems import MalformedJSON, Problem, UnsupportedMediaType, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
@@ -111,14 +111,14 @@ def decode_json(raw: bytes | str, *, each: Iterable[str] = ()) -> Any:
         raise MalformedJSON(Msg("the body is not valid JSON: {reason}", reason=str(exc))) from None
     except bounds.BoundsError as exc:
         raise ValidationFailed(
-            Msg("the body is outside the server's limits: {reason}", reason=exc.message),
+            Msg("the body is outside the server's limits: {reason}", reason=bounds_message(exc)),
             errors=[bounds_error(exc)],
         ) from None
 
 
 def bounds_error(exc: bounds.BoundsError) -> dict[str, Any]:
     """A field error (`errors[]` item) for a value outside the limits."""
-    return {"field": exc.path or "(body)", "code": exc.code, "message": exc.message}
+    return {"field": exc.path or "(body)", "code": exc.code, "message": bounds_message(exc)}
 
 
 def validate(model: type[M], data: Any) -> M:

@@ -9,6 +9,10 @@ is pydantic's own text and `Problem.body` answers it in the request's
 language (the Arabic msgstr may leave out `{expected_plural}`). A type not
 listed here, or a context that does not fill the template, keeps pydantic's
 English text.
+
+`bounds_message` does the same for protocol/bounds.py's messages (a value
+outside the JSON limits): protocol/ words them in English and knows no
+catalog, so BOUNDS repeats its templates by code.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from protocol.bounds import BoundsError
 from syncd.i18n import Msg
 
 TEMPLATES: dict[str, str | tuple[str, ...]] = {
@@ -55,6 +60,29 @@ TEMPLATES: dict[str, str | tuple[str, ...]] = {
     "uuid_type": "UUID input should be a string, bytes or UUID object",
     "uuid_parsing": "Input should be a valid UUID, {error}",
 }
+
+
+BOUNDS: dict[str, str | tuple[str, ...]] = {
+    "too_deep": "nested deeper than {count} levels",
+    "integer_out_of_range": "an integer beyond 64 bits",
+    "number_out_of_range": "a number of 2**63 or more",
+    "too_many_keys": "more than {count} keys",
+    "key_too_long": "a key longer than {count}",
+    "nul_character": ("a key holds U+0000", "a string holds U+0000"),
+    "too_many_items": "more than {count} items",
+    "string_too_long": "a string longer than {count}",
+}
+
+
+def bounds_message(exc: BoundsError) -> str:
+    """The message of a value outside the JSON limits, as a translatable `Msg`."""
+    known = BOUNDS.get(exc.code, ())
+    count = "".join(char for char in exc.message if char.isdigit())
+    for template in (known,) if isinstance(known, str) else known:
+        made = Msg(template, count=count) if "{count}" in template else Msg(template)
+        if made == exc.message:
+            return made
+    return exc.message
 
 
 def field_message(error_type: str, message: str, context: Mapping[str, Any] | None) -> str:

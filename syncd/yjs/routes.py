@@ -9,7 +9,10 @@ staff and admins edit any task of their tenant, technicians only tasks
 assigned to them. Close codes (docs/protocol.md): 1009 frame too big, 1011
 update not stored (reconnect), 1012 server restarting, 4400 malformed
 message, 4401 token missing, invalid or expired, 4403 forbidden, 4404 no such
-document (also for another tenant's task: it learns nothing), 4429 too slow.
+document (also for another tenant's task: it learns nothing), 4429 too slow,
+or the tenant's (TENANT_MAX_LIVE_SOCKETS) or the process's
+(PROCESS_MAX_LIVE_SOCKETS) sockets are all taken: /sync/ws and /sync/yjs
+count together (syncd/fair_limits.py).
 """
 
 from __future__ import annotations
@@ -123,13 +126,21 @@ async def yjs_document(request: web.Request) -> web.StreamResponse:
     )
     await ws.prepare(request)
     session = YjsSession(request, ws, request.app[appkeys.YJS], settings.ws_send_queue)
+    limits = request.app.get(appkeys.LIMITS)
+    counted: Principal | None = None
     try:
         who = await authenticate(request, offered_token(request))
         await authorise(request, who, document[1])
+        if limits is not None:  # under the same socket caps as /sync/ws
+            if (full := limits.open_socket(who.tenant_id)) is not None:
+                raise Refused(codes.CLOSE_TOO_SLOW, full)
+            counted = who
         await session.run(who, ydoc_name(*document))
     except Refused as refused:
         await session.close(refused.code, refused.reason)
     finally:
+        if limits is not None and counted is not None:
+            limits.close_socket(counted.tenant_id)
         if not ws.closed:
             await ws.close()
     return ws

@@ -17,7 +17,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from syncd import appkeys
 from syncd.app import create_app
+from syncd.fair_limits import TooManyPushes
 from syncd.settings import Settings
 from syncd_client import (
     Acknowledged,
@@ -257,6 +259,46 @@ async def test_a_live_device_receives_and_pushes_over_the_socket(
         stop.set()
         await asyncio.wait_for(live, WAIT)
     assert (a.stats["connects"], a.stats["batches"]) == (1, 1)
+
+
+async def test_a_push_the_servers_limits_defer_is_sent_again_later(
+    client: TestClient[Any, Any], sessions: Sessions, devices: Devices
+) -> None:
+    """A `push_result` answering 429 (the fair limits) is no refusal of the batch: the
+    device reconnects after `retry_after` and the same batch goes through."""
+    admin = await signed_in(client, sessions)
+    a = await devices(client, admin, "dev-a")
+    limits = client.app[appkeys.LIMITS]
+    limits.max_pushes = 1
+    refused = asyncio.Event()
+    real = limits.pushing
+
+    @contextlib.asynccontextmanager
+    async def noting(tenant_id: Any) -> AsyncIterator[None]:
+        try:
+            async with real(tenant_id):
+                yield
+        except TooManyPushes:
+            refused.set()
+            raise
+
+    limits.pushing = noting  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    live = asyncio.create_task(a.run_live(stop))
+    try:
+        await asyncio.wait_for(a.live.wait(), WAIT)
+        async with real(admin.tenant.id):  # the tenant's one push slot is taken
+            task_id = a.create("task", {"title": "Deferred, not refused"})
+            await asyncio.wait_for(refused.wait(), WAIT)
+        await until(a, lambda: a.store.outbox_size() == 0 and not a.store.unechoed("task"))
+    finally:
+        stop.set()
+        await asyncio.wait_for(live, WAIT)
+    assert a.stats["reconnects"] >= 1
+    rows, _ = await pull_all(client, admin)
+    assert [r["data"]["title"] for r in rows if r["id"] == str(task_id)] == [
+        "Deferred, not refused"
+    ]
 
 
 async def test_a_live_device_refreshes_a_token_the_socket_refused(

@@ -27,6 +27,8 @@ from tests.conftest import make_settings, make_tenant
 from tests.factories import Account, signed_in
 from tests.sync_helpers import upsert
 from tests.ws_helpers import closed_with, connect, until
+from tests.yjs_helpers import closed_with as yjs_closed_with
+from tests.yjs_helpers import new_task, open_editor
 
 Sessions = async_sessionmaker[AsyncSession]
 BURST = 6
@@ -158,8 +160,158 @@ async def test_live_sockets_past_a_tenants_cap_are_closed(
     await theirs.close()
 
 
+async def test_a_flood_of_sockets_of_both_kinds_stops_at_the_tenants_cap(
+    aiohttp_client: Any, database_url: str, tmp_path: Path, sessions: Sessions
+) -> None:
+    """/sync/ws and /sync/yjs sockets count together under TENANT_MAX_LIVE_SOCKETS:
+    a tenant flooding both is refused with 4429 past it; another tenant's sockets
+    of both kinds keep opening and working."""
+    client = await limited_client(
+        aiohttp_client, database_url, tmp_path, TENANT_MAX_LIVE_SOCKETS="3"
+    )
+    flooder = await signed_in(client, sessions, Role.STAFF, await make_tenant(sessions))
+    neighbour = await signed_in(client, sessions, Role.STAFF, await make_tenant(sessions))
+    theirs = f"task:{await new_task(client, flooder)}:notes"
+    ours = f"task:{await new_task(client, neighbour)}:notes"
+    held = [await connect(client, flooder, client_id=f"f{n}") for n in range(2)]
+    for ws in held:
+        await until(ws, "caught_up")
+    editor = await open_editor(client, flooder, theirs)  # the third: within the cap
+    limits = client.app[appkeys.LIMITS]
+    assert limits._sockets[flooder.tenant.id] == 3
+    refused_editor = await open_editor(client, flooder, theirs, sync=False)
+    assert await yjs_closed_with(refused_editor.ws) == 4429
+    refused_live = await connect(client, flooder, client_id="f9")
+    assert await closed_with(refused_live) == 4429
+    # The neighbour's sockets of both kinds open and work meanwhile.
+    live = await connect(client, neighbour, client_id="n1")
+    await until(live, "caught_up")
+    mine = await open_editor(client, neighbour, ours)
+    await mine.insert(0, "still editing")
+    await mine.until(lambda: str(mine.text) == "still editing")
+    assert limits._sockets[neighbour.tenant.id] == 2
+    for ws in (*held, editor.ws, live, mine.ws):
+        await ws.close()
+
+
+async def test_the_process_caps_hold_across_tenants(
+    aiohttp_client: Any, database_url: str, tmp_path: Path, sessions: Sessions
+) -> None:
+    """PROCESS_MAX_CONCURRENT_PUSHES and PROCESS_MAX_LIVE_SOCKETS bound the process
+    whoever asks: 429 `server_busy` (Arabic when asked), and a 4429 close."""
+    client = await limited_client(
+        aiohttp_client,
+        database_url,
+        tmp_path,
+        PROCESS_MAX_CONCURRENT_PUSHES="1",
+        PROCESS_MAX_LIVE_SOCKETS="1",
+    )
+    first = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
+    second = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
+    limits = client.app[appkeys.LIMITS]
+    async with limits.pushing(first.tenant.id):  # the one push this process runs
+        busy = await send(client, second, 2, **{"Accept-Language": "ar"})
+        assert busy.status == 429
+        assert busy.headers["Retry-After"] == "1"
+        problem = await busy.json(content_type=None)
+        assert problem["code"] == "server_busy"
+        assert problem["title"] == "يشغّل الخادم أقصى عدد مسموح به من عمليات الدفع"
+        assert (await send(client, second, 0)).status == 200  # reading is not pushing
+    assert (await send(client, second, 2)).status == 200
+    held = await connect(client, first, client_id="a")
+    await until(held, "caught_up")
+    refused = await connect(client, second, client_id="b")
+    assert await closed_with(refused) == 4429
+    await held.close()
+
+
+async def test_push_frames_on_the_socket_take_a_push_slot(
+    aiohttp_client: Any, database_url: str, tmp_path: Path, sessions: Sessions
+) -> None:
+    """A `push` frame is a push like HTTP's: past the tenant's cap its `push_result`
+    holds the 429 problem, in the socket's language; the socket stays open."""
+    client = await limited_client(
+        aiohttp_client, database_url, tmp_path, TENANT_MAX_CONCURRENT_PUSHES="1"
+    )
+    busy = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
+    other = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
+    sockets = {}
+    for account, name in ((busy, "busy"), (other, "other")):
+        ws = await connect(client, account, client_id=name)
+        await until(ws, "caught_up")
+        sockets[name] = ws
+
+    def frame(name: str) -> dict[str, Any]:
+        change = upsert("task", uuid.uuid4(), name, title="From the socket")
+        return {
+            "type": "push",
+            "client_id": name,
+            "batch_id": uuid.uuid4().hex,
+            "changes": [change],
+        }
+
+    limits = client.app[appkeys.LIMITS]
+    async with limits.pushing(busy.tenant.id):
+        await sockets["busy"].send_json(frame("busy"))
+        refused = (await until(sockets["busy"], "push_result"))[-1]
+        assert refused["problem"]["code"] == "too_many_pushes"
+        assert refused["problem"]["status"] == 429
+        await sockets["other"].send_json(frame("other"))
+        applied = (await until(sockets["other"], "push_result"))[-1]
+        assert [r["status"] for r in applied["results"]] == ["applied"]
+    await sockets["busy"].send_json(frame("busy"))
+    later = (await until(sockets["busy"], "push_result"))[-1]
+    assert [r["status"] for r in later["results"]] == ["applied"]
+    for ws in sockets.values():
+        await ws.close()
+
+
+async def test_push_frames_spend_the_tenants_budget(
+    aiohttp_client: Any, database_url: str, tmp_path: Path, sessions: Sessions
+) -> None:
+    """A `push` frame takes a token of the tenant's budget, as an HTTP push does: once
+    spent, its `push_result` holds 429 `tenant_rate_limited`; another tenant pushes on."""
+    client = await limited_client(
+        aiohttp_client,
+        database_url,
+        tmp_path,
+        TENANT_REQUESTS_PER_SECOND="0.001",  # no refill within a test
+        TENANT_BURST="2",
+    )
+    flooder = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
+    neighbour = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
+    sockets = {}
+    for account, name in ((flooder, "flood"), (neighbour, "calm")):
+        ws = await connect(client, account, client_id=name)
+        await until(ws, "caught_up")
+        sockets[name] = ws
+
+    async def push_frame(name: str) -> dict[str, Any]:
+        change = upsert("task", uuid.uuid4(), name, title="Budgeted")
+        await sockets[name].send_json(
+            {"type": "push", "client_id": name, "batch_id": uuid.uuid4().hex, "changes": [change]}
+        )
+        return (await until(sockets[name], "push_result"))[-1]
+
+    for _ in range(2):  # the burst
+        assert "results" in await push_frame("flood")
+    spent = await push_frame("flood")
+    assert spent["problem"]["code"] == "tenant_rate_limited"
+    assert spent["problem"]["retry_after"] >= 1
+    assert "results" in await push_frame("calm")
+    for ws in sockets.values():
+        await ws.close()
+
+
 def test_the_limits_are_documented() -> None:
     page = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
-    for name in ("TENANT_REQUESTS_PER_SECOND", "TENANT_BURST", "TENANT_MAX_CONCURRENT_PUSHES"):
+    for name in (
+        "TENANT_REQUESTS_PER_SECOND",
+        "TENANT_BURST",
+        "TENANT_MAX_CONCURRENT_PUSHES",
+        "TENANT_MAX_LIVE_SOCKETS",
+        "PROCESS_MAX_CONCURRENT_PUSHES",
+        "PROCESS_MAX_LIVE_SOCKETS",
+    ):
         assert f"`{name}`" in page
     assert "## Fair limits per tenant" in page

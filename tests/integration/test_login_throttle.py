@@ -8,14 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from storage.models import AuditEntry
+from storage.models import AuditEntry, User
 from storage.unit_of_work import TenantUnitOfWork
+from syncd import appkeys
 from syncd.app import create_app
+from syncd.auth import service
 from syncd.console.session import SESSION_COOKIE
 from tests.conftest import make_settings, make_tenant
 from tests.console_helpers import Console
@@ -145,3 +148,37 @@ async def test_the_console_login_keeps_the_throttle(
     assert SESSION_COOKIE not in console.cookies
     await console.sign_in(colleague)  # 303 to the console
     assert SESSION_COOKIE in console.cookies
+
+
+async def test_a_login_naming_nobody_does_the_bcrypt_of_a_wrong_password(
+    client: Any, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No timing side channel: an unknown email or tenant is verified against a dummy
+    hash of the same cost, so every failed login costs one bcrypt of that cost."""
+    checked: list[str] = []
+    real = service.verify_password
+
+    def spy(password: str, hashed: str) -> bool:
+        checked.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(service, "verify_password", spy)
+    account = await make_user(sessions, await make_tenant(sessions), Role.STAFF)
+    dummy = client.app[appkeys.AUTH]._dummy_hash
+    rounds = client.app[appkeys.SETTINGS].bcrypt_rounds
+    assert dummy.startswith(f"$2b${rounds:02d}$")
+    async with TenantUnitOfWork(sessions, account.tenant.id) as uow:
+        known_hash = (
+            await uow.session.get(User, (account.tenant.id, account.user_id))
+        ).password_hash
+    assert known_hash.split("$")[2] == dummy.split("$")[2]  # the same cost
+    nobody = Account(account.tenant, account.user_id, "nobody@example.com", account.role)
+    elsewhere = await client.post(
+        "/auth/login",
+        json={"email": account.email, "password": WRONG},
+        headers={"X-Tenant": "no-such-tenant"},
+    )
+    assert elsewhere.status == 404
+    assert (await attempt(client, nobody, WRONG)).status == 401
+    assert (await attempt(client, account, WRONG)).status == 401
+    assert checked == [dummy, dummy, known_hash]

@@ -123,8 +123,37 @@ def test_every_error_answer_is_a_problem(doc: Any) -> None:
         "code",
         "request_id",
         "errors",
+        "retry_after",
     }
     assert set(schemas["FieldError"]["required"]) == {"field", "code", "message"}
+
+
+def test_every_limited_route_documents_its_429_and_retry_after(doc: Any) -> None:
+    """A signed-in route spends the tenant's budget; the pushes take push slots;
+    login and forgot-password are throttled: each says so, with Retry-After."""
+    throttled = {("POST", "/auth/login"), ("POST", "/auth/forgot-password")}
+    pushes = {("POST", "/sync/push"), ("POST", "/sync/tasks")}
+    limited = 0
+    for method, path, operation in operations(doc):
+        answer = operation["responses"].get("429")
+        signed_in = operation["x-permission"] != "public"
+        if not signed_in and (method, path) not in throttled:
+            continue
+        limited += 1
+        assert answer is not None, f"{method} {path}"
+        assert answer["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+        assert answer["content"]["application/problem+json"]["schema"] == {"$ref": PROBLEM_REF}
+        codes = set(re.findall(r"`(\w+)`", answer["description"]))
+        if signed_in:
+            assert "tenant_rate_limited" in codes, f"{method} {path}"
+        if (method, path) in pushes:
+            assert {"too_many_pushes", "server_busy"} <= codes, f"{method} {path}"
+    assert limited > 50
+    login = doc["paths"]["/auth/login"]["post"]["responses"]["429"]["description"]
+    forgot = doc["paths"]["/auth/forgot-password"]["post"]["responses"]["429"]["description"]
+    assert "`login_throttled`" in login
+    assert "`reset_throttled`" in forgot
+    assert "429" not in doc["paths"]["/health/live"]["get"]["responses"]
 
 
 def test_parameters_path_and_tenant_header(doc: Any) -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from syncd.i18n import accepted_languages, choose_locale, has_translation, negotiate, translate
+from protocol.bounds import BoundsError, Limits, check
+from syncd.i18n import (
+    Msg,
+    accepted_languages,
+    choose_locale,
+    has_translation,
+    negotiate,
+    translate,
+)
+from syncd.web.field_messages import bounds_message
 
 
 def test_tags_come_by_q_value_then_header_order() -> None:
@@ -57,3 +66,32 @@ def test_translate_falls_back_to_the_english_text() -> None:
     assert not has_translation("a sentence no catalog has", "ar")
     with pytest.raises(ValueError, match="unsupported locale 'fr'"):
         translate("Not found", "fr")
+
+
+SMALL = Limits(max_depth=3, max_items=2, max_keys=2, max_key_chars=4, max_string_chars=5)
+OUT_OF_BOUNDS = {
+    "too_deep": {"a": {"b": {"c": {"d": 1}}}},
+    "integer_out_of_range": 2**64,
+    "number_out_of_range": 1e300,
+    "too_many_keys": {"a": 1, "b": 2, "c": 3},
+    "key_too_long": {"abcdef": 1},
+    "nul_character": "a\x00",
+    "too_many_items": [1, 2, 3],
+    "string_too_long": "abcdefgh",
+}
+
+
+@pytest.mark.parametrize("code", sorted(OUT_OF_BOUNDS))
+def test_every_bounds_message_is_translated(code: str) -> None:
+    """protocol/bounds.py words its messages in English; each becomes a Msg (with
+    the limit as its field) that the Arabic catalog has."""
+    with pytest.raises(BoundsError) as raised:
+        check(OUT_OF_BOUNDS[code], SMALL)
+    assert raised.value.code == code
+    message = bounds_message(raised.value)
+    assert isinstance(message, Msg), raised.value.message
+    assert message == raised.value.message  # its English is protocol's own
+    assert has_translation(message.template, "ar"), message.template
+    assert "U+0000" in message.in_locale("ar") or not any(
+        word in message.in_locale("ar") for word in ("than", "beyond", "holds")
+    )

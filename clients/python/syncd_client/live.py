@@ -11,7 +11,9 @@ next connection.
 How the socket ended decides what the caller does (SyncClient.run_live):
 4401 -> TokenRejected (refresh, reconnect); 4403 -> ProblemError (stop);
 4400 or 1009 -> ProtocolViolation (stop); anything else -> TransientError
-(reconnect with back-off from the last stored cursor).
+(reconnect with back-off from the last stored cursor). A `push_result` whose
+problem is a 429 (the server's fair limits) or a 5xx is a TransientError too:
+the batch stays in flight and is sent again after `retry_after`.
 """
 
 from __future__ import annotations
@@ -169,7 +171,14 @@ def _results(frame: dict[str, Any]) -> list[ChangeResult]:
         raise ProtocolViolation(f"push refused: {frame.get('problem')}")
     problem = frame.get("problem")
     if problem is not None:
-        raise ProblemError(int(problem.get("status") or 400), problem)
+        status = int(problem.get("status") or 400)
+        if status == 429 or status >= 500:  # the server's limits: the same batch, later
+            wait = problem.get("retry_after")
+            raise TransientError(
+                f"push deferred: {problem.get('code')}",
+                retry_after_s=float(wait) if isinstance(wait, int | float) else None,
+            )
+        raise ProblemError(status, problem)
     try:
         return [ChangeResult.model_validate(r) for r in frame["results"]]
     except (KeyError, TypeError, ValidationError) as exc:

@@ -259,7 +259,14 @@ export class LiveSync {
           return;
         }
         if (answer.problem) {
-          await this.engine.refuseBatch(answer.problem.status ?? 400, answer.problem).catch(() => undefined);
+          const status = answer.problem.status ?? 400;
+          if (status === 429 || status >= 500) {
+            // The server's limits: the same batch again, after its retry_after at least.
+            const wait = Number((answer.problem as { retry_after?: number }).retry_after ?? 0) * 1000;
+            if (this.socket === socket) this.reconnect(Math.max(wait, backoffDelay(this.attempt++)));
+            return;
+          }
+          await this.engine.refuseBatch(status, answer.problem).catch(() => undefined);
           return;
         }
         await this.engine.settle(batch.batchId, batch.entries, answer as unknown as PushAnswer);

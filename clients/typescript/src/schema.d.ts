@@ -2630,6 +2630,12 @@ export interface components {
              * @default null
              */
             errors: components["schemas"]["FieldError"][] | null;
+            /**
+             * Retry After
+             * @description 429: the seconds to wait, as the Retry-After header says
+             * @default null
+             */
+            retry_after: number | null;
         };
         /**
          * PullPage
@@ -3898,6 +3904,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -3970,6 +3991,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4065,6 +4101,21 @@ export interface operations {
              */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4292,6 +4343,8 @@ export interface operations {
              */
             429: {
                 headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4424,6 +4477,8 @@ export interface operations {
              */
             429: {
                 headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4508,6 +4563,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -4580,6 +4650,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5199,6 +5284,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -5337,6 +5437,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -5425,6 +5540,21 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5565,6 +5695,21 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5884,6 +6029,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -5959,6 +6119,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6064,6 +6239,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -6157,6 +6347,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -6231,6 +6436,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6434,6 +6654,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -6571,6 +6806,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -6645,6 +6895,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6805,6 +7070,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -6903,6 +7183,21 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7057,6 +7352,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -7132,6 +7442,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7227,6 +7552,21 @@ export interface operations {
              */
             412: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7391,6 +7731,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -7490,6 +7845,21 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7644,6 +8014,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -7719,6 +8104,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7814,6 +8214,21 @@ export interface operations {
              */
             412: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7978,6 +8393,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -8053,6 +8483,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8153,6 +8598,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -8225,6 +8685,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8340,6 +8815,21 @@ export interface operations {
              */
             426: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8486,6 +8976,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             *     - `too_many_pushes`: Too many pushes of the tenant at once
+             *     - `server_busy`: The server runs as many pushes as it may
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -8580,6 +9087,21 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8695,6 +9217,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -8797,6 +9334,21 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8936,6 +9488,23 @@ export interface operations {
              */
             426: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             *     - `too_many_pushes`: Too many pushes of the tenant at once
+             *     - `server_busy`: The server runs as many pushes as it may
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9167,6 +9736,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -9312,6 +9896,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -9387,6 +9986,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9482,6 +10096,21 @@ export interface operations {
              */
             412: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9644,6 +10273,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -9799,6 +10443,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -9874,6 +10533,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10016,6 +10690,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -10091,6 +10780,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10220,6 +10924,21 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10382,6 +11101,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -10501,6 +11235,21 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10663,6 +11412,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -10738,6 +11502,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10888,6 +11667,21 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11050,6 +11844,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -11198,6 +12007,21 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11360,6 +12184,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -11515,6 +12354,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -11597,6 +12451,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -11672,6 +12541,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11834,6 +12718,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -11906,6 +12805,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12051,6 +12965,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -12126,6 +13055,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12258,6 +13202,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -12329,6 +13288,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12430,6 +13404,21 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12573,6 +13562,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -12698,10 +13702,13 @@ export interface operations {
             /**
              * @description Too Many Requests:
              *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
              *     - `login_throttled`: Too many failed logins; try again later
              */
             429: {
                 headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12791,6 +13798,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -12866,6 +13888,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12969,6 +14006,21 @@ export interface operations {
                 };
             };
             /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Internal Server Error:
              *
              *     - `internal_error`: Internal server error
@@ -13044,6 +14096,21 @@ export interface operations {
              */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13183,6 +14250,21 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `tenant_rate_limited`: The tenant's request budget is spent
+             */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again (also `retry_after` in the body) */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
