@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import scoped_reads
 from storage import sync_ledger as ledger
 from storage import sync_store as store
 from syncd.sync.cursor import Cursor
@@ -49,9 +50,13 @@ async def _snapshot(
     last_id = cursor.last_id
     while index < len(order) and len(changes) < limit:
         entity = order[index]
-        rows = await store.snapshot_page(
-            session, entity, cursor.version, last_id, limit - len(changes), scope.tasks
-        )
+        wanted = limit - len(changes)
+        if scope.tasks is None:
+            rows = await store.snapshot_page(session, entity, cursor.version, last_id, wanted, None)
+        else:  # by the indexes that lead with the task
+            rows = await scoped_reads.snapshot_page(
+                session, entity, cursor.version, last_id, wanted, scope.tasks
+            )
         changes.extend(pulled(entity, row, "upsert") for row in rows)
         if len(changes) < limit:
             index, last_id = index + 1, None
@@ -123,7 +128,7 @@ async def _rows_moving(session: AsyncSession, scope: Scope, entries: list[Any]) 
     moving: Moving = {}
     for assigned, tasks in ((True, given), (False, taken)):
         if tasks:
-            found = await store.rows_of_tasks(session, tasks, live_only=assigned)
+            found = await scoped_reads.rows_of_tasks(session, tasks, live_only=assigned)
             moving.update({(assigned, task): rows for task, rows in found.items()})
     return moving
 
