@@ -46,7 +46,7 @@ from syncd.body import bounds_error, field_errors
 from syncd.openapi import describe
 from syncd.problems import Problem
 from syncd.sync.client_schema import ClientUpgradeRequired
-from syncd.sync.cursor import Cursor
+from syncd.sync.cursor import Cursor, version_of
 from syncd.sync.errors import InvalidSyncCursor
 from syncd.sync.live_feed import PAGE
 from syncd.sync.scope import Scope
@@ -95,8 +95,7 @@ class LiveSession:
 
     @property
     def version(self) -> int:
-        cursor = Cursor.decode(self.cursor)
-        return 0 if cursor is None else cursor.version
+        return version_of(self.cursor)
 
     def offer(self, frame: str | None, cursor: str) -> bool:
         if frame is not None:
