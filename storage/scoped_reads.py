@@ -21,13 +21,77 @@ from __future__ import annotations
 
 import functools
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import sync_store as store
 
 Rows = dict[uuid.UUID, list[tuple[str, dict[str, Any]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One change-log entry of a technician's share, as their pull needs it."""
+
+    version: int
+    task_id: uuid.UUID | None
+    assignee_id: uuid.UUID | None  # the technician an assignment's entry names
+    active: bool  # for an assignment's entry: whether it assigns (or unassigns)
+    change: Any  # the pulled change (on PostgreSQL an orjson.Fragment of its JSON)
+
+
+# A pulled change as the database writes it: the same keys, order and text as
+# `orjson.dumps` of {"version", "entity", "id", "op", "data"} with the stored row
+# JSON spliced in verbatim, as storage.sync_store's readers of the whole log write
+# it (tests/integration/test_scoped_reads.py holds the two to the same text).
+_CHANGE_JSON = (
+    """'{"version":' || version || ',"entity":' || to_json(entity)::text"""
+    """ || ',"id":"' || entity_id || '","op":' || to_json(op)::text"""
+    """ || ',"data":' || data::text || '}'"""
+)
+# Only an assignment's entry is read inside (`active`): the others' JSON goes out
+# whole, and is carried once.
+_SCOPED_LOG = (
+    "SELECT version, task_id, assignee_id,"  # noqa: S608  (constant text)
+    " CASE WHEN assignee_id IS NOT NULL THEN (data->>'active')::boolean END AS active,"
+    f" {_CHANGE_JSON} AS change_json"
+    " FROM change_log WHERE tenant_id = $1 AND version > $2 AND version <= $3"
+    " AND (task_id = ANY($4::uuid[]) OR assignee_id = $5)"
+    " ORDER BY version LIMIT $6"
+)
+
+
+async def read_log(
+    session: AsyncSession,
+    after: int,
+    upto: int,
+    task_ids: set[uuid.UUID],
+    assignee: uuid.UUID,
+    limit: int,
+) -> list[Entry]:
+    """Up to `limit` entries after `after` and up to `upto`, in version order, of
+    the given tasks or assigning `assignee` (a technician's share of the log,
+    read by the indexes that lead with the task and with the assignee)."""
+    if session.get_bind().dialect.name != "postgresql":
+        found = await store.read_scoped_log(session, after, upto, task_ids, assignee, limit)
+        entries = []
+        for entry in found:
+            data = orjson.loads(entry["data_json"]) if entry["entity"] == "task_assignment" else {}
+            named = uuid.UUID(data["user_id"]) if data.get("user_id") else None
+            change = store.pulled_from_log(entry)
+            entries.append(
+                Entry(entry["version"], entry["task_id"], named, bool(data.get("active")), change)
+            )
+        return entries
+    connection = await store.driver_connection(session)
+    records = await connection.fetch(
+        _SCOPED_LOG, store.tenant_of(session), after, upto, list(task_ids), assignee, limit
+    )
+    fragment = orjson.Fragment
+    return [Entry(r[0], r[1], r[2], bool(r[3]), fragment(r[4])) for r in records]
 
 
 @functools.cache

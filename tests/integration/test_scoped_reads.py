@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -198,3 +199,43 @@ async def test_a_technicians_pull_runs_cached_statements(sessions: Sessions, cli
     assert seen, "the pull ran statements through SQLAlchemy"
     compiled = [statement for hit, statement in seen if hit.endswith("CACHE_MISS")]
     assert not compiled, compiled
+
+
+async def test_the_technicians_log_is_the_whole_logs_entries_of_their_share(
+    sessions: Sessions, client: Any
+) -> None:
+    """Each entry read by task or assignee is the whole log's change, to the byte,
+    and an assignment's entry names its technician and whether it assigns."""
+    admin = await signed_in(client, sessions, Role.ADMIN)
+    tech = await signed_in(client, sessions, Role.TECHNICIAN, tenant=admin.tenant)
+    tasks = [uuid.uuid4() for _ in range(3)]
+    to_tech = {"user_id": str(tech.user_id)}
+    for task in tasks:
+        await push(client, admin, "dash", [upsert("task", task, "dash", title="Seal")])
+    for n, name in ((0, "assign"), (1, "assign"), (1, "unassign")):
+        await push(client, admin, "dash", [action(tasks[n], name, "dash", fields=to_tech)])
+    await push(client, admin, "dash", [upsert("task", tasks[2], "dash", title="Not theirs")])
+    async with TenantUnitOfWork(sessions, admin.tenant.id) as uow:
+        every, upto, _ = await store.read_log_changes(uow.session, 0, 1000)
+        whole = {orjson.loads(orjson.dumps(c))["version"]: orjson.dumps(c) for c in every}
+        mine = await scoped_reads.read_log(uow.session, 0, upto, {tasks[0]}, tech.user_id, 1000)
+    assert [e.version for e in mine] == sorted(e.version for e in mine)
+    for entry in mine:
+        assert orjson.dumps(entry.change) == whole[entry.version]
+    assigning = [(e.task_id, e.active) for e in mine if e.assignee_id == tech.user_id]
+    assert assigning == [(tasks[0], True), (tasks[1], True), (tasks[1], False)]
+    share = {orjson.loads(orjson.dumps(e.change))["id"] for e in mine}
+    assert str(tasks[2]) not in share  # another task's entries stay out
+    assert all(e.task_id in (tasks[0], tasks[1]) for e in mine)
+    # From half-way, up to a version: the bounds hold.
+    later = await _read(
+        sessions, admin.tenant.id, mine[2].version, mine[-2].version, tasks[0], tech
+    )
+    assert [e.version for e in later] == [e.version for e in mine[3:-1]]
+
+
+async def _read(
+    sessions: Sessions, tenant_id: uuid.UUID, after: int, upto: int, task: uuid.UUID, tech: Any
+) -> list[scoped_reads.Entry]:
+    async with TenantUnitOfWork(sessions, tenant_id) as uow:
+        return await scoped_reads.read_log(uow.session, after, upto, {task}, tech.user_id, 1000)
