@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,9 +31,9 @@ from storage import sync_store as store
 Rows = dict[uuid.UUID, list[tuple[str, dict[str, Any]]]]
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One change-log entry of a technician's share, as their pull needs it."""
+class Entry(NamedTuple):
+    """One change-log entry of a technician's share, as their pull needs it (a
+    tuple: a page makes thousands)."""
 
     version: int
     task_id: uuid.UUID | None
@@ -159,8 +158,8 @@ async def rows_of_tasks(
     session: AsyncSession, task_ids: set[uuid.UUID], *, live_only: bool
 ) -> Rows:
     """Each task's row and every row that hangs off it, as (entity, row) in the
-    snapshot's entity order: the live ones, or with `live_only=False` the deleted
-    ones too (storage.sync_store.rows_of_tasks)."""
+    snapshot's entity order, by id within an entity: the live ones, or with
+    `live_only=False` the deleted ones too (sync_store.rows_of_tasks)."""
     if session.get_bind().dialect.name != "postgresql":
         return await store.rows_of_tasks(session, task_ids, live_only=live_only)
     found: Rows = {task: [] for task in task_ids}
