@@ -147,7 +147,7 @@ def _scoped(scope: Scope, entry: scoped_reads.Entry, moving: Moving) -> list[Any
         # A row changed after the assignment comes in its own later entry:
         # sending it here too would deliver the same state twice.
         return [
-            {**pulled(entity, row, "upsert"), "version": version}
+            pulled(entity, row, "upsert", version)
             for entity, row in moving[(True, task_id)]
             if row["version"] <= version
         ]
@@ -160,9 +160,10 @@ def _scoped(scope: Scope, entry: scoped_reads.Entry, moving: Moving) -> list[Any
     return []
 
 
-def pulled(entity: str, row: dict[str, Any], op: str) -> dict[str, Any]:
+def pulled(entity: str, row: dict[str, Any], op: str, version: int | None = None) -> dict[str, Any]:
+    """A row as a pulled change, at its own version or at `version`."""
     return {
-        "version": row["version"],
+        "version": row["version"] if version is None else version,
         "entity": entity,
         "id": str(row["id"]),
         "op": op,
