@@ -50,7 +50,7 @@ from syncd.i18n import Msg, choose_locale, negotiate
 from syncd.openapi import describe
 from syncd.problems import Problem
 from syncd.sync.client_schema import ClientUpgradeRequired
-from syncd.sync.cursor import Cursor
+from syncd.sync.cursor import Cursor, version_of
 from syncd.sync.errors import InvalidSyncCursor
 from syncd.sync.live_feed import PAGE
 from syncd.sync.localize import localized, problem_in
@@ -103,8 +103,7 @@ class LiveSession:
 
     @property
     def version(self) -> int:
-        cursor = Cursor.decode(self.cursor)
-        return 0 if cursor is None else cursor.version
+        return version_of(self.cursor)
 
     def offer(self, frame: str | None, cursor: str) -> bool:
         if frame is not None:
