@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -137,7 +137,29 @@ def row_to_json(entity: str, row: Any) -> dict[str, Any]:
     return data
 
 
-def json_to_row(entity: str, data: dict[str, Any]) -> dict[str, Any]:
+def values_to_json(entity: str, row: Any, names: Iterable[str]) -> dict[str, Any]:
+    """The values of the visible columns `names` of a row, as `row_to_json` gives them."""
+    visible = _visible_set(entity)
+    data: dict[str, Any] = {}
+    for key in names:
+        if key not in visible:
+            continue
+        value = row[key]
+        kind = type(value)
+        if kind is datetime:
+            value = value.isoformat().replace("+00:00", "Z")
+        elif value is not None and kind is not str and isinstance(value, uuid.UUID):
+            value = str(value)
+        data[key] = value
+    return data
+
+
+@functools.cache
+def _visible_set(entity: str) -> frozenset[str]:
+    return frozenset(_visible_keys(entity))
+
+
+def json_to_row(entity: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """JSON values back to column values (datetimes and UUIDs parsed)."""
     row: dict[str, Any] = {}
     parsers = _parsers(entity)
