@@ -31,7 +31,7 @@ from syncd.sync.batch import Batch
 from syncd.sync.conflicts import open_edit_conflict
 from syncd.sync.outcomes import ChangeOutcome
 from syncd.sync.refusals import Refused, forbidden, invalid, not_found
-from syncd.sync.unit import UnitOfChange
+from syncd.sync.unit import UnitOfChange, parse_stamp
 
 
 def upsert(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcome:
@@ -260,7 +260,13 @@ def _state_of_fields(entity: str, row: dict[str, Any], names: Iterable[str]) -> 
     the row and its clocks. Loading the whole row per edit cost more than the merge."""
     clocks = row["field_clocks"]
     values = store.values_to_json(entity, row, names)
-    found = {name: FieldClock.from_json(clocks[name]) for name in names if name in clocks}
+    # `FieldClock.from_json`, with the stamps remembered: a row's fields were mostly
+    # set by one change, under one stamp.
+    found = {
+        name: FieldClock(parse_stamp(clock["hlc"]), int(clock["v"]), str(clock["by"]))
+        for name in names
+        if (clock := clocks.get(name)) is not None
+    }
     deleted = clocks.get("_deleted")
     return RowState(values, found, FieldClock.from_json(deleted) if deleted else None)
 
