@@ -211,14 +211,17 @@ async def load_rows(
     model: Any = MODELS[entity]
     found: dict[uuid.UUID, dict[str, Any]] = {}
     if session.get_bind().dialect.name == "postgresql":
-        # The ids as one array joined to the table: a primary-key probe per id in
-        # any plan, generic or custom (an `IN` list of 500 parameters, or
-        # `id = ANY($2)` under a generic plan, turned to scans as tables grew).
+        # A primary-key probe per id, whatever the statistics say: a LATERAL
+        # subquery with a LIMIT is never flattened into a join. (An `IN` list of
+        # 500 parameters, `id = ANY($2)` under a generic plan, and a plain join to
+        # the array, planned as a hash join over the whole tenant while the table's
+        # statistics lagged behind its growth, all read every row of the tenant.)
         table = model.__table__
         drv = await driver_connection(session)
         rows = await drv.fetch(
-            f'SELECT t.* FROM unnest($2::uuid[]) AS w(id) JOIN "{table.name}" AS t'  # noqa: S608
-            " ON t.tenant_id = $1 AND t.id = w.id",
+            "SELECT t.* FROM unnest($2::uuid[]) AS w(id) CROSS JOIN LATERAL"  # noqa: S608
+            f' (SELECT * FROM "{table.name}" AS r WHERE r.tenant_id = $1 AND r.id = w.id'
+            " LIMIT 1) AS t",
             tenant_of(session),
             wanted,
         )
