@@ -26,6 +26,7 @@ from protocol.merge import (
     merge_upsert,
 )
 from storage import sync_store as store
+from syncd.i18n import Msg
 from syncd.sync import timeline
 from syncd.sync.batch import Batch
 from syncd.sync.conflicts import open_edit_conflict
@@ -80,7 +81,9 @@ def delete(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcom
     if current is None:
         raise not_found(spec.name, change.id)
     if spec.append_only:
-        raise Refused("append_only", f"{spec.name} entries are never deleted", status=409)
+        raise Refused(
+            "append_only", Msg("{entity} entries are never deleted", entity=spec.name), status=409
+        )
     if spec.name == "task" and not batch.scope.is_whole_tenant:
         raise forbidden("technicians do not delete tasks")
     task_id = spec.task_of(change.id, current)
@@ -113,12 +116,17 @@ def check_references(batch: Batch, spec: EntitySpec, values: dict[str, Any]) -> 
             code = "unknown_media" if reference.entity == "media_asset" else "unknown_reference"
             raise Refused(
                 code,
-                f"{reference.field} {row_id} names no live {reference.entity}",
+                Msg(
+                    "{field} {id} names no live {entity}",
+                    field=reference.field,
+                    id=str(row_id),
+                    entity=reference.entity,
+                ),
                 errors=[
                     {
                         "field": reference.field,
                         "code": code,
-                        "message": f"no such {reference.entity}",
+                        "message": Msg("no such {entity}", entity=reference.entity),
                     }
                 ],
             )
@@ -129,7 +137,11 @@ def _keep_fixed(spec: EntitySpec, clean: dict[str, Any], current: dict[str, Any]
     for name in spec.fixed & clean.keys():
         if current.get(name) is not None and str(clean[name]) != str(current[name]):
             raise invalid(
-                f"{name} is set when the {spec.name} is created and never changes",
+                Msg(
+                    "{field} is set when the {entity} is created and never changes",
+                    field=name,
+                    entity=spec.name,
+                ),
                 name,
                 "immutable",
                 "delete the row and create it anew instead",
@@ -143,7 +155,7 @@ def _one_stamp(spec: EntitySpec, change: Change) -> None:
         if len(stamps) > 1:
             name = min(group)
             raise invalid(
-                f"{', '.join(sorted(group))} are one value and take one stamp",
+                Msg("{fields} are one value and take one stamp", fields=", ".join(sorted(group))),
                 name,
                 "split_stamp",
                 "stamp them with one hlc (or leave them out of field_hlc)",
@@ -173,7 +185,7 @@ def _tie_to_purchase(
             {
                 "field": "currency",
                 "code": "currency_mismatch",
-                "message": f"the purchase is in {purchase.get('currency')}",
+                "message": Msg("the purchase is in {currency}", currency=purchase.get("currency")),
             }
         )
     if errors:

@@ -25,7 +25,8 @@ from protocol.hlc import InvalidStamp
 from protocol.merge import Outcome
 from storage import sync_ledger as ledger
 from storage.models import SyncRejection
-from syncd.field_messages import field_message
+from syncd.field_messages import bounds_message, field_message
+from syncd.i18n import Msg
 from syncd.sync.apply import apply_change
 from syncd.sync.client_schema import shape_result
 from syncd.sync.cursor import Cursor
@@ -57,10 +58,10 @@ async def push_batch(
             session, request.client_id, request.batch_id, who.user_id, user_agent, schema
         )
     except ledger.ClientBound:
-        raise ClientIdTaken(f"client id {request.client_id!r} belongs to another user") from None
+        raise ClientIdTaken(_taken(request.client_id)) from None
     if prior is not None:
         if prior.user_id != who.user_id:
-            raise ClientIdTaken(f"client id {request.client_id!r} belongs to another user")
+            raise ClientIdTaken(_taken(request.client_id))
         return dict(prior.response), True
     writes = versions.CURRENT if schema is None else schema
     parsed = [parse_change(raw, only_entity, writes) for raw in request.changes]
@@ -110,25 +111,33 @@ def parse_change(
         )
         return raw, _rejected("", refused)
     if only_entity is not None and raw.get("entity") != only_entity:
-        refused = Refused("wrong_entity", f"this endpoint takes {only_entity} changes only")
+        refused = Refused(
+            "wrong_entity", Msg("this endpoint takes {entity} changes only", entity=only_entity)
+        )
         return raw, _rejected(_id_of(raw), refused)
     try:
         bounds.check(raw)
     except bounds.BoundsError as exc:
         refused = Refused(
             "validation_failed",
-            f"the change is outside the server's limits: {exc.message}",
-            [{"field": exc.path or "change", "code": exc.code, "message": exc.message}],
+            Msg("the change is outside the server's limits: {reason}", reason=bounds_message(exc)),
+            [{"field": exc.path or "change", "code": exc.code, "message": bounds_message(exc)}],
         )
         return raw, _rejected(_id_of(raw), refused)
     try:
         raw = versions.upcast_change(raw, schema)
     except versions.UnknownFields as exc:
+        unknown = Msg(
+            "schema {schema} has no {entity} field {names}",
+            schema=exc.schema,
+            entity=exc.entity,
+            names=", ".join(exc.names),
+        )
         refused = Refused(
             "validation_failed",
-            str(exc),
+            unknown,
             [
-                {"field": f"fields.{name}", "code": "unknown_field", "message": str(exc)}
+                {"field": f"fields.{name}", "code": "unknown_field", "message": unknown}
                 for name in exc.names
             ],
         )
@@ -254,3 +263,7 @@ def _storable(raw: Any) -> Any:
                     bounds.check({key: value})
                     kept[key] = value
         return {**kept, "_omitted": f"outside the server's limits at {exc.path or 'the change'}"}
+
+
+def _taken(client_id: Any) -> Msg:
+    return Msg("client id {client_id} belongs to another user", client_id=repr(client_id))
