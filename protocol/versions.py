@@ -78,7 +78,7 @@ class UnknownFields(ValueError):
 
     def __init__(self, entity: str, schema: int, names: list[str]) -> None:
         super().__init__(f"schema {schema} has no {entity} field {', '.join(names)}")
-        self.names = names
+        self.entity, self.schema, self.names = entity, schema, names
 
 
 def check(schema: int) -> int:

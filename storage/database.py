@@ -28,7 +28,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         return engine
     # No pre-ping: it cost a round trip on every checkout. A connection that died
     # while pooled fails its transaction's first statement; the pool then drops it,
-    # and `retry_once_on_disconnect` runs the unit of work again on a fresh one.
+    # and the unit of work (storage/unit_of_work.py) starts once more on a fresh one.
     return create_async_engine(
         url,
         echo=echo,

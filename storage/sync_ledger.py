@@ -166,6 +166,120 @@ async def save_batch(
     )
 
 
+# --- a push's bookkeeping, in one round trip at each end ---------------------------------
+
+
+# Creates the row, or touches it if it is this user's; a device of another user is
+# left alone and answers no row. ($1 tenant, $2 client id, $3 user, $4 user agent,
+# $5 the time, $6 the schema.)
+_BIND_DEVICE = (
+    "INSERT INTO devices (tenant_id, client_id, user_id, user_agent, cursor,"
+    " first_seen_at, last_seen_at, last_push_counts, schema)"
+    " VALUES ($1, $2, $3, $4, 0, $5, $5, '{}'::jsonb, $6)"
+    " ON CONFLICT (tenant_id, client_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at,"
+    " schema = COALESCE(EXCLUDED.schema, devices.schema)"
+    " WHERE devices.user_id = EXCLUDED.user_id"
+)
+# The batch's first answer, if any, and the device bound, in one statement ($7 the batch id).
+_OPEN_BATCH = (
+    "WITH prior AS (SELECT user_id, response FROM push_batches"  # noqa: S608  (constant text)
+    " WHERE tenant_id = $1 AND client_id = $2 AND batch_id = $7),"
+    " bound AS (" + _BIND_DEVICE + " RETURNING user_id)"
+    " SELECT (SELECT user_id FROM prior) AS prior_user,"
+    " (SELECT response FROM prior) AS response, (SELECT user_id FROM bound) AS owner"
+)
+
+
+async def open_batch(
+    session: AsyncSession,
+    client_id: str,
+    batch_id: str,
+    user_id: uuid.UUID,
+    user_agent: str | None,
+    schema: int | None = None,
+) -> tuple[StoredBatch | None, datetime]:
+    """Under the version lock, at a push's start: the batch's first answer if it was
+    pushed before, and the device bound to `user_id` (`bind_device`: raises
+    ClientBound if another user owns it); answers (that answer or None, the time).
+
+    On PostgreSQL both are one statement. A resend marks the device seen too; its
+    unit of change is rolled back (a resend writes nothing)."""
+    drv = await _pg(session)
+    if drv is None:
+        prior = await find_batch(session, client_id, batch_id)
+        if prior is not None:
+            return prior, utcnow()
+        return None, await bind_device(session, client_id, user_id, user_agent, schema)
+    now = utcnow()
+    record = await drv.fetchrow(
+        _OPEN_BATCH,
+        tenant_of(session),
+        client_id,
+        user_id,
+        user_agent,
+        now,
+        schema,
+        batch_id,
+    )
+    if record["prior_user"] is not None:
+        response = record["response"]  # SQLAlchemy's codec on the connection decodes json
+        if isinstance(response, str | bytes):
+            response = orjson.loads(response)
+        return StoredBatch(uuid.UUID(bytes=record["prior_user"].bytes), response), now
+    if record["owner"] is None:
+        raise ClientBound(client_id)
+    return None, now
+
+
+@dataclass(frozen=True, slots=True)
+class PushRecord:
+    """What a push leaves behind once its changes are written: its answer, kept for
+    resends, and the device's last push (when, and how many of each outcome)."""
+
+    client_id: str
+    batch_id: str
+    user_id: uuid.UUID
+    response: dict[str, Any]
+    pushed_at: datetime
+    counts: dict[str, int]
+
+
+async def finish(
+    session: AsyncSession, version: int | None, job_number: int | None, push: PushRecord | None
+) -> None:
+    """A unit of change's last writes before it commits: the tenant's version (None:
+    it did not move) and last job number, and the push it applied, if any. On
+    PostgreSQL one statement."""
+    drv = await _pg(session)
+    if drv is None or push is None:
+        if push is not None:
+            await save_batch(session, push.client_id, push.batch_id, push.user_id, push.response)
+            await note_push(session, push.client_id, push.pushed_at, push.counts)
+        if version is not None:
+            await set_version(session, version, job_number)
+        return
+    await drv.execute(
+        "WITH saved AS (INSERT INTO push_batches"
+        " (tenant_id, client_id, batch_id, user_id, response, created_at)"
+        " VALUES ($1, $2, $3, $4, $5::json, $6)),"
+        " noted AS (UPDATE devices SET last_push_at = $7, last_push_counts = $8::jsonb"
+        " WHERE tenant_id = $1 AND client_id = $2)"
+        " UPDATE tenant_versions SET version = $9,"
+        " job_number = COALESCE($10::bigint, job_number)"
+        " WHERE tenant_id = $1 AND $9::bigint IS NOT NULL",
+        tenant_of(session),
+        push.client_id,
+        push.batch_id,
+        push.user_id,
+        orjson.dumps(push.response).decode(),
+        utcnow(),
+        push.pushed_at,
+        orjson.dumps(push.counts).decode(),
+        version,
+        job_number,
+    )
+
+
 # --- devices ---------------------------------------------------------------------------
 
 
@@ -200,16 +314,8 @@ async def bind_device(
         if schema is not None:
             device.schema = schema
         return now
-    # One round trip creates the row, or touches it if it is this user's; a
-    # device of another user is left alone and answers no row.
     owner = await drv.fetchval(
-        "INSERT INTO devices (tenant_id, client_id, user_id, user_agent, cursor,"
-        " first_seen_at, last_seen_at, last_push_counts, schema)"
-        " VALUES ($1, $2, $3, $4, 0, $5, $5, '{}'::jsonb, $6)"
-        " ON CONFLICT (tenant_id, client_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at,"
-        " schema = COALESCE(EXCLUDED.schema, devices.schema)"
-        " WHERE devices.user_id = EXCLUDED.user_id"
-        " RETURNING user_id",
+        _BIND_DEVICE + " RETURNING user_id",
         tenant_of(session),
         client_id,
         user_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -137,7 +137,29 @@ def row_to_json(entity: str, row: Any) -> dict[str, Any]:
     return data
 
 
-def json_to_row(entity: str, data: dict[str, Any]) -> dict[str, Any]:
+def values_to_json(entity: str, row: Any, names: Iterable[str]) -> dict[str, Any]:
+    """The values of the visible columns `names` of a row, as `row_to_json` gives them."""
+    visible = _visible_set(entity)
+    data: dict[str, Any] = {}
+    for key in names:
+        if key not in visible:
+            continue
+        value = row[key]
+        kind = type(value)
+        if kind is datetime:
+            value = value.isoformat().replace("+00:00", "Z")
+        elif value is not None and kind is not str and isinstance(value, uuid.UUID):
+            value = str(value)
+        data[key] = value
+    return data
+
+
+@functools.cache
+def _visible_set(entity: str) -> frozenset[str]:
+    return frozenset(_visible_keys(entity))
+
+
+def json_to_row(entity: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """JSON values back to column values (datetimes and UUIDs parsed)."""
     row: dict[str, Any] = {}
     parsers = _parsers(entity)
@@ -189,14 +211,17 @@ async def load_rows(
     model: Any = MODELS[entity]
     found: dict[uuid.UUID, dict[str, Any]] = {}
     if session.get_bind().dialect.name == "postgresql":
-        # The ids as one array joined to the table: a primary-key probe per id in
-        # any plan, generic or custom (an `IN` list of 500 parameters, or
-        # `id = ANY($2)` under a generic plan, turned to scans as tables grew).
+        # A primary-key probe per id, whatever the statistics say: a LATERAL
+        # subquery with a LIMIT is never flattened into a join. (An `IN` list of
+        # 500 parameters, `id = ANY($2)` under a generic plan, and a plain join to
+        # the array, planned as a hash join over the whole tenant while the table's
+        # statistics lagged behind its growth, all read every row of the tenant.)
         table = model.__table__
         drv = await driver_connection(session)
         rows = await drv.fetch(
-            f'SELECT t.* FROM unnest($2::uuid[]) AS w(id) JOIN "{table.name}" AS t'  # noqa: S608
-            " ON t.tenant_id = $1 AND t.id = w.id",
+            "SELECT t.* FROM unnest($2::uuid[]) AS w(id) CROSS JOIN LATERAL"  # noqa: S608
+            f' (SELECT * FROM "{table.name}" AS r WHERE r.tenant_id = $1 AND r.id = w.id'
+            " LIMIT 1) AS t",
             tenant_of(session),
             wanted,
         )

@@ -44,7 +44,11 @@ from storage.ydoc_replica import Replica
 
 
 class DocumentTooLarge(ValueError):
-    """The document would grow past its limit with this update."""
+    """The document would grow past its limit (`limit`, in bytes) with this update."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the document would pass {limit} bytes")
+        self.limit = limit
 
 
 def new_doc() -> Doc[Any]:
@@ -77,7 +81,7 @@ async def append(session: AsyncSession, name: str, update: bytes, *, max_bytes: 
         replica = Replica(await load(session, name))
         replica.apply(update)
         if len(replica.doc.get_update()) > max_bytes:
-            raise DocumentTooLarge(f"the document would pass {max_bytes} bytes")
+            raise DocumentTooLarge(max_bytes)
     row = YDocUpdate(name=name, data=update)
     session.add(row)
     await session.flush()

@@ -24,8 +24,7 @@ from syncd.openapi import routes as openapi_routes
 from syncd.reports import routes as report_routes
 from syncd.settings import Settings
 from syncd.sync import admin_routes as sync_admin_routes
-from syncd.sync import inbox_routes
-from syncd.sync import live as live_routes
+from syncd.sync import inbox_routes, live_routes
 from syncd.sync import routes as sync_routes
 from syncd.sync.admin import SyncAdmin
 from syncd.sync.inbox import ConflictInbox

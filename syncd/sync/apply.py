@@ -10,6 +10,7 @@ from __future__ import annotations
 from protocol.changes import Change, Op
 from protocol.entities import ENTITIES
 from protocol.merge import Outcome
+from syncd.i18n import Msg
 from syncd.sync import actions, fields, ydocs
 from syncd.sync.outcomes import ChangeOutcome
 from syncd.sync.refusals import Refused, invalid
@@ -20,7 +21,10 @@ async def apply_change(unit: UnitOfChange, change: Change) -> ChangeOutcome:
     try:
         if change.base_version > unit.batch.version:
             raise invalid(
-                f"base_version {change.base_version} is ahead of the tenant's version",
+                Msg(
+                    "base_version {version} is ahead of the tenant's version",
+                    version=change.base_version,
+                ),
                 "base_version",
                 "ahead_of_tenant",
                 "a version this tenant has not reached",
@@ -29,7 +33,11 @@ async def apply_change(unit: UnitOfChange, change: Change) -> ChangeOutcome:
         if spec is None:
             raise Refused(
                 "unknown_entity",
-                f"no entity {change.entity!r}; known: " + ", ".join(sorted(ENTITIES)),
+                Msg(
+                    "no entity {entity}; known: {known}",
+                    entity=repr(change.entity),
+                    known=", ".join(sorted(ENTITIES)),
+                ),
             )
         if change.op is Op.YDOC:
             return await ydocs.merge_update(unit, spec, change)
@@ -37,7 +45,9 @@ async def apply_change(unit: UnitOfChange, change: Change) -> ChangeOutcome:
             return await actions.act(unit, spec, change)
         if not spec.device_writable:
             raise Refused(
-                "not_writable", f"{spec.name} rows are not written by devices", status=403
+                "not_writable",
+                Msg("{entity} rows are not written by devices", entity=spec.name),
+                status=403,
             )
         if change.op is Op.DELETE:
             return fields.delete(unit, spec, change)

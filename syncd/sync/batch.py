@@ -4,7 +4,8 @@ A `Batch` holds the rows its changes read and wrote (`rows`, by entity and
 id; None for a row that does not exist), the rows to write (`dirty`), the
 change-log entries and conflicts to append, the Yjs updates to store, the
 scope of the user it writes for, the tenant version as it advances, and one
-server time for everything it writes. Only the unit of change
+server time for everything it writes, and the push it applies (its answer and
+the device's counts, kept as the unit commits). Only the unit of change
 (syncd/sync/unit.py) writes it to the database.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from storage import sync_store as store
 from storage.models import Conflict
+from storage.sync_ledger import PushRecord
 from storage.types import utcnow
 from syncd.auth.principal import Principal
 from syncd.sync.scope import Scope
@@ -42,6 +44,7 @@ class Batch:
     now: datetime = field(default_factory=utcnow)
     job_number: int = 0  # the tenant's last job number, as locked
     job_number_given: int | None = None  # the last one this batch gave, if any
+    push: PushRecord | None = None  # the device's push this batch applies, if it is one
 
     def next_version(self) -> int:
         self.version += 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -82,6 +83,14 @@ class Cursor:
             raise ValueError(raw)
         except (ValueError, IndexError, binascii.Error, UnicodeDecodeError):
             raise InvalidSyncCursor("the cursor was not made by this server") from None
+
+
+@functools.lru_cache(maxsize=256)
+def version_of(text: str | None) -> int:
+    """The version a cursor stands at (0: from the start). Cached: the live feed
+    asks each of its followers on every page, and hands them all one cursor."""
+    cursor = Cursor.decode(text)
+    return 0 if cursor is None else cursor.version
 
 
 def _natural(text: str) -> int:

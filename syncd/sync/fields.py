@@ -11,18 +11,28 @@ edit or a delete against an update opens a conflict.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from protocol.changes import Change
 from protocol.entities import EntitySpec, FieldErrors
-from protocol.merge import MergeResult, Outcome, RowState, Write, merge_delete, merge_upsert
+from protocol.merge import (
+    FieldClock,
+    MergeResult,
+    Outcome,
+    RowState,
+    Write,
+    merge_delete,
+    merge_upsert,
+)
 from storage import sync_store as store
+from syncd.i18n import Msg
 from syncd.sync import timeline
 from syncd.sync.batch import Batch
 from syncd.sync.conflicts import open_edit_conflict
 from syncd.sync.outcomes import ChangeOutcome
 from syncd.sync.refusals import Refused, forbidden, invalid, not_found
-from syncd.sync.unit import UnitOfChange
+from syncd.sync.unit import UnitOfChange, parse_stamp
 
 
 def upsert(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcome:
@@ -38,14 +48,17 @@ def upsert(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcom
     _one_stamp(spec, change)
     if spec.name == "receipt":
         clean = _tie_to_purchase(batch, clean, current)
-    task_id = spec.task_of(change.id, {**(current or {}), **clean})
+    # The task the row hangs off as it will stand (a field of `clean` over the row's).
+    task_id = spec.task_of(
+        change.id, clean if current is None or spec.task_field in clean else current
+    )
     # A reference to no live row is named as such for every role (a technician
     # learns nothing new: the tenant's ids are theirs to name).
     check_references(batch, spec, clean)
     authorise(batch, spec, task_id, creating=creating)
     if spec.append_only and current is not None:
         return answer(batch, spec, change.id, Outcome.SUPERSEDED)
-    state = None if current is None else state_of(spec.name, current)
+    state = None if current is None else _state_of_fields(spec.name, current, clean.keys())
     whole = unit.stamp(change)
     own = change.field_hlc or {}
     write = Write(
@@ -68,7 +81,9 @@ def delete(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcom
     if current is None:
         raise not_found(spec.name, change.id)
     if spec.append_only:
-        raise Refused("append_only", f"{spec.name} entries are never deleted", status=409)
+        raise Refused(
+            "append_only", Msg("{entity} entries are never deleted", entity=spec.name), status=409
+        )
     if spec.name == "task" and not batch.scope.is_whole_tenant:
         raise forbidden("technicians do not delete tasks")
     task_id = spec.task_of(change.id, current)
@@ -101,12 +116,17 @@ def check_references(batch: Batch, spec: EntitySpec, values: dict[str, Any]) -> 
             code = "unknown_media" if reference.entity == "media_asset" else "unknown_reference"
             raise Refused(
                 code,
-                f"{reference.field} {row_id} names no live {reference.entity}",
+                Msg(
+                    "{field} {id} names no live {entity}",
+                    field=reference.field,
+                    id=str(row_id),
+                    entity=reference.entity,
+                ),
                 errors=[
                     {
                         "field": reference.field,
                         "code": code,
-                        "message": f"no such {reference.entity}",
+                        "message": Msg("no such {entity}", entity=reference.entity),
                     }
                 ],
             )
@@ -117,7 +137,11 @@ def _keep_fixed(spec: EntitySpec, clean: dict[str, Any], current: dict[str, Any]
     for name in spec.fixed & clean.keys():
         if current.get(name) is not None and str(clean[name]) != str(current[name]):
             raise invalid(
-                f"{name} is set when the {spec.name} is created and never changes",
+                Msg(
+                    "{field} is set when the {entity} is created and never changes",
+                    field=name,
+                    entity=spec.name,
+                ),
                 name,
                 "immutable",
                 "delete the row and create it anew instead",
@@ -131,7 +155,7 @@ def _one_stamp(spec: EntitySpec, change: Change) -> None:
         if len(stamps) > 1:
             name = min(group)
             raise invalid(
-                f"{', '.join(sorted(group))} are one value and take one stamp",
+                Msg("{fields} are one value and take one stamp", fields=", ".join(sorted(group))),
                 name,
                 "split_stamp",
                 "stamp them with one hlc (or leave them out of field_hlc)",
@@ -161,7 +185,7 @@ def _tie_to_purchase(
             {
                 "field": "currency",
                 "code": "currency_mismatch",
-                "message": f"the purchase is in {purchase.get('currency')}",
+                "message": Msg("the purchase is in {currency}", currency=purchase.get("currency")),
             }
         )
     if errors:
@@ -207,8 +231,11 @@ def _row_from_state(
 ) -> dict[str, Any]:
     now = batch.now
     row = dict(current) if current is not None else store.new_row(spec.name, now)
-    row.update(store.json_to_row(spec.name, dict(state.values)))
-    row.update(id=row_id, version=version, field_clocks=state.clocks_json(), updated_at=now)
+    row.update(store.json_to_row(spec.name, state.values))
+    clocks = state.clocks_json()
+    if current is not None:  # the state holds the clocks of the fields it merged
+        clocks = {**current["field_clocks"], **clocks}
+    row.update(id=row_id, version=version, field_clocks=clocks, updated_at=now)
     if current is None:
         row.update(created_at=now, created_by=batch.who.user_id)
         if spec.name == "task_event":
@@ -237,6 +264,23 @@ def answer(
     return ChangeOutcome(
         id=str(row_id), status=outcome, version=version, conflict_id=conflict_id, current=current
     )
+
+
+def _state_of_fields(entity: str, row: dict[str, Any], names: Iterable[str]) -> RowState:
+    """`state_of` for an upsert of `names`: only their values and clocks (and the
+    tombstone), all `merge_upsert` reads; `_row_from_state` lays the result over
+    the row and its clocks. Loading the whole row per edit cost more than the merge."""
+    clocks = row["field_clocks"]
+    values = store.values_to_json(entity, row, names)
+    # `FieldClock.from_json`, with the stamps remembered: a row's fields were mostly
+    # set by one change, under one stamp.
+    found = {
+        name: FieldClock(parse_stamp(clock["hlc"]), int(clock["v"]), str(clock["by"]))
+        for name in names
+        if (clock := clocks.get(name)) is not None
+    }
+    deleted = clocks.get("_deleted")
+    return RowState(values, found, FieldClock.from_json(deleted) if deleted else None)
 
 
 def state_of(entity: str, row: dict[str, Any]) -> RowState:

@@ -41,12 +41,8 @@ from protocol import bounds, versions
 from protocol.changes import PushRequest
 from syncd import appkeys, metrics
 from syncd.auth import tokens
-from syncd.auth.errors import PermissionDenied
-from syncd.auth.permissions import Permission, public, role_allows
 from syncd.auth.principal import Principal
-from syncd.i18n import Msg, choose_locale, negotiate
-from syncd.openapi import describe
-from syncd.sockets.auth import offered_token, origin_allowed
+from syncd.i18n import Msg, choose_locale
 from syncd.sockets.close import (
     CLOSE_FORBIDDEN,
     CLOSE_HELLO_TIMEOUT,
@@ -57,8 +53,9 @@ from syncd.sockets.close import (
     CLOSE_UPGRADE_REQUIRED,
 )
 from syncd.sync.client_schema import ClientUpgradeRequired
-from syncd.sync.cursor import Cursor
+from syncd.sync.cursor import Cursor, version_of
 from syncd.sync.errors import InvalidSyncCursor
+from syncd.sync.live_auth import authenticate, socket_locale
 from syncd.sync.live_feed import PAGE
 from syncd.sync.localize import localized, problem_in
 from syncd.sync.scope import Scope
@@ -68,8 +65,6 @@ from syncd.web.field_messages import bounds_message
 from syncd.web.problems import Problem
 
 log = structlog.get_logger("syncd.live")
-
-SUBPROTOCOL = "syncd.v1"
 
 
 class LiveSession:
@@ -103,8 +98,7 @@ class LiveSession:
 
     @property
     def version(self) -> int:
-        cursor = Cursor.decode(self.cursor)
-        return 0 if cursor is None else cursor.version
+        return version_of(self.cursor)
 
     def offer(self, frame: str | None, cursor: str) -> bool:
         if frame is not None:
@@ -210,13 +204,8 @@ class LiveSession:
         return message
 
     def _speak(self, hello_locale: Any) -> None:
-        """The socket's language: the hello's `locale`, else the upgrade's
-        Accept-Language, else the user's, else the tenant's, else English."""
         assert self.who is not None
-        chosen = negotiate(hello_locale) if isinstance(hello_locale, str) else None
-        self.locale = chosen or choose_locale(
-            self.request.headers.get("Accept-Language"), self.who.locale, self.tenant_locale
-        )
+        self.locale = socket_locale(self.request, self.who, self.tenant_locale, hello_locale)
 
     async def _accept_schema(self, raw: Any) -> bool:
         """Take the hello's app schema, or refuse it: below the minimum, an error
@@ -235,7 +224,7 @@ class LiveSession:
     async def _sign_in(self, token: str) -> bool:
         """Authenticate `token` as this session's principal, or close (4401/4403)."""
         try:
-            self.who = await self._authenticate(token)
+            self.who, self.tenant_locale = await authenticate(self.request, token)
         except tokens.TokenError as exc:
             await self.close(CLOSE_TOKEN, str(exc)[:120])
             return False
@@ -244,20 +233,6 @@ class LiveSession:
             await self.close(code, (problem.detail or problem.title)[:120])
             return False
         return True
-
-    async def _authenticate(self, token: str) -> Principal:
-        claims = tokens.decode_access(
-            token, self.settings.jwt_access_secret, self.settings.jwt_issuer
-        )
-        from syncd.web.tenant import named_tenant
-
-        tenant, who = await self.request.app[appkeys.AUTH].principal_for(
-            claims, named_tenant(self.request)
-        )
-        self.tenant_locale = tenant.locale
-        if not role_allows(who.role, Permission.SYNC):
-            raise PermissionDenied("this role may not sync")
-        return who
 
     async def _serve(self) -> None:
         assert self.who is not None
@@ -463,37 +438,3 @@ class LiveSession:
 
 
 _UNUSABLE: dict[str, Any] = {}  # the marker of a frame already answered with an error
-
-
-routes = web.RouteTableDef()
-
-
-@routes.get("/sync/ws")
-@public  # the session authenticates itself before it reads anything else
-@describe(
-    summary="Live sync over WebSocket",
-    responses={101: None},
-    problems=[400, PermissionDenied],
-    description="Upgrade to a WebSocket (subprotocol `syncd.v1`). Authenticate with a "
-    "`bearer.<token>` subprotocol, `?token=` or an `auth` message, then send `hello` with "
-    "your cursor. Messages and close codes: docs/protocol.md.",
-)
-async def live(request: web.Request) -> web.StreamResponse:
-    if not origin_allowed(request):
-        raise PermissionDenied("this Origin is not allowed")
-    token = offered_token(request)
-    settings = request.app[appkeys.SETTINGS]
-    ws = web.WebSocketResponse(
-        protocols=[SUBPROTOCOL],
-        heartbeat=settings.ws_heartbeat_s,
-        max_msg_size=settings.max_ws_frame_bytes,
-        compress=False,
-    )
-    await ws.prepare(request)
-    session = LiveSession(request, ws)
-    try:
-        await session.run(token)
-    finally:
-        if not ws.closed:
-            await ws.close()
-    return ws

@@ -143,25 +143,27 @@ class TenantFeed:
         items, end, has_more = await self._sync.feed_page(self._tenant_id, start, PAGE)
         self.reads += 1
         cursor = Cursor.at(end).encode()
-        whole = [item.change for item in items]
-        self._on_read({"changes": whole})
+        page = _Page(items)
+        self._on_read({"changes": page.whole})
         # Encoded once per distinct set of changes and app schema.
         frames: dict[tuple[int, int], str | None] = {}
         for follower in list(self._followers):
             at = follower.version
             if at >= end and at != start:
                 continue  # it read this far itself: nothing here is new to it
-            changes = _visible(items, whole, follower)
+            changes = page.visible_to(follower.scope)
             if at != start or changes is None:
                 self._let_go(follower)
                 continue
-            key = (id(changes) if changes is whole else len(frames) + 1, follower.schema)
+            if not changes:  # nothing of theirs (most technicians): the cursor moves
+                follower.offer(None, cursor)
+                continue
+            key = (id(changes) if changes is page.whole else len(frames) + 1, follower.schema)
             if key not in frames:
                 shaped = shape_changes(changes, follower.schema)
-                page = {"changes": shaped, "cursor": cursor, "has_more": has_more}
-                frames[key] = (
-                    orjson.dumps({"type": "changes", **page}).decode() if changes else None
-                )
+                frames[key] = orjson.dumps(
+                    {"type": "changes", "changes": shaped, "cursor": cursor, "has_more": has_more}
+                ).decode()
             if not follower.offer(frames[key], cursor):
                 self._let_go(follower)
         self._version = end
@@ -177,12 +179,28 @@ class TenantFeed:
             follower.release()
 
 
-def _visible(items: list[FeedItem], whole: list[Any], follower: Follower) -> list[Any] | None:
-    """The changes of the page `follower` may see; None when the page assigns or
-    unassigns them (their own read must send what the new scope brings)."""
-    scope = follower.scope
-    if scope is None or scope.is_whole_tenant:
-        return whole
-    if any(item.assignee_id == scope.user_id for item in items):
-        return None
-    return [item.change for item in items if scope.sees_task(item.task_id)]
+class _Page:
+    """One page of the feed, indexed once for every follower's filter: a
+    technician's share is found through the tasks the page touches, so a page
+    costs each technician a set intersection, not a pass over its changes."""
+
+    def __init__(self, items: list[FeedItem]) -> None:
+        self.whole = [item.change for item in items]
+        self.assignees = {item.assignee_id for item in items if item.assignee_id is not None}
+        self.by_task: dict[uuid.UUID, list[int]] = {}
+        for n, item in enumerate(items):
+            if item.task_id is not None:  # a row of no task: the whole tenant's readers only
+                self.by_task.setdefault(item.task_id, []).append(n)
+
+    def visible_to(self, scope: Scope | None) -> list[Any] | None:
+        """The changes of the page `scope` may see; None when the page assigns or
+        unassigns its user (their own read must send what the new scope brings)."""
+        if scope is None or scope.tasks is None:
+            return self.whole
+        if scope.user_id in self.assignees:
+            return None
+        shared = self.by_task.keys() & scope.tasks
+        if not shared:
+            return []
+        positions = sorted(n for task in shared for n in self.by_task[task])
+        return [self.whole[n] for n in positions]

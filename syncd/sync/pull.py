@@ -14,9 +14,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import scoped_reads
 from storage import sync_ledger as ledger
 from storage import sync_store as store
 from syncd.sync.cursor import Cursor
@@ -49,9 +49,13 @@ async def _snapshot(
     last_id = cursor.last_id
     while index < len(order) and len(changes) < limit:
         entity = order[index]
-        rows = await store.snapshot_page(
-            session, entity, cursor.version, last_id, limit - len(changes), scope.tasks
-        )
+        wanted = limit - len(changes)
+        if scope.tasks is None:
+            rows = await store.snapshot_page(session, entity, cursor.version, last_id, wanted, None)
+        else:  # by the indexes that lead with the task
+            rows = await scoped_reads.snapshot_page(
+                session, entity, cursor.version, last_id, wanted, scope.tasks
+            )
         changes.extend(pulled(entity, row, "upsert") for row in rows)
         if len(changes) < limit:
             index, last_id = index + 1, None
@@ -76,15 +80,18 @@ async def _log_page(
     upto = await ledger.current_version(session)
     if cursor.ahead_of(upto):
         raise InvalidSyncCursor("the cursor was not made by this server")
-    entries = await store.read_scoped_log(
+    entries = await scoped_reads.read_log(
         session, cursor.version, upto, scope.tasks, scope.user_id, limit
     )
     full = len(entries) == limit
     changes: list[Any] = []
     rows = await _rows_moving(session, scope, entries)
     for entry in entries:
-        changes.extend(_scoped(scope, entry, rows))
-    scanned_to = entries[-1]["version"] if full else upto
+        if entry.assignee_id == scope.user_id:
+            changes.extend(_scoped(scope, entry, rows))
+        elif scope.sees_task(entry.task_id):
+            changes.append(entry.change)
+    scanned_to = entries[-1].version if full else upto
     return changes, Cursor.at(scanned_to), full and scanned_to < upto
 
 
@@ -98,47 +105,49 @@ async def _check_reached(session: AsyncSession, cursor: Cursor) -> None:
 Moving = dict[tuple[bool, uuid.UUID], list[tuple[str, dict[str, Any]]]]
 
 
-def _assignment(scope: Scope, entry: Any) -> bool | None:
+def _assignment(scope: Scope, entry: scoped_reads.Entry) -> bool | None:
     """For an entry that assigns (True) or unassigns (False) the scope's user, which;
     None for any other entry."""
-    if entry["entity"] != "task_assignment":
-        return None
-    data = orjson.loads(entry["data_json"])
-    if data.get("user_id") != str(scope.user_id):
-        return None
-    return bool(data.get("active"))
+    return entry.active if entry.assignee_id == scope.user_id else None
 
 
-async def _rows_moving(session: AsyncSession, scope: Scope, entries: list[Any]) -> Moving:
+async def _rows_moving(
+    session: AsyncSession, scope: Scope, entries: list[scoped_reads.Entry]
+) -> Moving:
     """The rows of every task the page assigns to the user (live) or takes away
     (deleted ones too), read once for the page: (assigned, task) -> rows."""
     assert scope.tasks is not None
-    given, taken = set(), set()
+    given: set[uuid.UUID] = set()
+    taken: set[uuid.UUID] = set()
     for entry in entries:
         active = _assignment(scope, entry)
-        if active is True and entry["task_id"] in scope.tasks:
-            given.add(entry["task_id"])
-        elif active is False and entry["task_id"] not in scope.tasks:
-            taken.add(entry["task_id"])
+        if entry.task_id is None:
+            continue
+        if active is True and entry.task_id in scope.tasks:
+            given.add(entry.task_id)
+        elif active is False and entry.task_id not in scope.tasks:
+            taken.add(entry.task_id)
     moving: Moving = {}
     for assigned, tasks in ((True, given), (False, taken)):
         if tasks:
-            found = await store.rows_of_tasks(session, tasks, live_only=assigned)
+            found = await scoped_reads.rows_of_tasks(session, tasks, live_only=assigned)
             moving.update({(assigned, task): rows for task, rows in found.items()})
     return moving
 
 
-def _scoped(scope: Scope, entry: Any, moving: Moving) -> list[dict[str, Any]]:
+def _scoped(scope: Scope, entry: scoped_reads.Entry, moving: Moving) -> list[Any]:
     """What a technician receives of one log entry (PROTOCOL.md guarantee 5)."""
     assert scope.tasks is not None
-    task_id = entry["task_id"]
+    task_id = entry.task_id
     active = _assignment(scope, entry)
-    version = entry["version"]
+    version = entry.version
+    if task_id is None:
+        return []  # (a row of no task: the whole tenant's readers only)
     if active is True and task_id in scope.tasks:
         # A row changed after the assignment comes in its own later entry:
         # sending it here too would deliver the same state twice.
         return [
-            {**pulled(entity, row, "upsert"), "version": version}
+            pulled(entity, row, "upsert", version)
             for entity, row in moving[(True, task_id)]
             if row["version"] <= version
         ]
@@ -147,13 +156,14 @@ def _scoped(scope: Scope, entry: Any, moving: Moving) -> list[dict[str, Any]]:
         # `delete` (out of scope by then), and must still go.
         return [removed(entity, row["id"], version) for entity, row in moving[(False, task_id)]]
     if scope.sees_task(task_id):
-        return [store.pulled_from_log(entry)]
+        return [entry.change]
     return []
 
 
-def pulled(entity: str, row: dict[str, Any], op: str) -> dict[str, Any]:
+def pulled(entity: str, row: dict[str, Any], op: str, version: int | None = None) -> dict[str, Any]:
+    """A row as a pulled change, at its own version or at `version`."""
     return {
-        "version": row["version"],
+        "version": row["version"] if version is None else version,
         "entity": entity,
         "id": str(row["id"]),
         "op": op,

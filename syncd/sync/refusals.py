@@ -50,8 +50,8 @@ class Refused(Exception):
 
 
 def invalid(detail: str, field: str, code: str, message: str) -> Refused:
-    """(`detail` and `message` may be `Msg`s.)"""
-    """A `validation_failed` refusal naming one field."""
+    """A `validation_failed` refusal naming one field (`detail` and `message`
+    may be `Msg`s)."""
     return Refused(
         "validation_failed", detail, [{"field": field, "code": code, "message": message}]
     )

@@ -14,7 +14,8 @@ guarantee 3; a new task's job number is given under the same lock, by
 `batch.next_job_number`, so no two tasks ever share one). `commit` writes
 the staged rows (parents before children), the change-log entries, the
 conflicts and the Yjs updates' effects, moves the tenant's version (and
-its last job number), and commits. Leaving without `commit` rolls back and tells
+its last job number) and keeps the push's answer (one statement on
+PostgreSQL), and commits. Leaving without `commit` rolls back and tells
 no one. The unit also owns the clocks: `stamp` clamps a device's stamp to
 the server's clock plus the allowed skew, `server_stamp` gives a server write
 a stamp later than every stamp on the row.
@@ -25,6 +26,7 @@ audit entry, a rejected change's replay) go through `unit.session`.
 
 from __future__ import annotations
 
+import functools
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -44,6 +46,13 @@ if TYPE_CHECKING:
     from syncd.sync.service import SyncService
 
 log = structlog.get_logger("syncd.sync")
+
+
+@functools.lru_cache(maxsize=8192)
+def parse_stamp(text: str) -> Stamp:
+    """`Stamp.parse`, remembered: a change's stamps are read when it is decoded and
+    again when it is merged (a Stamp is immutable; raises InvalidStamp as it does)."""
+    return Stamp.parse(text)
 
 
 class UnitOfChange:
@@ -109,8 +118,8 @@ class UnitOfChange:
             await store.upsert_rows(session, entity, by_entity.get(entity, []))
         await store.append_log(session, batch.log)
         session.add_all(batch.conflicts)
-        if batch.log:
-            await ledger.set_version(session, batch.version, batch.job_number_given)
+        version = batch.version if batch.log else None
+        await ledger.finish(session, version, batch.job_number_given, batch.push)
         assert self._work is not None
         await self._work.commit()
         self._committed = True
@@ -140,7 +149,8 @@ class UnitOfChange:
     def stamp(self, change: Change, name: str | None = None) -> Stamp:
         """The change's stamp (for `name`: the field's own), clamped to the server's
         clock plus the allowed skew, so a clock far ahead cannot win every race."""
-        stamp = change.stamp_of(name) if name else Stamp.parse(change.hlc)
+        text = (change.field_hlc or {}).get(name, change.hlc) if name else change.hlc
+        stamp = parse_stamp(text)
         clamped, was_clamped = clamp(stamp, self.sync.now_ms(), self.sync.max_skew_ms)
         if was_clamped:
             log.warning(

@@ -65,7 +65,8 @@ async def merge_update(unit: UnitOfChange, spec: EntitySpec, change: Change) -> 
     try:
         await writer.append(unit.session, name, update)
     except DocumentTooLarge as exc:
-        raise Refused("document_too_large", str(exc), status=413) from None
+        detail = Msg("the document would pass {limit} bytes", limit=exc.limit)
+        raise Refused("document_too_large", detail, status=413) from None
     except ValueError as exc:
         raise invalid(
             Msg("not a Yjs update: {reason}", reason=str(exc)), "update", "yjs_update", str(exc)

@@ -160,7 +160,7 @@ class Room:
         pending = sum(len(waiting) for _, waiting in self.pending)
         self.size = len(self.doc.get_update()) + pending  # measure instead of estimating
         if self.size + len(update) > limit:
-            raise DocumentTooLarge(f"the document would pass {limit} bytes")
+            raise DocumentTooLarge(limit)
         self.size += len(update)
 
     async def _store_pending(self) -> None:

@@ -152,3 +152,50 @@ async def test_a_body_outside_the_limits_is_explained_in_arabic(
     assert (await english.json(content_type=None))["errors"][0]["message"] == (
         "more than 1000 keys"
     )
+
+
+async def test_the_write_paths_own_sentences_are_worded_in_the_push_language(
+    client: Any, sessions: Sessions
+) -> None:
+    """The details built from a change's values (an unknown entity or task, a
+    version ahead, rows devices do not write) are templates too, so they read in
+    Arabic; the stored rejection is worded again in English for an English reader,
+    and another tenant's admin sees none of it."""
+    admin = await signed_in(client, sessions, Role.ADMIN)
+    outsider = await signed_in(client, sessions, Role.ADMIN)
+    missing = uuid.uuid4()
+    purchase = {
+        "task_id": str(missing),
+        "vendor": "Riyadh Pumps",
+        "amount_minor": 100,
+        "currency": "SAR",
+        "purchased_at": "2026-12-01T09:00:00Z",
+    }
+    changes = [
+        upsert("purchase", uuid.uuid4(), "dev-b", **purchase),
+        upsert("gadget", uuid.uuid4(), "dev-b", name="x"),
+        upsert("task", uuid.uuid4(), "dev-b", base=1_000_000, title="Ahead"),
+        upsert("task_assignment", uuid.uuid4(), "dev-b", task_id=str(missing)),
+    ]
+    body = {"client_id": "dev-b", "batch_id": "dev-b-1", "changes": changes}
+    answer = await client.post("/sync/push", json=body, headers={**admin.headers, **AR})
+    problems = [result["problem"] for result in (await answer.json())["results"]]
+    no_private_keys(problems)
+    assert [p["code"] for p in problems] == [
+        "unknown_reference",
+        "unknown_entity",
+        "validation_failed",
+        "not_writable",
+    ]
+    assert problems[0]["detail"] == f"يشير task_id {missing} إلى task غير موجود"
+    assert problems[0]["errors"][0]["message"] == "لا يوجد task كهذا"
+    assert problems[1]["detail"].startswith("لا يوجد كيان 'gadget'؛ الكيانات المعروفة: ")
+    assert problems[2]["detail"] == "base_version 1000000 أحدث من إصدار المستأجر"
+    assert problems[3]["detail"] == "لا تكتب الأجهزة صفوف task_assignment"
+    listed = await (await client.get("/sync/rejections", headers=admin.headers)).json()
+    details = {item["problem"]["detail"] for item in listed["items"]}
+    assert f"task_id {missing} names no live task" in details
+    assert "base_version 1000000 is ahead of the tenant's version" in details
+    assert "task_assignment rows are not written by devices" in details
+    other = await (await client.get("/sync/rejections", headers=outsider.headers)).json()
+    assert other["items"] == []

@@ -24,7 +24,7 @@ from syncd.sync.live_feed import TenantFeed
 from syncd.sync.scope import Scope
 from tests.conftest import make_tenant
 from tests.factories import Account, signed_in
-from tests.sync_helpers import push, upsert
+from tests.sync_helpers import action, push, upsert
 
 Sessions = async_sessionmaker[AsyncSession]
 WAIT = 10.0
@@ -192,3 +192,40 @@ async def test_a_failing_read_hands_the_followers_back(
     feed.follow(follower)
     await asyncio.wait_for(follower.released.wait(), WAIT)
     assert len(feed) == 0
+
+
+async def test_one_page_gives_each_technician_their_tasks_changes_in_order(
+    client: Any, app: web.Application, sessions: Sessions
+) -> None:
+    """A page touching several tasks: each technician gets the changes of their
+    tasks only, in version order, in one frame; one the page assigns is let go
+    (their own read sends the task's rows); the others' cursors move on."""
+    admin = await signed_in(client, sessions, Role.ADMIN)
+    techs = [
+        principal_of(await signed_in(client, sessions, Role.TECHNICIAN, admin.tenant))
+        for _ in range(3)
+    ]
+    tasks = [uuid.uuid4() for _ in range(4)]
+    await push(client, admin, "dash", [upsert("task", t, "dash", title="new") for t in tasks])
+    start = await head(app, principal_of(admin))
+    feed = feed_of(app, admin.tenant.id)
+    followers = [Recorder(who, start) for who in techs]
+    followers[0].scope = Scope(techs[0].user_id, {tasks[0], tasks[1]})
+    followers[1].scope = Scope(techs[1].user_id, {tasks[2]})
+    followers[2].scope = Scope(techs[2].user_id, set())
+    dashboard = Recorder(principal_of(admin), start)
+    for follower in [*followers, dashboard]:
+        feed.follow(follower)
+    edits = [upsert("task", tasks[n], "dash", title=f"edit {n}") for n in (1, 2, 0, 3)]
+    assign = action(tasks[3], "assign", "dash", fields={"user_id": str(techs[2].user_id)})
+    await push(client, admin, "dash", [*edits, assign])
+    await eventually(lambda: followers[2].released.is_set() and dashboard.frames)
+    assert dashboard.task_ids()[:4] == [str(tasks[n]) for n in (1, 2, 0, 3)]  # and the assign's
+    assert followers[0].task_ids() == [str(tasks[1]), str(tasks[0])]
+    assert followers[1].task_ids() == [str(tasks[2])]
+    assert len(followers[0].frames) == len(followers[1].frames) == 1
+    assert followers[2].frames == []  # let go: the assignment is for their own read
+    end = dashboard.version
+    assert followers[0].version == followers[1].version == end
+    assert followers[0].versions() == sorted(followers[0].versions())
+    await feed.stop()

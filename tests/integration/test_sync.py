@@ -65,6 +65,31 @@ async def test_resent_batch_answers_the_first_answer_and_applies_nothing(
     assert await tenant_version(sessions, staff.tenant.id) == version == 6  # 3 tasks, 3 events
 
 
+async def test_a_resend_leaves_the_device_as_its_first_send_did(
+    client: Any, sessions: Sessions
+) -> None:
+    """The resend lookup and the device binding are one statement on PostgreSQL: a
+    resend writes nothing, not even the device's last sighting; another user's
+    resend of the batch is refused."""
+    tenant = await make_tenant(sessions)
+    one = await signed_in(client, sessions, Role.STAFF, tenant)
+    two = await signed_in(client, sessions, Role.STAFF, tenant)
+    changes = [upsert("task", uuid.uuid4(), "tab-3", title="t")]
+    first = await push(client, one, "tab-3", changes, batch_id="b-9")
+
+    async def device_state() -> tuple[Any, ...]:
+        async with TenantUnitOfWork(sessions, tenant.id) as uow:
+            device = await uow.session.get(Device, (tenant.id, "tab-3"))
+            assert device is not None
+            return (device.user_id, device.last_seen_at, device.last_push_at, device.schema)
+
+    before = await device_state()
+    assert await push(client, one, "tab-3", changes, batch_id="b-9") == first
+    refused = await push(client, two, "tab-3", changes, batch_id="b-9", status=403)
+    assert refused["code"] == "client_id_taken"
+    assert await device_state() == before
+
+
 async def test_client_id_is_bound_to_its_first_user(client: Any, sessions: Sessions) -> None:
     tenant = await make_tenant(sessions)
     one = await signed_in(client, sessions, Role.STAFF, tenant)

@@ -1,0 +1,206 @@
+"""A technician's share of the synced rows, read by the indexes that lead with the task.
+
+A technician's pull reads the snapshot of their tasks, and, when an
+assignment moves a task into or out of their scope, every row of that task.
+On PostgreSQL each read is one statement per entity on the session's own
+connection (its transaction, role and row-level security), with the task ids
+as one array parameter (`task_id = ANY($2)`): the text is the same whatever
+the number of tasks, so the statement is prepared once per connection, and
+nothing renders a parameter per task in Python on each call (an `IN` list's
+expansion did, and with the ORM's row handling it was most of a technician's
+pull). Elsewhere (SQLite) storage.sync_store's statements serve.
+
+Rows come back as dicts of column values, as storage.sync_store's readers
+give them, without the hidden columns (no reader of these sends them), and
+with asyncpg's UUIDs left as they are: a subclass of Python's that compares
+and hashes as it does (converting each one cost more than the rest of the
+read).
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import sync_store as store
+
+Rows = dict[uuid.UUID, list[tuple[str, dict[str, Any]]]]
+
+
+class Entry(NamedTuple):
+    """One change-log entry of a technician's share, as their pull needs it (a
+    tuple: a page makes thousands)."""
+
+    version: int
+    task_id: uuid.UUID | None
+    assignee_id: uuid.UUID | None  # the technician an assignment's entry names
+    active: bool  # for an assignment's entry: whether it assigns (or unassigns)
+    change: Any  # the pulled change (on PostgreSQL an orjson.Fragment of its JSON)
+
+
+# A pulled change as the database writes it: the same keys, order and text as
+# `orjson.dumps` of {"version", "entity", "id", "op", "data"} with the stored row
+# JSON spliced in verbatim, as storage.sync_store's readers of the whole log write
+# it (tests/integration/test_scoped_reads.py holds the two to the same text).
+_CHANGE_JSON = (
+    """'{"version":' || version || ',"entity":' || to_json(entity)::text"""
+    """ || ',"id":"' || entity_id || '","op":' || to_json(op)::text"""
+    """ || ',"data":' || data::text || '}'"""
+)
+# Only an assignment's entry is read inside (`active`): the others' JSON goes out
+# whole, and is carried once.
+_SCOPED_LOG = (
+    "SELECT version, task_id, assignee_id,"  # noqa: S608  (constant text)
+    " CASE WHEN assignee_id IS NOT NULL THEN (data->>'active')::boolean END AS active,"
+    f" {_CHANGE_JSON} AS change_json"
+    " FROM change_log WHERE tenant_id = $1 AND version > $2 AND version <= $3"
+    " AND (task_id = ANY($4::uuid[]) OR assignee_id = $5)"
+    " ORDER BY version LIMIT $6"
+)
+
+
+async def read_log(
+    session: AsyncSession,
+    after: int,
+    upto: int,
+    task_ids: set[uuid.UUID],
+    assignee: uuid.UUID,
+    limit: int,
+) -> list[Entry]:
+    """Up to `limit` entries after `after` and up to `upto`, in version order, of
+    the given tasks or assigning `assignee` (a technician's share of the log,
+    read by the indexes that lead with the task and with the assignee)."""
+    if session.get_bind().dialect.name != "postgresql":
+        found = await store.read_scoped_log(session, after, upto, task_ids, assignee, limit)
+        entries = []
+        for entry in found:
+            data = orjson.loads(entry["data_json"]) if entry["entity"] == "task_assignment" else {}
+            named = uuid.UUID(data["user_id"]) if data.get("user_id") else None
+            change = store.pulled_from_log(entry)
+            entries.append(
+                Entry(entry["version"], entry["task_id"], named, bool(data.get("active")), change)
+            )
+        return entries
+    connection = await store.driver_connection(session)
+    records = await connection.fetch(
+        _SCOPED_LOG, store.tenant_of(session), after, upto, list(task_ids), assignee, limit
+    )
+    fragment = orjson.Fragment
+    return [Entry(r[0], r[1], r[2], bool(r[3]), fragment(r[4])) for r in records]
+
+
+@functools.cache
+def _columns(entity: str) -> str:
+    table = store.MODELS[entity].__table__
+    keys = [c.key for c in table.columns if c.key not in store.HIDDEN_COLUMNS]
+    return ", ".join(f't."{key}"' for key in keys)
+
+
+@functools.cache
+def _in_tasks(entity: str) -> str:
+    """The SQL condition "this row hangs off one of the tasks in $2" (the tenant: $1).
+
+    Media name their owner (a task, a purchase or a receipt) instead of a task;
+    deleted purchases and receipts still own theirs.
+    """
+    if entity == "task":
+        return "t.id = ANY($2::uuid[])"
+    if entity != "media_asset":
+        return "t.task_id = ANY($2::uuid[])"
+    owned = "SELECT o.id FROM {table} AS o WHERE o.tenant_id = $1 AND o.task_id = ANY($2::uuid[])"
+    return (
+        "((t.owner_type = 'task' AND t.owner_id = ANY($2::uuid[]))"
+        f" OR (t.owner_type = 'purchase' AND t.owner_id IN ({owned.format(table='purchases')}))"
+        f" OR (t.owner_type = 'receipt' AND t.owner_id IN ({owned.format(table='receipts')})))"
+    )
+
+
+def _has_deleted_at(entity: str) -> bool:
+    return "deleted_at" in store.MODELS[entity].__table__.columns
+
+
+async def snapshot_page(
+    session: AsyncSession,
+    entity: str,
+    upto: int,
+    after_id: uuid.UUID | None,
+    limit: int,
+    task_ids: set[uuid.UUID],
+) -> list[dict[str, Any]]:
+    """Live rows of one entity at or below version `upto`, by id after `after_id`,
+    hanging off one of `task_ids` (storage.sync_store.snapshot_page in a scope)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return await store.snapshot_page(session, entity, upto, after_id, limit, task_ids)
+    table = store.MODELS[entity].__tablename__
+    live = " AND t.deleted_at IS NULL" if _has_deleted_at(entity) else ""
+    sql = (
+        f'SELECT {_columns(entity)} FROM "{table}" AS t'  # noqa: S608  (names from the models)
+        f" WHERE t.tenant_id = $1 AND {_in_tasks(entity)} AND t.version <= $3{live}"
+        " AND ($4::uuid IS NULL OR t.id > $4) ORDER BY t.id LIMIT $5"
+    )
+    connection = await store.driver_connection(session)
+    found = await connection.fetch(
+        sql,
+        store.tenant_of(session),
+        list(task_ids),
+        upto,
+        after_id,
+        limit,
+    )
+    return [dict(record) for record in found]
+
+
+async def rows_of_tasks(
+    session: AsyncSession, task_ids: set[uuid.UUID], *, live_only: bool
+) -> Rows:
+    """Each task's row and every row that hangs off it, as (entity, row) in the
+    snapshot's entity order, by id within an entity: the live ones, or with
+    `live_only=False` the deleted ones too (sync_store.rows_of_tasks)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return await store.rows_of_tasks(session, task_ids, live_only=live_only)
+    found: Rows = {task: [] for task in task_ids}
+    if not task_ids:
+        return found
+    connection = await store.driver_connection(session)
+    tenant_id = store.tenant_of(session)
+    wanted = list(task_ids)
+    owners: dict[tuple[str, uuid.UUID], uuid.UUID] = {}  # a purchase's or receipt's task
+    if "media_asset" in store.SNAPSHOT_ORDER:
+        for owner_type, table in (("purchase", "purchases"), ("receipt", "receipts")):
+            named = await connection.fetch(
+                f'SELECT id, task_id FROM "{table}"'  # noqa: S608  (a constant name)
+                " WHERE tenant_id = $1 AND task_id = ANY($2::uuid[])",
+                tenant_id,
+                wanted,
+            )
+            for record in named:
+                owners[(owner_type, record[0])] = record[1]
+    for entity in store.SNAPSHOT_ORDER:
+        table = store.MODELS[entity].__tablename__
+        live = " AND t.deleted_at IS NULL" if live_only and _has_deleted_at(entity) else ""
+        sql = (
+            f'SELECT {_columns(entity)} FROM "{table}" AS t'  # noqa: S608  (names from the models)
+            f" WHERE t.tenant_id = $1 AND {_in_tasks(entity)}{live} ORDER BY t.id"
+        )
+        for record in await connection.fetch(sql, tenant_id, wanted):
+            row = dict(record)
+            task = _task_of(entity, row, owners)
+            if task in found:
+                found[task].append((entity, row))
+    return found
+
+
+def _task_of(
+    entity: str, row: dict[str, Any], owners: dict[tuple[str, uuid.UUID], uuid.UUID]
+) -> uuid.UUID | None:
+    if entity == "task":
+        return row["id"]  # type: ignore[no-any-return]
+    if entity != "media_asset":
+        return row.get("task_id")
+    if row["owner_type"] == "task":
+        return row["owner_id"]  # type: ignore[no-any-return]
+    return owners.get((row["owner_type"], row["owner_id"]))
