@@ -55,12 +55,14 @@ class Replica:
         """How many updates wait for a missing one."""
         return len(self._held)
 
-    def apply(self, update: bytes) -> None:
-        """Apply an update already checked by protocol.yupdate.check_update."""
+    def apply(self, update: bytes, ends: dict[int, int] | None = None) -> None:
+        """Apply an update already checked by protocol.yupdate.check_update (`ends`:
+        its struct ends, as check_update answered them; read here when not given)."""
         before = self.doc.get_state()
         self.doc.apply_update(update)
         after = self.doc.get_state()
-        ends = yupdate.struct_ends(update)
+        if ends is None:
+            ends = yupdate.struct_ends(update)
         if not _holds(state_vector(after), ends):
             self._hold(update, ends)
         if self._held and after != before:

@@ -56,12 +56,12 @@ def new_doc() -> Doc[Any]:
     return Doc(client_id=random.getrandbits(32))
 
 
-def validate(update: bytes) -> None:
+def validate(update: bytes) -> dict[int, int]:
     """Raise ValueError unless `update` is a bounded Yjs update (protocol.yupdate)
-    that applies to a scratch document."""
+    that applies to a scratch document; answers its struct ends (for `Replica.apply`)."""
     if not update:
         raise ValueError("empty update")
-    yupdate.check_update(update)
+    ends = yupdate.check_update(update)
     try:
         new_doc().apply_update(update)
     except ValueError:
@@ -70,16 +70,17 @@ def validate(update: bytes) -> None:
         raise
     except BaseException as exc:  # a Rust panic: pyo3's PanicException is no Exception
         raise ValueError(f"not a Yjs update: {type(exc).__name__}") from None
+    return ends
 
 
 async def append(session: AsyncSession, name: str, update: bytes, *, max_bytes: int) -> int:
     """Validate and store one update; answers its row id. DocumentTooLarge if the
     document would grow past `max_bytes`."""
-    validate(update)
+    ends = validate(update)
     if await stored_size(session, name) + len(update) > max_bytes:
         # The stored parts overstate the document (updates overlap): measure it.
         replica = Replica(await load(session, name))
-        replica.apply(update)
+        replica.apply(update, ends)
         if len(replica.doc.get_update()) > max_bytes:
             raise DocumentTooLarge(max_bytes)
     row = YDocUpdate(name=name, data=update)
