@@ -68,6 +68,15 @@ class Replica:
         if self._held and after != before:
             self._offer_held()
 
+    def encode(self) -> bytes:
+        """The whole state as one update, the updates still waiting included: pycrdt
+        leaves them out of the document's own encoding, and a snapshot without them
+        would lose them once their rows are folded and deleted."""
+        state = self.doc.get_update()
+        if not self._held:
+            return state
+        return merge_updates(state, *(held for held, _ in self._held))
+
     def _hold(self, update: bytes, ends: dict[int, int]) -> None:
         self._held.append((update, ends))
         if len(self._held) > self.max_held:
