@@ -1,8 +1,9 @@
 """The Yjs document store: an append-only log of updates folded into snapshots.
 
 Every function takes the session of a `TenantUnitOfWork` (the tenant comes from
-there, never from an argument), except `append_alone`, a live editor's updates
-in a transaction of their own, which opens one for the tenant it is given.
+there, never from an argument), except `append_alone` and `compact_alone`, a live
+room's writes in a transaction of their own, which open one for the tenant they
+are given.
 
 A document is its `ydocs` row (the compacted snapshot, absent until the first
 compaction) plus the `ydoc_updates` rows not yet folded into it. Row ids are
@@ -10,7 +11,9 @@ not commit order (a row with a smaller id may commit after a compaction read
 a larger one), so loading applies every row still present, and compaction
 deletes exactly the rows it folded; applying an update twice is harmless in a
 CRDT. Rows come in any order, so they are applied through a `Replica`
-(storage/ydoc_replica.py), which pycrdt needs to integrate them all.
+(storage/ydoc_replica.py), which pycrdt needs to integrate them all; a
+snapshot is the replica's encoding, so an update folded while it still waits
+for one not yet committed stays in it.
 
 Server-side documents get 32-bit client ids, like JavaScript Yjs
 (FIELD-NOTES.md: pycrdt's default ids are wider).
