@@ -59,16 +59,9 @@ from syncd_server import (
     sign_in,
 )
 
-# The fleet's limits, and the tenant's live sockets and request rate by the names
-# the server reads (FLEET_LIMITS's TENANT_MAX_SOCKETS, TENANT_RATE_PER_SECOND and
-# TENANT_RATE_BURST are unknown to it: 1,000 phones and 10 dashboards are one
-# over its default of 1,000 live sockets).
-FANOUT_LIMITS = {
-    **FLEET_LIMITS,
-    "TENANT_MAX_LIVE_SOCKETS": 1_000_000,
-    "TENANT_REQUESTS_PER_SECOND": 1_000_000,
-    "TENANT_BURST": 1_000_000,
-}
+# The fleet's limits (1,000 phones and 10 dashboards are one over the default of
+# 1,000 live sockets a tenant may hold).
+FANOUT_LIMITS = dict(FLEET_LIMITS)
 
 
 def fleet_sockets(

@@ -15,6 +15,9 @@ batch of the same size. Each floor runs twice and keeps its faster run. Also:
 a resent batch (answered from the stored first answer) against a first send,
 and, as context only, the older single-table baselines (bench/push_context.py).
 
+The server's own CPU time per pushed change is printed too (from /proc): it
+holds under a loaded machine, where the throughput figures do not.
+
 Run: `python bench/sync_push_pull.py [--changes 10000] [--batch 500]
 [--dsn postgresql://postgres@127.0.0.1:5432/postgres] [--json out.json]`.
 It creates and drops its own database. Prints a table, writes JSON.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -109,6 +113,24 @@ class Pusher:
         return time.perf_counter() - started, versions, spans
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """The process's CPU time so far (user and system; Linux's /proc, else None)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_change(pid: int, before: float | None, count: int) -> float | None:
+    """The server's CPU microseconds per change since `before` (robust to the
+    machine's load, which the throughput figures are not)."""
+    after = cpu_seconds(pid)
+    if before is None or after is None:
+        return None
+    return round((after - before) / count * 1e6, 1)
+
+
 async def pull_log(http: aiohttp.ClientSession, base: str, token: str) -> tuple[float, int]:
     cursor = Cursor.at(0).encode()  # the log from the start, not a snapshot
     pulled = 0
@@ -137,14 +159,19 @@ async def measure(
             token = await sign_in(http, server.base)
             tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", TENANT)
             pusher = Pusher(http, server.base, token)
+            pid, cpu = server.process.pid, {}
+            before = cpu_seconds(pid)
             create_s, versions, spans = await pusher.all("c", created, batch)
+            cpu["creations"] = cpu_per_change(pid, before, count)
             figures = {"creations": reading(count / create_s)}
             made = await push_floor.capture(conn, tenant_id, spans)
             started = time.perf_counter()
             await pusher.push("c0", created[:batch])
             figures["resent_batch"] = reading(1 / (time.perf_counter() - started))
             figures["first_batch"] = {**figures["creations"], "value": len(spans) / create_s}
+            before = cpu_seconds(pid)
             edit_s, _, spans = await pusher.all("e", edits(created, versions, clock), batch)
+            cpu["edits"] = cpu_per_change(pid, before, count)
             figures["edits"] = reading(count / edit_s)
             edited = await push_floor.capture(conn, tenant_id, spans, updated=("tasks",))
             pull_s, pulled = await pull_log(http, server.base, token)
@@ -162,7 +189,7 @@ async def measure(
         figures.update(await measure_context(conn, tenant_id, created, batch))
     finally:
         await conn.close()
-    return {"figures": figures, "pulled": pulled}
+    return {"figures": figures, "pulled": pulled, "server_cpu_us_per_change": cpu}
 
 
 async def main() -> None:
@@ -191,6 +218,8 @@ async def main() -> None:
     }
     print(f"\nsyncd push/pull: {args.changes:,} task creations then as many edits, PostgreSQL")
     print(render_text(sync_rows(result)))
+    cpu = measured["server_cpu_us_per_change"]
+    print(f"server CPU per change (us): creations {cpu['creations']}, edits {cpu['edits']}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")

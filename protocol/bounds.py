@@ -1,8 +1,9 @@
 """The one bounded decoder for JSON a device sends (HTTP bodies and WebSocket frames).
 
 `decode` parses with orjson (which refuses NaN, Infinity, invalid UTF-8 and
-nesting past 1,024) and then `check` walks the value, without recursion,
-against `Limits`:
+nesting past 1,024) and then `check` walks the value against `Limits` (a
+value within them in one quick pass, recursing at most `max_depth` deep; one
+outside them again, without recursion, to name the first place that fails):
 
 - nesting at most `max_depth` (the top value is depth 1), far below any
   library's recursion limit (orjson encodes at most 254 levels);
@@ -27,7 +28,6 @@ stable `code` and a sentence. A push checks its envelope with `skip` set to
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +38,11 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 _FLOAT_LIMIT = float(2**63)
 _WALKED = (dict, list, str, int, float)
-_LONG_DIGITS = re.compile(rb"\d{19,}")
+# A run of 19 digits, found by mapping every digit to "0" and the rest to " "
+# (several times faster than a regular expression over a whole push).
+_DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_RUN = b"0" * 19
+_RECURSION_LIMIT = 200  # deeper limits are walked by `check`'s own stack only
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,7 @@ def decode(raw: bytes | str, limits: Limits = DEFAULT, skip: Iterable[str] = ())
     except orjson.JSONDecodeError as exc:
         raise NotJSON(str(exc)) from None
     data = raw.encode() if isinstance(raw, str) else raw
-    if _LONG_DIGITS.search(data):  # maybe an integer orjson turned into a float
+    if _LONG_RUN in data.translate(_DIGITS_AS_ZERO):  # maybe an integer orjson turned into a float
         try:
             value = json.loads(data)
         except RecursionError:
@@ -93,6 +97,8 @@ def check(
     walked: only their count is checked.
     """
     skipped = frozenset(skip)
+    if limits.max_depth <= _RECURSION_LIMIT and _within(value, 1, limits, skipped):
+        return
     stack: list[tuple[Any, str, int]] = [(value, path, 1)]
     while stack:
         item, where, depth = stack.pop()
@@ -127,6 +133,40 @@ def check(
             for index, child in enumerate(item):
                 if type(child) in _WALKED:
                     stack.append((child, f"{where}.{index}" if where else str(index), depth + 1))
+
+
+def _within(item: Any, depth: int, limits: Limits, skipped: frozenset[str]) -> bool:
+    """Whether `item` is within `limits`: `check`'s test without its paths, for the
+    common value that passes (a recursion at most `max_depth` deep); `check` walks
+    again for where a value fails, and so names the same place."""
+    kind = type(item)
+    if kind is dict:
+        if depth > limits.max_depth or len(item) > limits.max_keys:
+            return False
+        longest, longest_text = limits.max_key_chars, limits.max_string_chars
+        for key, child in item.items():
+            if len(key) > longest or "\x00" in key:
+                return False
+            if depth == 1 and key in skipped:
+                if type(child) is list and len(child) > limits.max_items:
+                    return False
+            elif type(child) is str:  # the most common value: tested here, not in a call
+                if "\x00" in child or len(child) > longest_text:
+                    return False
+            elif not _within(child, depth + 1, limits, skipped):
+                return False
+        return True
+    if kind is str:
+        return "\x00" not in item and len(item) <= limits.max_string_chars
+    if kind is int:
+        return bool(INT64_MIN <= item <= INT64_MAX)
+    if kind is float:
+        return bool(-_FLOAT_LIMIT < item < _FLOAT_LIMIT)
+    if kind is list:
+        if depth > limits.max_depth or len(item) > limits.max_items:
+            return False
+        return all(_within(child, depth + 1, limits, skipped) for child in item)
+    return True  # true, false, null (and nothing else comes out of a JSON parser)
 
 
 def _check_depth(where: str, depth: int, limits: Limits) -> None:

@@ -45,6 +45,7 @@ from pydantic import (
     model_validator,
 )
 
+from protocol import field_check
 from protocol.currencies import is_currency
 
 
@@ -132,6 +133,9 @@ class TaskFields(_Fields):
         return self
 
 
+field_check.reads_together(TaskFields, {"scheduled_start", "scheduled_end"})
+
+
 class AssignmentFields(_Fields):
     task_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
@@ -175,6 +179,9 @@ class PurchaseFields(_Fields):
                     f"amount_minor {self.amount_minor} is not the line items' total {lines}"
                 )
         return self
+
+
+field_check.reads_together(PurchaseFields, {"line_items", "amount_minor"})
 
 
 class ReceiptFields(_Fields):
@@ -243,7 +250,29 @@ class EntitySpec:
         return found
 
     def validate(self, values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-        """Validated, JSON-ready values; raises FieldErrors listing every bad field."""
+        """Validated, JSON-ready values; raises FieldErrors listing every bad field.
+
+        The common values (text, choices, numbers, ids, a location) are checked by
+        protocol/field_check.py; whatever it declines (a datetime, a value it
+        would refuse) takes the pydantic model, and so its exact errors."""
+        clean = field_check.check(self.fields, values)
+        if clean is None:
+            clean = self.validate_by_model(values)
+        if creating:
+            missing = sorted(
+                self.required_on_create - {k for k, v in clean.items() if v is not None}
+            )
+            if missing:
+                raise FieldErrors(
+                    [
+                        {"field": m, "code": "missing", "message": "required to create"}
+                        for m in missing
+                    ]
+                )
+        return clean
+
+    def validate_by_model(self, values: dict[str, Any]) -> dict[str, Any]:
+        """`validate` by the pydantic model alone, without the creation check."""
         try:
             parsed = self.fields.model_validate(values)
         except ValidationError as exc:
@@ -257,19 +286,7 @@ class EntitySpec:
                     for e in exc.errors(include_url=False, include_input=False)
                 ]
             ) from None
-        clean = parsed.model_dump(mode="json", include=set(values))
-        if creating:
-            missing = sorted(
-                self.required_on_create - {k for k, v in clean.items() if v is not None}
-            )
-            if missing:
-                raise FieldErrors(
-                    [
-                        {"field": m, "code": "missing", "message": "required to create"}
-                        for m in missing
-                    ]
-                )
-        return clean
+        return parsed.model_dump(mode="json", include=set(values))
 
 
 class FieldErrors(ValueError):

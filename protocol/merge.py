@@ -133,6 +133,8 @@ def merge_upsert(
     applied: list[str] = []
     superseded: list[str] = []
     conflicts: list[FieldConflict] = []
+    # The fields of one write mostly share one stamp: one clock for them all.
+    made: dict[int, FieldClock] = {}
     for name in sorted(write.fields):
         value, stamp = write.fields[name]
         clock = clocks.get(name)
@@ -147,7 +149,10 @@ def merge_upsert(
             conflicts.append(FieldConflict(name, values.get(name), value, clock, wins))
         if wins:
             values[name] = value
-            clocks[name] = FieldClock(stamp, version, write.client_id)
+            made_clock = made.get(id(stamp))
+            if made_clock is None or made_clock.stamp is not stamp:
+                made_clock = made[id(stamp)] = FieldClock(stamp, version, write.client_id)
+            clocks[name] = made_clock
             applied.append(name)
         else:
             superseded.append(name)

@@ -61,17 +61,19 @@ class YLimits:
 DEFAULT = YLimits()
 
 
-def check_update(data: bytes, limits: YLimits = DEFAULT) -> None:
-    """Raise UpdateError unless `data` is one whole Yjs v1 update within `limits`."""
+def check_update(data: bytes, limits: YLimits = DEFAULT) -> dict[int, int]:
+    """Raise UpdateError unless `data` is one whole Yjs v1 update within `limits`;
+    answers its `struct_ends` (read on the way, so a caller need not read it twice)."""
     if len(data) > limits.max_bytes:
         raise UpdateError(f"an update of {len(data)} bytes; at most {limits.max_bytes}")
     reader = _Reader(data, limits)
     try:
-        reader.structs()
+        ends = reader.structs()
         reader.delete_set()
         reader.end()
     except UpdateError as exc:
         raise UpdateError(f"not a Yjs update: {exc}") from None
+    return ends
 
 
 def struct_ends(data: bytes, limits: YLimits = DEFAULT) -> dict[int, int]:

@@ -132,9 +132,25 @@ def row_to_json(entity: str, row: Any) -> dict[str, Any]:
                 last.text, last.value = value.isoformat().replace("+00:00", "Z"), value
             value = last.text
         elif isinstance(value, uuid.UUID):  # asyncpg hands back a subclass of its own
-            value = str(value)
+            value = _uuid_text(value)
         data[key] = value
     return data
+
+
+# The text of the UUIDs formatted lately, by identity: a batch's rows name one user,
+# and a new row's id again in its timeline entry and its answer.
+_uuid_texts: dict[int, tuple[uuid.UUID, str]] = {}
+
+
+def _uuid_text(value: uuid.UUID) -> str:
+    known = _uuid_texts.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
+    if len(_uuid_texts) >= 4096:
+        _uuid_texts.clear()
+    text = str(value)
+    _uuid_texts[id(value)] = (value, text)
+    return text
 
 
 def values_to_json(entity: str, row: Any, names: Iterable[str]) -> dict[str, Any]:

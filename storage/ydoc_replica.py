@@ -55,16 +55,27 @@ class Replica:
         """How many updates wait for a missing one."""
         return len(self._held)
 
-    def apply(self, update: bytes) -> None:
-        """Apply an update already checked by protocol.yupdate.check_update."""
+    def apply(self, update: bytes, ends: dict[int, int] | None = None) -> None:
+        """Apply an update already checked by protocol.yupdate.check_update (`ends`:
+        its struct ends, as check_update answered them; read here when not given)."""
         before = self.doc.get_state()
         self.doc.apply_update(update)
         after = self.doc.get_state()
-        ends = yupdate.struct_ends(update)
+        if ends is None:
+            ends = yupdate.struct_ends(update)
         if not _holds(state_vector(after), ends):
             self._hold(update, ends)
         if self._held and after != before:
             self._offer_held()
+
+    def encode(self) -> bytes:
+        """The whole state as one update, the updates still waiting included: pycrdt
+        leaves them out of the document's own encoding, and a snapshot without them
+        would lose them once their rows are folded and deleted."""
+        state = self.doc.get_update()
+        if not self._held:
+            return state
+        return merge_updates(state, *(held for held, _ in self._held))
 
     def _hold(self, update: bytes, ends: dict[int, int]) -> None:
         self._held.append((update, ends))

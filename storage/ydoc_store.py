@@ -1,8 +1,9 @@
 """The Yjs document store: an append-only log of updates folded into snapshots.
 
 Every function takes the session of a `TenantUnitOfWork` (the tenant comes from
-there, never from an argument), except `append_alone`, a live editor's updates
-in a transaction of their own, which opens one for the tenant it is given.
+there, never from an argument), except `append_alone` and `compact_alone`, a live
+room's writes in a transaction of their own, which open one for the tenant they
+are given.
 
 A document is its `ydocs` row (the compacted snapshot, absent until the first
 compaction) plus the `ydoc_updates` rows not yet folded into it. Row ids are
@@ -10,7 +11,9 @@ not commit order (a row with a smaller id may commit after a compaction read
 a larger one), so loading applies every row still present, and compaction
 deletes exactly the rows it folded; applying an update twice is harmless in a
 CRDT. Rows come in any order, so they are applied through a `Replica`
-(storage/ydoc_replica.py), which pycrdt needs to integrate them all.
+(storage/ydoc_replica.py), which pycrdt needs to integrate them all; a
+snapshot is the replica's encoding, so an update folded while it still waits
+for one not yet committed stays in it.
 
 Server-side documents get 32-bit client ids, like JavaScript Yjs
 (FIELD-NOTES.md: pycrdt's default ids are wider).
@@ -56,12 +59,12 @@ def new_doc() -> Doc[Any]:
     return Doc(client_id=random.getrandbits(32))
 
 
-def validate(update: bytes) -> None:
+def validate(update: bytes) -> dict[int, int]:
     """Raise ValueError unless `update` is a bounded Yjs update (protocol.yupdate)
-    that applies to a scratch document."""
+    that applies to a scratch document; answers its struct ends (for `Replica.apply`)."""
     if not update:
         raise ValueError("empty update")
-    yupdate.check_update(update)
+    ends = yupdate.check_update(update)
     try:
         new_doc().apply_update(update)
     except ValueError:
@@ -70,16 +73,17 @@ def validate(update: bytes) -> None:
         raise
     except BaseException as exc:  # a Rust panic: pyo3's PanicException is no Exception
         raise ValueError(f"not a Yjs update: {type(exc).__name__}") from None
+    return ends
 
 
 async def append(session: AsyncSession, name: str, update: bytes, *, max_bytes: int) -> int:
     """Validate and store one update; answers its row id. DocumentTooLarge if the
     document would grow past `max_bytes`."""
-    validate(update)
+    ends = validate(update)
     if await stored_size(session, name) + len(update) > max_bytes:
         # The stored parts overstate the document (updates overlap): measure it.
         replica = Replica(await load(session, name))
-        replica.apply(update)
+        replica.apply(update, ends)
         if len(replica.doc.get_update()) > max_bytes:
             raise DocumentTooLarge(max_bytes)
     row = YDocUpdate(name=name, data=update)
@@ -193,23 +197,73 @@ async def compact(
         .where(YDocUpdate.name == name)
         .order_by(YDocUpdate.id)
     )
-    rows = result.all()
+    rows = [(row_id, data) for row_id, data in result.all()]
     size = sum(len(data) for _, data in rows)
     if not rows or (len(rows) < min_updates and (min_bytes is None or size < min_bytes)):
         return 0
-    replica = Replica(new_doc())
-    if row is not None and row.snapshot:
-        replica.apply(row.snapshot)
-    for _, data in rows:
-        replica.apply(data)
-    doc = replica.doc
     folded = [row_id for row_id, _ in rows]
     if row is None:
         row = YDoc(name=name, snapshot=b"", snapshot_seq=0, update_count=0)
         session.add(row)
-    row.snapshot = doc.get_update()
+    row.snapshot = _fold(row.snapshot, rows)
     row.snapshot_seq = max(row.snapshot_seq, *folded)
     row.update_count += len(folded)
     await session.execute(delete(YDocUpdate).where(YDocUpdate.id.in_(folded)))
     await session.flush()
+    return len(folded)
+
+
+def _fold(snapshot: bytes | None, rows: list[tuple[int, bytes]]) -> bytes:
+    """A snapshot with the rows' updates applied (in any order: a `Replica`)."""
+    replica = Replica(new_doc())
+    if snapshot:
+        replica.apply(snapshot)
+    for _, data in rows:
+        replica.apply(data)
+    return replica.encode()
+
+
+_LOCK_SNAPSHOT_SQL = (
+    "SELECT snapshot, snapshot_seq FROM ydocs WHERE tenant_id = $1 AND name = $2 FOR UPDATE"
+)
+_UNFOLDED_SQL = "SELECT id, data FROM ydoc_updates WHERE tenant_id = $1 AND name = $2 ORDER BY id"
+# A plain INSERT, as the ORM's: two processes folding a new document at once, the
+# second fails on the key and rolls back rather than overwrite the first's snapshot.
+_INSERT_SNAPSHOT_SQL = (
+    "INSERT INTO ydocs (tenant_id, name, snapshot, snapshot_seq, update_count, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+)
+_UPDATE_SNAPSHOT_SQL = (
+    "UPDATE ydocs SET snapshot = $3, snapshot_seq = GREATEST(snapshot_seq, $4),"
+    " update_count = update_count + $5, updated_at = $6 WHERE tenant_id = $1 AND name = $2"
+)
+_DELETE_FOLDED_SQL = "DELETE FROM ydoc_updates WHERE tenant_id = $1 AND id = ANY($2::bigint[])"
+
+
+async def compact_alone(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, name: str
+) -> int:
+    """`compact` (every unfolded update) in a transaction of its own, committed on
+    return; answers how many updates were folded. On PostgreSQL as lean SQL on a
+    `tenant_transaction`, as `append_alone` (a live room compacts every few hundred
+    updates, and the ORM's statements cost more than the fold)."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        async with TenantUnitOfWork(sessions, tenant_id) as uow:
+            count = await compact(uow.session, name)
+            await uow.commit()
+        return count
+    async with tenant_transaction(engine, tenant_id) as connection:
+        row = await connection.fetchrow(_LOCK_SNAPSHOT_SQL, tenant_id, name)
+        rows = [
+            (r["id"], r["data"]) for r in await connection.fetch(_UNFOLDED_SQL, tenant_id, name)
+        ]
+        if not rows:
+            return 0
+        folded = [row_id for row_id, _ in rows]
+        snapshot = _fold(row["snapshot"] if row is not None else None, rows)
+        values = (tenant_id, name, snapshot, max(folded), len(folded), utcnow())
+        sql = _INSERT_SNAPSHOT_SQL if row is None else _UPDATE_SNAPSHOT_SQL
+        await connection.execute(sql, *values)
+        await connection.execute(_DELETE_FOLDED_SQL, tenant_id, folded)
     return len(folded)

@@ -198,7 +198,9 @@ class _Operation:
     def _operation_id(self) -> str:
         name: str = self.route.handler.__name__
         if self.names[name] > 1:
-            return f"{self.route.handler.__module__.rsplit('.', 1)[-1]}_{name}"
+            # `live_routes` names the feature `live`, as `live` did before it was split
+            module = self.route.handler.__module__.rsplit(".", 1)[-1].removesuffix("_routes")
+            return f"{module}_{name}"
         return name
 
     def _tag(self) -> str:

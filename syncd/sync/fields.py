@@ -274,11 +274,17 @@ def _state_of_fields(entity: str, row: dict[str, Any], names: Iterable[str]) -> 
     values = store.values_to_json(entity, row, names)
     # `FieldClock.from_json`, with the stamps remembered: a row's fields were mostly
     # set by one change, under one stamp.
-    found = {
-        name: FieldClock(parse_stamp(clock["hlc"]), int(clock["v"]), str(clock["by"]))
-        for name in names
-        if (clock := clocks.get(name)) is not None
-    }
+    found: dict[str, FieldClock] = {}
+    made: dict[tuple[Any, Any, Any], FieldClock] = {}  # one per clock the fields share
+    for name in names:
+        clock = clocks.get(name)
+        if clock is None:
+            continue
+        key = (clock["hlc"], clock["v"], clock["by"])
+        made_clock = made.get(key)
+        if made_clock is None:
+            made_clock = made[key] = FieldClock(parse_stamp(key[0]), int(key[1]), str(key[2]))
+        found[name] = made_clock
     deleted = clocks.get("_deleted")
     return RowState(values, found, FieldClock.from_json(deleted) if deleted else None)
 

@@ -72,6 +72,7 @@ AWARENESS_MAX_ROOM_BYTES = 256 * 1024
 AWARENESS_MAX_CLIENTS_PER_PEER = 8
 FRAME_OVERHEAD = 16  # message type, sync type and length prefix of a frame
 Key = tuple[uuid.UUID, str]
+Checked = tuple[bytes, dict[int, int]]  # an update and its struct ends (protocol.yupdate)
 
 __all__ = ["AwarenessRefused", "DocumentTooLarge", "Room", "Rooms"]
 
@@ -95,6 +96,14 @@ class Peer(Protocol):
         ...
 
 
+def _merge(group: list[Checked]) -> Checked:
+    ends: dict[int, int] = {}
+    for _, part in group:
+        for client, end in part.items():
+            ends[client] = max(ends.get(client, 0), end)
+    return merge_updates(*(update for update, _ in group)), ends
+
+
 class Room:
     def __init__(self, rooms: Rooms, tenant_id: uuid.UUID, name: str) -> None:
         self.rooms = rooms
@@ -109,7 +118,7 @@ class Room:
         self.stored_updates = 0
         self.stored_bytes = 0
         self.compacting: asyncio.Task[None] | None = None
-        self.pending: list[tuple[Peer, bytes]] = []
+        self.pending: list[tuple[Peer, bytes, dict[int, int]]] = []
         self.room_for_pending = asyncio.Semaphore(MAX_PENDING)
         self.writer: asyncio.Task[None] | None = None
         # At least the document's encoded size: its size when measured, plus every
@@ -144,10 +153,10 @@ class Room:
         """
         if update == EMPTY_UPDATE:
             return
-        ydoc_store.validate(update)  # ValueError: the session closes the peer
+        ends = ydoc_store.validate(update)  # ValueError: the session closes the peer
         self._make_room_for(update)
         await self.room_for_pending.acquire()
-        self.pending.append((peer, update))
+        self.pending.append((peer, update, ends))
         if self.writer is None:
             self.writer = self.rooms.own(self._store_pending(), f"yjs-store-{self.name}")
 
@@ -157,7 +166,7 @@ class Room:
         if self.size + len(update) <= limit:
             self.size += len(update)
             return
-        pending = sum(len(waiting) for _, waiting in self.pending)
+        pending = sum(len(waiting) for _, waiting, _ in self.pending)
         self.size = len(self.doc.get_update()) + pending  # measure instead of estimating
         if self.size + len(update) > limit:
             raise DocumentTooLarge(limit)
@@ -169,22 +178,22 @@ class Room:
                 batch, self.pending = self.pending, []
                 try:
                     await ydoc_store.append_alone(
-                        self.rooms.sessions, self.tenant_id, self.name, [u for _, u in batch]
+                        self.rooms.sessions, self.tenant_id, self.name, [u for _, u, _ in batch]
                     )
                 except Exception:
                     # Not stored, so relayed to no one: the senders reconnect and resend.
                     log.exception("yjs updates could not be stored", document=self.name)
-                    for peer in {peer for peer, _ in batch}:
+                    for peer in {peer for peer, _, _ in batch}:
                         peer.request_close(CLOSE_NOT_STORED, "update not stored; reconnect")
                 else:
                     self.stored_updates += len(batch)
-                    self.stored_bytes += sum(len(update) for _, update in batch)
-                    senders = {peer for peer, _ in batch}
+                    self.stored_bytes += sum(len(update) for _, update, _ in batch)
+                    senders = {peer for peer, _, _ in batch}
                     # Echoing a peer its own updates is harmless to Yjs (applied twice is
                     # applied once); only a lone sender is spared them.
                     exclude = next(iter(senders)) if len(senders) == 1 else None
-                    for merged in self._merged([update for _, update in batch]):
-                        self.apply(merged, exclude=exclude, counted=True)
+                    for merged, ends in self._merged([(u, ends) for _, u, ends in batch]):
+                        self.apply(merged, exclude=exclude, counted=True, ends=ends)
                         await self.rooms.publish(self.tenant_id, self.name, UPDATE + merged)
                 finally:
                     for _ in batch:
@@ -197,24 +206,33 @@ class Room:
         finally:
             self.writer = None
 
-    def _merged(self, updates: list[bytes]) -> list[bytes]:
+    def _merged(self, updates: list[Checked]) -> list[Checked]:
         """The batch as few updates as will each fit one frame: a burst does not
-        fill every reader's queue, and no frame passes the frame limit."""
+        fill every reader's queue, and no frame passes the frame limit. A merged
+        update's struct ends are the furthest of its parts' (a merge keeps every struct)."""
         limit = self.rooms.max_document_bytes
-        groups: list[list[bytes]] = [[]]
+        groups: list[list[Checked]] = [[]]
         size = 0
-        for update in updates:
+        for update, ends in updates:
             if groups[-1] and size + len(update) > limit:
                 groups.append([])
                 size = 0
-            groups[-1].append(update)
+            groups[-1].append((update, ends))
             size += len(update)
-        return [group[0] if len(group) == 1 else merge_updates(*group) for group in groups]
+        return [group[0] if len(group) == 1 else _merge(group) for group in groups]
 
-    def apply(self, update: bytes, exclude: Peer | None = None, *, counted: bool = False) -> None:
+    def apply(
+        self,
+        update: bytes,
+        exclude: Peer | None = None,
+        *,
+        counted: bool = False,
+        ends: dict[int, int] | None = None,
+    ) -> None:
         """Apply an update already stored and relay it to every peer but `exclude`
-        (`counted`: its size is already in `size`)."""
-        self.replica.apply(update)
+        (`counted`: its size is already in `size`; `ends`: its struct ends, when
+        validation read them already)."""
+        self.replica.apply(update, ends)
         if not counted:
             self.size += len(update)
         self.broadcast(yprotocol.sync_update(update), exclude)
@@ -286,9 +304,7 @@ class Room:
         try:
             async with self.lock:
                 self.stored_updates = self.stored_bytes = 0
-                async with TenantUnitOfWork(self.rooms.sessions, self.tenant_id) as uow:
-                    await ydoc_store.compact(uow.session, self.name)
-                    await uow.commit()
+                await ydoc_store.compact_alone(self.rooms.sessions, self.tenant_id, self.name)
         except Exception:  # the document stays loaded; the next trigger retries
             log.warning("yjs compaction failed", document=self.name, exc_info=True)
         finally:

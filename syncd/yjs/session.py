@@ -1,10 +1,13 @@
 """One y-websocket connection to a room: the handler reads, a sender writes.
 
-The handler task is the only reader of the socket; a sender task is the only
-writer and drains a bounded queue. The room relays by `deliver` (never waits):
-a peer whose queue is full is closed with 4429 and its client reconnects and
-resyncs with step 1 / step 2. An expiry task closes the socket with 4401 when
-the token runs out. All three are owned by the session and awaited at its end.
+The handler task is the only reader of the socket. The room relays by
+`deliver` (never waits): a frame is written at once when nothing is waiting
+before it and the socket's write buffer is empty (so aiohttp writes it
+without waiting for the reader: no task wakes per receiver per update);
+otherwise it joins a bounded queue that a sender task drains. A peer whose
+queue is full is closed with 4429 and its client reconnects and resyncs with
+step 1 / step 2. An expiry task closes the socket with 4401 when the token
+runs out. All three are owned by the session and awaited at its end.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class YjsSession:
         self.rooms = rooms
         self.awareness_clients: set[int] = set()
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
+        self._sending = False  # the sender task holds a frame it has not finished writing
         self.room: Room | None = None
         self.user_id: uuid.UUID | None = None
         self.opened = time.monotonic_ns()  # the per-user cap closes the oldest first
@@ -52,10 +56,39 @@ class YjsSession:
         self.finished = asyncio.Event()
 
     def deliver(self, frame: bytes) -> None:
+        if not self._sending and self.queue.empty() and self._writes_at_once():
+            self._write_now(frame)
+            return
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
             self.request_close(CLOSE_TOO_SLOW, "too slow; reconnect")
+
+    def _writes_at_once(self) -> bool:
+        """Whether a send would not wait: aiohttp waits only while the transport is
+        paused for flow control, and a transport with an empty buffer is not."""
+        transport = self.request.transport
+        return (
+            not self.ws.closed
+            and transport is not None
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() == 0
+        )
+
+    def _write_now(self, frame: bytes) -> None:
+        """Send `frame` without a task: run aiohttp's send to its end right here."""
+        sending = self.ws.send_bytes(frame)
+        try:
+            sending.send(None)
+        except StopIteration:
+            return
+        except Exception:  # the connection is going: the reader sees it end
+            self.request_close(CLOSE_INTERNAL, "send failed")
+            return
+        # It waited after all (an aiohttp that waits otherwise): whether the frame
+        # went out is unknown, so the client reconnects and resyncs.
+        sending.close()
+        self.request_close(CLOSE_TOO_SLOW, "too slow; reconnect")
 
     def request_close(self, code: int, message: str) -> None:
         if self._close_request is None:
@@ -160,7 +193,11 @@ class YjsSession:
     async def _sender(self) -> None:
         while not self.ws.closed:
             frame = await self.queue.get()
-            await self.ws.send_bytes(frame)
+            self._sending = True
+            try:
+                await self.ws.send_bytes(frame)
+            finally:
+                self._sending = False
 
     async def _expiry(self, who: Principal) -> None:
         await asyncio.sleep(max(0.0, who.token_expires_at - time.time()))

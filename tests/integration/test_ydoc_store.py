@@ -107,3 +107,30 @@ async def test_rows_stored_out_of_causal_order_load_and_compact_whole(
     fresh.apply_update(snapshot)
     assert str(fresh.get("notes", type=Text)) == "XXXY"
     assert await text_of(sessions, other.id) == ""
+
+
+async def test_compact_alone_folds_a_documents_updates_in_its_own_transaction(
+    sessions: Sessions,
+) -> None:
+    """A live room's compaction (lean SQL on PostgreSQL): the first creates the
+    snapshot, the next folds into it, rows out of causal order are kept whole, and
+    another tenant's document of the same name is neither read nor touched."""
+    tenant, other = await make_tenant(sessions), await make_tenant(sessions)
+    updates, others = inserts_at_start_then_end(), edits(1)[0]
+    async with TenantUnitOfWork(sessions, other.id) as uow:
+        await ydoc_store.append(uow.session, NAME, others, max_bytes=MAX_BYTES)
+        await uow.commit()
+    await ydoc_store.append_alone(sessions, tenant.id, NAME, [updates[0], updates[2]])
+    assert await ydoc_store.compact_alone(sessions, tenant.id, NAME) == 2
+    assert await ydoc_store.compact_alone(sessions, tenant.id, NAME) == 0
+    await ydoc_store.append_alone(sessions, tenant.id, NAME, [updates[3], updates[1]])
+    assert await ydoc_store.compact_alone(sessions, tenant.id, NAME) == 2
+    assert await text_of(sessions, tenant.id) == "XXXY"
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        assert await ydoc_store.backlog(uow.session, NAME) == ydoc_store.Backlog(0, 0)
+        fresh = ydoc_store.new_doc()
+        fresh.apply_update((await ydoc_store.load(uow.session, NAME)).get_update())
+    assert str(fresh.get("notes", type=Text)) == "XXXY"
+    async with TenantUnitOfWork(sessions, other.id) as uow:
+        assert await ydoc_store.backlog(uow.session, NAME) == ydoc_store.Backlog(1, len(others))
+    assert await text_of(sessions, other.id) == "0;"

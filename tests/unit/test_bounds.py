@@ -65,6 +65,27 @@ def test_what_passes_encodes_again_and_what_fails_names_a_code(value: Any) -> No
         assert code in CODES
 
 
+def walked(value: Any, limits: bounds.Limits, skip: frozenset[str]) -> str | None:
+    """The code of `check`'s own walk (its quick pass left out), or None."""
+    kept = bounds._RECURSION_LIMIT
+    bounds._RECURSION_LIMIT = 0  # no limit is shallow enough for the quick pass
+    try:
+        bounds.check(value, limits, skip=skip)
+    except bounds.BoundsError as exc:
+        return exc.code
+    finally:
+        bounds._RECURSION_LIMIT = kept
+    return None
+
+
+@given(json_values, st.sampled_from([frozenset(), frozenset({"", "a"})]))
+@settings(max_examples=500)
+def test_the_quick_pass_passes_exactly_what_the_walk_passes(
+    value: Any, skip: frozenset[str]
+) -> None:
+    assert bounds._within(value, 1, SMALL, skip) == (walked(value, SMALL, skip) is None)
+
+
 @given(st.binary(max_size=200))
 def test_random_bytes_are_json_or_refused_never_a_crash(raw: bytes) -> None:
     try:

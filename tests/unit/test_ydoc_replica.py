@@ -131,3 +131,23 @@ def test_any_delivery_order_ends_in_the_in_order_document(
         replica.apply(update)
     assert replica.waiting == 0
     assert text_of(replica.doc) == text_of(in_order)
+
+
+def test_the_encoding_keeps_the_updates_still_waiting() -> None:
+    """A compaction folds a replica whose updates wait for a missing one (not yet
+    committed): its encoding carries them, so a document loaded from it reads whole
+    once the missing update arrives; pycrdt's own encoding drops them."""
+    updates, final = one_client_inserts(CASE)
+    replica = Replica(new_doc())
+    for index in ORDER[:3]:
+        replica.apply(updates[index])
+    assert replica.waiting == 2
+    dropped = Replica(new_doc())
+    dropped.apply(replica.doc.get_update())
+    dropped.apply(updates[ORDER[3]])
+    assert text_of(dropped.doc) != final
+    loaded = Replica(new_doc())
+    loaded.apply(replica.encode())
+    loaded.apply(updates[ORDER[3]])
+    assert text_of(loaded.doc) == final
+    assert Replica(new_doc()).encode() == new_doc().get_update()
