@@ -271,12 +271,11 @@ def _task_key(entity: str) -> str:
 
 
 # A timestamp as Python's `isoformat()` writes it in UTC, "+00:00" as "Z": the
-# microseconds only when there are some.
+# microseconds only when there are some (one `to_char` of the two formats).
 _TIME_SQL = (
-    "CASE WHEN t.{c} IS NULL THEN 'null' ELSE '\"' ||"
-    " to_char(t.{c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') ||"
-    " CASE WHEN extract(microseconds FROM t.{c}) % 1000000 = 0 THEN ''"
-    " ELSE to_char(t.{c} AT TIME ZONE 'UTC', '.US') END || 'Z\"' END"
+    "CASE WHEN t.{c} IS NULL THEN 'null' ELSE '\"' || to_char(t.{c} AT TIME ZONE 'UTC',"
+    " CASE WHEN date_trunc('second', t.{c}) = t.{c} THEN 'YYYY-MM-DD\"T\"HH24:MI:SS'"
+    " ELSE 'YYYY-MM-DD\"T\"HH24:MI:SS.US' END) || 'Z\"' END"
 )
 
 
