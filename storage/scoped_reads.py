@@ -198,15 +198,19 @@ class Moved(NamedTuple):
 MovedRows = dict[uuid.UUID, list[Moved]]
 
 
-async def moved_rows_of_tasks(session: AsyncSession, task_ids: set[uuid.UUID]) -> MovedRows:
-    """The live rows of each task (`rows_of_tasks(live_only=True)`), each with its
-    pulled `data` as JSON text. On PostgreSQL the database writes that text, but
-    for the JSON and floating-point columns: their text is read back and written
-    by orjson, as the row's reader would (see `_data_sql`)."""
+async def moved_rows_of_tasks(session: AsyncSession, upto: dict[uuid.UUID, int]) -> MovedRows:
+    """The live rows of each task of `upto` (`rows_of_tasks(live_only=True)`) at
+    or below the task's version there (a later row comes in its own entry), each
+    with its pulled `data` as JSON text. Media are read at every version (the
+    caller filters again). On PostgreSQL the database writes the text, but for
+    the JSON and floating-point columns: they are read as the row's reader reads
+    them, and written by orjson (see `_data_sql`)."""
+    task_ids = set(upto)
     if session.get_bind().dialect.name != "postgresql":
         rows = await store.rows_of_tasks(session, task_ids, live_only=True)
         return {
-            task: [_moved(entity, row) for entity, row in found] for task, found in rows.items()
+            task: [_moved(entity, row) for entity, row in found if row["version"] <= upto[task]]
+            for task, found in rows.items()
         }
     found: MovedRows = {task: [] for task in task_ids}
     if not task_ids:
@@ -214,18 +218,25 @@ async def moved_rows_of_tasks(session: AsyncSession, task_ids: set[uuid.UUID]) -
     connection = await store.driver_connection(session)
     tenant_id = store.tenant_of(session)
     wanted = list(task_ids)
+    versions = [upto[task] for task in wanted]
     owners = await _owners(connection, tenant_id, wanted)
     for entity in store.SNAPSHOT_ORDER:
         table = store.MODELS[entity].__tablename__
         live = " AND t.deleted_at IS NULL" if _has_deleted_at(entity) else ""
         pieces, split = _data_sql(entity)
         first = 4 if entity == "media_asset" else 3
-        sql = (
-            f"SELECT t.id, t.version, {_task_key(entity)}, {pieces}"  # noqa: S608  (from the models)
-            f' FROM "{table}" AS t WHERE t.tenant_id = $1 AND {_in_tasks(entity)}{live}'
-            " ORDER BY t.id"
-        )
-        for record in await connection.fetch(sql, tenant_id, wanted):
+        select = f'SELECT t.id, t.version, {_task_key(entity)}, {pieces} FROM "{table}" AS t'  # noqa: S608
+        if entity == "media_asset":
+            sql = f"{select} WHERE t.tenant_id = $1 AND {_in_tasks(entity)}{live} ORDER BY t.id"
+            params: tuple[Any, ...] = (tenant_id, wanted)
+        else:  # each task's rows up to its version
+            sql = (
+                f"{select} JOIN unnest($2::uuid[], $3::bigint[]) AS w(task, upto)"
+                f" ON {_task_key(entity)} = w.task AND t.version <= w.upto"
+                f" WHERE t.tenant_id = $1{live} ORDER BY t.id"
+            )
+            params = (tenant_id, wanted, versions)
+        for record in await connection.fetch(sql, *params):
             if entity == "media_asset":
                 task = record[2] if record[3] == "task" else owners.get((record[3], record[2]))
             else:

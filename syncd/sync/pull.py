@@ -124,14 +124,14 @@ async def _rows_moving(
     """The rows of every task the page assigns to the user (live) or takes away
     (deleted ones too), read once for the page: (assigned, task) -> rows."""
     assert scope.tasks is not None
-    given: set[uuid.UUID] = set()
+    given: dict[uuid.UUID, int] = {}  # a task -> its last assignment's version
     taken: set[uuid.UUID] = set()
     for entry in entries:
         active = _assignment(scope, entry)
         if entry.task_id is None:
             continue
         if active is True and entry.task_id in scope.tasks:
-            given.add(entry.task_id)
+            given[entry.task_id] = entry.version
         elif active is False and entry.task_id not in scope.tasks:
             taken.add(entry.task_id)
     moving = Moving()

@@ -318,8 +318,12 @@ async def test_moved_rows_carry_the_json_python_writes_to_the_byte(sessions: Ses
         (await _tenant_in_full(sessions))[:2],
     ):
         async with TenantUnitOfWork(sessions, tenant_id) as uow:
-            moved = await scoped_reads.moved_rows_of_tasks(uow.session, tasks)
+            moved = await scoped_reads.moved_rows_of_tasks(
+                uow.session, dict.fromkeys(tasks, 10**12)
+            )
             reference = await store.rows_of_tasks(uow.session, tasks, live_only=True)
+            half = {task: sorted(r["version"] for _, r in reference[task])[3] for task in tasks}
+            early = await scoped_reads.moved_rows_of_tasks(uow.session, half)
         assert moved.keys() == reference.keys() == tasks
         for task in tasks:
             key = lambda pair: (store.SNAPSHOT_ORDER.index(pair[0]), str(pair[1]["id"]))  # noqa: E731
@@ -336,3 +340,10 @@ async def test_moved_rows_carry_the_json_python_writes_to_the_byte(sessions: Ses
                     made = orjson.dumps(pulling.upsert_at(row, version))
                     assert made == orjson.dumps(pulling.pulled(entity, value, "upsert", version))
             assert {m.entity for m in moved[task]} >= {"task", "task_event", "purchase"}
+            # Up to a version: the rows at or below it (media may come at any version).
+            assert {(m.entity, m.id) for m in early[task] if m.entity != "media_asset"} == {
+                (entity, row["id"])
+                for entity, row in reference[task]
+                if row["version"] <= half[task] and entity != "media_asset"
+            }
+            assert len(early[task]) < len(moved[task])
