@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import scoped_reads
@@ -102,7 +103,13 @@ async def _check_reached(session: AsyncSession, cursor: Cursor) -> None:
         raise InvalidSyncCursor("the cursor was not made by this server")
 
 
-Moving = dict[tuple[bool, uuid.UUID], list[tuple[str, dict[str, Any]]]]
+class Moving:
+    """The rows of the tasks a page assigns to the user (live, with their JSON)
+    and of those it takes away (deleted ones too)."""
+
+    def __init__(self) -> None:
+        self.given: scoped_reads.MovedRows = {}
+        self.taken: dict[uuid.UUID, list[tuple[str, dict[str, Any]]]] = {}
 
 
 def _assignment(scope: Scope, entry: scoped_reads.Entry) -> bool | None:
@@ -117,21 +124,21 @@ async def _rows_moving(
     """The rows of every task the page assigns to the user (live) or takes away
     (deleted ones too), read once for the page: (assigned, task) -> rows."""
     assert scope.tasks is not None
-    given: set[uuid.UUID] = set()
+    given: dict[uuid.UUID, int] = {}  # a task -> its last assignment's version
     taken: set[uuid.UUID] = set()
     for entry in entries:
         active = _assignment(scope, entry)
         if entry.task_id is None:
             continue
         if active is True and entry.task_id in scope.tasks:
-            given.add(entry.task_id)
+            given[entry.task_id] = entry.version
         elif active is False and entry.task_id not in scope.tasks:
             taken.add(entry.task_id)
-    moving: Moving = {}
-    for assigned, tasks in ((True, given), (False, taken)):
-        if tasks:
-            found = await scoped_reads.rows_of_tasks(session, tasks, live_only=assigned)
-            moving.update({(assigned, task): rows for task, rows in found.items()})
+    moving = Moving()
+    if given:
+        moving.given = await scoped_reads.moved_rows_of_tasks(session, given)
+    if taken:
+        moving.taken = await scoped_reads.rows_of_tasks(session, taken, live_only=False)
     return moving
 
 
@@ -146,15 +153,11 @@ def _scoped(scope: Scope, entry: scoped_reads.Entry, moving: Moving) -> list[Any
     if active is True and task_id in scope.tasks:
         # A row changed after the assignment comes in its own later entry:
         # sending it here too would deliver the same state twice.
-        return [
-            pulled(entity, row, "upsert", version)
-            for entity, row in moving[(True, task_id)]
-            if row["version"] <= version
-        ]
+        return [upsert_at(row, version) for row in moving.given[task_id] if row.version <= version]
     if active is False and task_id not in scope.tasks:
         # Deleted rows too: one deleted after the unassignment was never sent its
         # `delete` (out of scope by then), and must still go.
-        return [removed(entity, row["id"], version) for entity, row in moving[(False, task_id)]]
+        return [removed(entity, row["id"], version) for entity, row in moving.taken[task_id]]
     if scope.sees_task(task_id):
         return [entry.change]
     return []
@@ -169,6 +172,15 @@ def pulled(entity: str, row: dict[str, Any], op: str, version: int | None = None
         "op": op,
         "data": store.row_to_json(entity, row),
     }
+
+
+def upsert_at(row: scoped_reads.Moved, version: int) -> Any:
+    """A moved row as the pulled change `pulled(entity, row, "upsert", version)`,
+    in the same JSON bytes orjson writes of it (its `data` text as it comes)."""
+    return orjson.Fragment(
+        f'{{"version":{version},"entity":"{row.entity}","id":"{row.id}",'
+        f'"op":"upsert","data":{row.data}}}'
+    )
 
 
 def removed(entity: str, row_id: uuid.UUID, version: int) -> dict[str, Any]:

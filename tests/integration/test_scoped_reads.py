@@ -24,6 +24,7 @@ from storage.models import MediaAsset, Purchase, Receipt, Task, TaskAssignment, 
 from storage.models.tasks import ChecklistItem
 from storage.unit_of_work import TenantUnitOfWork
 from syncd import appkeys
+from syncd.sync import pull as pulling
 from syncd.sync.cursor import Cursor
 from tests.conftest import make_tenant
 from tests.factories import make_user, signed_in
@@ -239,3 +240,110 @@ async def _read(
 ) -> list[scoped_reads.Entry]:
     async with TenantUnitOfWork(sessions, tenant_id) as uow:
         return await scoped_reads.read_log(uow.session, after, upto, {task}, tech.user_id, 1000)
+
+
+ODD_TEXT = 'a "quoted" \\ back\x01\x1f\x7f\b\f\n\r\t \u2028 é 😀 عربي </script>'
+
+
+async def _tenant_of_odd_values(sessions: Sessions) -> tuple[uuid.UUID, set[uuid.UUID]]:
+    """Two tasks whose rows hold the values JSON writers disagree on: escapes,
+    times with and without microseconds (and before year 1000), floats that are
+    whole, tiny, huge or not numbers, JSON with numbers as written and nesting."""
+    tenant = await make_tenant(sessions)
+    tech = (await make_user(sessions, tenant, Role.TECHNICIAN)).user_id
+    tasks = {uuid.uuid4(), uuid.uuid4()}
+    times = [WHEN, WHEN.replace(microsecond=120), datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC)]
+    floats = [1.0, 0.1, 1e20, 1e-7, -0.0, 123456789012.5, float("nan"), float("inf"), None]
+    version = iter(range(1, 1000))
+    async with TenantUnitOfWork(sessions, tenant.id) as uow:
+        add = uow.session.add
+        for n, task in enumerate(sorted(tasks)):
+            location = {"lat": 1.5, "n": [1, 2.0, "x", None, True, {"z": -0.25}], "t": ODD_TEXT}
+            add(
+                Task(
+                    id=task,
+                    title=ODD_TEXT,
+                    description="",
+                    job_number=None if n else "J-1",
+                    due_at=times[n],
+                    scheduled_start=times[2],
+                    scheduled_end=times[1],
+                    version=next(version),
+                    location=location if n else {},
+                )
+            )
+            await uow.flush()
+            add(TaskAssignment(id=uuid.uuid4(), task_id=task, user_id=tech, version=next(version)))
+            for lat in floats:
+                add(
+                    TaskEvent(
+                        id=uuid.uuid4(),
+                        task_id=task,
+                        kind="note",
+                        client_id=ODD_TEXT[:100],
+                        client_time=times[1],
+                        lat=lat,
+                        lng=-lat if lat is not None else 2.5,
+                        accuracy_m=3.0,
+                        payload={"text": ODD_TEXT, "amount": 1.25, "big": 2**62},
+                        version=next(version),
+                    )
+                )
+            add(
+                Purchase(
+                    id=uuid.uuid4(),
+                    task_id=task,
+                    vendor=ODD_TEXT,
+                    amount_minor=-5,
+                    currency="EUR",
+                    purchased_at=times[n],
+                    line_items=[{"sku": ODD_TEXT, "qty": 2, "price": 0.5}],
+                    media_ids=[],
+                    version=next(version),
+                )
+            )
+            add(ChecklistItem(id=uuid.uuid4(), task_id=task, label=ODD_TEXT, version=next(version)))
+            add(_media("task", task, next(version), None))
+        await uow.commit()
+    return tenant.id, tasks
+
+
+async def test_moved_rows_carry_the_json_python_writes_to_the_byte(sessions: Sessions) -> None:
+    """The rows an assignment brings, their `data` written by the database (on
+    PostgreSQL), are the bytes orjson writes of `row_to_json` of the same rows,
+    for every entity and column kind; and the change made of one is the bytes of
+    the pulled change made in Python."""
+    for tenant_id, tasks in (
+        await _tenant_of_odd_values(sessions),
+        (await _tenant_in_full(sessions))[:2],
+    ):
+        async with TenantUnitOfWork(sessions, tenant_id) as uow:
+            moved = await scoped_reads.moved_rows_of_tasks(
+                uow.session, dict.fromkeys(tasks, 10**12)
+            )
+            reference = await store.rows_of_tasks(uow.session, tasks, live_only=True)
+            half = {task: sorted(r["version"] for _, r in reference[task])[3] for task in tasks}
+            early = await scoped_reads.moved_rows_of_tasks(uow.session, half)
+        assert moved.keys() == reference.keys() == tasks
+        for task in tasks:
+            key = lambda pair: (store.SNAPSHOT_ORDER.index(pair[0]), str(pair[1]["id"]))  # noqa: E731
+            expected = sorted(reference[task], key=key)
+            rows = sorted(
+                moved[task], key=lambda m: (store.SNAPSHOT_ORDER.index(m.entity), str(m.id))
+            )
+            assert [(m.entity, m.id, m.version) for m in rows] == [
+                (entity, row["id"], row["version"]) for entity, row in expected
+            ]
+            for row, (entity, value) in zip(rows, expected, strict=True):
+                assert row.data == orjson.dumps(store.row_to_json(entity, value)).decode()
+                for version in (value["version"], 10**12):
+                    made = orjson.dumps(pulling.upsert_at(row, version))
+                    assert made == orjson.dumps(pulling.pulled(entity, value, "upsert", version))
+            assert {m.entity for m in moved[task]} >= {"task", "task_event", "purchase"}
+            # Up to a version: the rows at or below it (media may come at any version).
+            assert {(m.entity, m.id) for m in early[task] if m.entity != "media_asset"} == {
+                (entity, row["id"])
+                for entity, row in reference[task]
+                if row["version"] <= half[task] and entity != "media_asset"
+            }
+            assert len(early[task]) < len(moved[task])

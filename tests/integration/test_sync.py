@@ -362,7 +362,7 @@ async def test_stale_action_is_refused_into_the_timeline_and_inbox(
             await uow.session.execute(
                 select(TaskEvent.kind, TaskEvent.refused, TaskEvent.lat)
                 .where(TaskEvent.task_id == task_id)
-                .order_by(TaskEvent.server_time)
+                .order_by(TaskEvent.server_time, TaskEvent.version)
             )
         ).all()
         assert [k for k, _, _ in kinds] == [
