@@ -30,7 +30,13 @@ class JobNotFound(LookupError):
 
 
 class JobNotRetryable(RuntimeError):
-    """The job has not failed (for good): nothing to retry."""
+    """The job has not failed (for good): nothing to retry. `status` is the job's
+    state, or None when it is simply not among the failed jobs."""
+
+    def __init__(self, job_id: str, status: str | None = None) -> None:
+        where = f"is {status}, not failed" if status else "is not in the failed registry"
+        super().__init__(f"job {job_id} {where}")
+        self.job_id, self.status = job_id, status
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,7 +173,7 @@ class InProcessQueue:
         if record is None or not visible(record.args, tenant):
             raise JobNotFound(job_id)
         if record.status != "failed" or record.spec is None:
-            raise JobNotRetryable(f"job {job_id} is {record.status}, not failed")
+            raise JobNotRetryable(job_id, str(record.status))
         if self._closed:
             raise RuntimeError("Cannot retry on a closed job queue")
         record.status, record.ended_at, record.done = "queued", None, asyncio.Event()

@@ -96,9 +96,9 @@ def rq_retry(
     if job.origin not in names or not visible(job.args, tenant):
         raise JobNotFound(job_id)
     if job.get_status() != JobStatus.FAILED:
-        raise JobNotRetryable(f"job {job_id} is {job.get_status()}, not failed")
+        raise JobNotRetryable(job_id, str(job.get_status()))
     try:
         job.requeue()
     except InvalidJobOperation:
-        raise JobNotRetryable(f"job {job_id} is not in the failed registry") from None
+        raise JobNotRetryable(job_id) from None
     return _info(job, names[job.origin], "queued")

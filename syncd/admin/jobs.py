@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from jobs.job_stats import JobInfo
+from jobs.job_stats import JobInfo, JobNotRetryable
 from syncd.auth.principal import Principal
+from syncd.i18n import Msg
 from syncd.web.problems import Conflict, NotFound
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -28,6 +29,19 @@ class JobNotFoundProblem(NotFound):
 class JobNotFailed(Conflict):
     code = "job_not_failed"
     title = "Only a failed job can be retried"
+
+    @classmethod
+    def of(cls, refused: JobNotRetryable) -> JobNotFailed:
+        """The problem of a retry the queue refused, in the reader's language."""
+        if refused.status:
+            return cls(
+                Msg(
+                    "job {job_id} is {status}, not failed",
+                    job_id=refused.job_id,
+                    status=refused.status,
+                )
+            )
+        return cls(Msg("job {job_id} is not in the failed registry", job_id=refused.job_id))
 
 
 def job_read(job: JobInfo) -> dict[str, Any]:

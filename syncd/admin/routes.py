@@ -81,5 +81,5 @@ async def retry_job(request: web.Request) -> web.Response:
     except JobNotFound:
         raise JobNotFoundProblem(Msg("no job {job_id}", job_id=repr(job_id))) from None
     except JobNotRetryable as exc:
-        raise JobNotFailed(str(exc)) from None
+        raise JobNotFailed.of(exc) from None
     return web.json_response(job_read(job), status=202)

@@ -53,5 +53,5 @@ async def retry(request: web.Request) -> web.Response:
     except JobNotFound:
         raise JobNotFoundProblem(Msg("no job {job_id}", job_id=repr(job_id))) from None
     except JobNotRetryable as exc:
-        raise JobNotFailed(str(exc)) from None
+        raise JobNotFailed.of(exc) from None
     return see_other(request, with_notice("/console/jobs", "retried"))

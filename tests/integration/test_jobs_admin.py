@@ -145,6 +145,10 @@ async def test_in_process_failures_are_listed_and_retried(
     assert (counts(jobs, "reports")["finished"], counts(jobs, "reports")["failed"]) == (1, 0)
     assert jobs["failures"] == []
     await problem(await retry(client, admin, failure["id"]), 409, "job_not_failed")
+    in_arabic = await client.post(
+        f"/admin/jobs/{failure['id']}/retry", headers={**admin.headers, "Accept-Language": "ar"}
+    )
+    assert (await in_arabic.json())["detail"].startswith(f"المهمة {failure['id']} ")
     # A platform-wide view (an operator's) counts every tenant's jobs.
     everyone = await queue.stats(None)
     assert everyone.counts["reports"]["finished"] >= 1
