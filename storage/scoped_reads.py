@@ -180,7 +180,7 @@ async def rows_of_tasks(
         )
         for record in await connection.fetch(sql, tenant_id, wanted):
             row = dict(record)
-            task = _task_of(entity, row, owners)
+            task = store.task_of_row(entity, row, owners)
             if task in found:
                 found[task].append((entity, row))
     return found
@@ -361,15 +361,3 @@ def _joined(record: Any, first: int) -> str:
         text.append(dumps(pieces[n]).decode())
         text.append(pieces[n + 1])
     return "".join(text)
-
-
-def _task_of(
-    entity: str, row: dict[str, Any], owners: dict[tuple[str, uuid.UUID], uuid.UUID]
-) -> uuid.UUID | None:
-    if entity == "task":
-        return row["id"]  # type: ignore[no-any-return]
-    if entity != "media_asset":
-        return row.get("task_id")
-    if row["owner_type"] == "task":
-        return row["owner_id"]  # type: ignore[no-any-return]
-    return owners.get((row["owner_type"], row["owner_id"]))

@@ -602,15 +602,17 @@ async def rows_of_tasks(
             statement = statement.where(model.deleted_at.is_(None))
         for mapping in (await session.execute(statement)).mappings():
             row = dict(mapping)
-            task = _task_of_row(entity, row, owners)
+            task = task_of_row(entity, row, owners)
             if task in found:
                 found[task].append((entity, row))
     return found
 
 
-def _task_of_row(
+def task_of_row(
     entity: str, row: dict[str, Any], owners: dict[tuple[str, uuid.UUID], uuid.UUID]
 ) -> uuid.UUID | None:
+    """The task a row hangs off (a media asset through its owner: `owners` maps a
+    purchase or receipt to its task)."""
     if entity == "task":
         return row["id"]  # type: ignore[no-any-return]
     if entity != "media_asset":
