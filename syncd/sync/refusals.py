@@ -29,6 +29,7 @@ and title from its class alone. `invalid`, `forbidden`, `not_found` and
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from protocol.lifecycle import InvalidTransition
@@ -52,8 +53,21 @@ class _ByCode(type):
         return super().__call__(*args, **kwargs)
 
 
+@functools.cache
+def _class_of(code: str, status: int | None) -> type[Refusal]:
+    """The refusal class of `code` (of `status`, where a code has two), found in the tree."""
+    for cls in refusal_classes():
+        if cls.code == code and status in (None, cls.status):
+            return cls
+    raise LookupError(f"no refusal has the code {code!r} and the status {status}")
+
+
 class Refused(Problem, metaclass=_ByCode):
     """One change refused; the batch goes on. Its status, code and title are its class's."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _class_of.cache_clear()  # a new refusal class is found from now on
 
     if TYPE_CHECKING:  # the push path's form; see `_named`
 
@@ -169,11 +183,8 @@ def refusal_classes() -> list[type[Refusal]]:
 def _named(
     code: str, detail: str, errors: list[dict[str, Any]] | None = None, status: int | None = None
 ) -> Refused:
-    """The refusal of `code` (of `status`, where a code has two), found in the tree."""
-    for cls in refusal_classes():
-        if cls.code == code and status in (None, cls.status):
-            return cls(detail, errors=errors)
-    raise LookupError(f"no refusal has the code {code!r} and the status {status}")
+    """`Refused(code, detail, errors, status)`: the refusal of that code, made."""
+    return _class_of(code, status)(detail, errors=errors)
 
 
 def invalid(detail: str, field: str, code: str, message: str) -> Refusal:
