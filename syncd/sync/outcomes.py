@@ -32,8 +32,10 @@ class ChangeOutcome:
 
     @classmethod
     def rejected(cls, row_id: str, refusal: Problem) -> ChangeOutcome:
-        """The result of a change `refusal` refuses (its problem as the wire carries it)."""
-        return cls(id=row_id, status=Outcome.REJECTED, problem=refusal.as_json(), refusal=refusal)
+        """The result of a change `refusal` refuses (its problem as the wire carries it);
+        the refusal is kept without its traceback (a push may hold many)."""
+        kept = refusal.with_traceback(None)
+        return cls(id=row_id, status=Outcome.REJECTED, problem=refusal.as_json(), refusal=kept)
 
     def as_json(self) -> dict[str, Any]:
         """The result as it travels (fields without a value left out)."""
