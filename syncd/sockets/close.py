@@ -16,7 +16,11 @@ from enum import IntEnum
 
 
 class Close(IntEnum):
-    MESSAGE_TOO_BIG = 1009  # a frame past MAX_WS_FRAME_BYTES (aiohttp closes it itself)
+    # Sent by the WebSocket layer (aiohttp) itself, listed so the enum is the whole table:
+    WS_PROTOCOL_ERROR = 1002  # bad framing, an unmasked client frame
+    INVALID_DATA = 1007  # a text frame that is not UTF-8
+    MESSAGE_TOO_BIG = 1009  # a frame past MAX_WS_FRAME_BYTES
+    # Sent by syncd:
     SERVER_ERROR = 1011  # the server failed; reconnect with back-off
     RESTART = 1012  # the server is restarting; reconnect
     PROTOCOL = 4400  # a frame or cursor the server cannot use; fix the client
