@@ -1,9 +1,13 @@
 """The values that modules share on the aiohttp application, under typed AppKeys.
 
 The services are named for typing only (TYPE_CHECKING): this module imports
-none of them. A key that one module alone sets and reads (the metrics
-registry, the OpenAPI document's cache) lives beside its owner; the values of
-one request are under `syncd.web.keys`.
+none of them at run time, and none of the modules it names may import this
+one, even for typing (tests/unit/test_import_cycles.py): a service that reads
+the app's keys declares its own key beside it instead (`LIMITS` in
+syncd.fair_limits, `SOCKET_CAPS` in syncd.sockets.caps). A key that one module
+alone sets and reads (the metrics registry, the OpenAPI document's cache)
+lives beside its owner too; the values of one request are under
+`syncd.web.keys`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from syncd.settings import Settings
 if TYPE_CHECKING:
     from jobs.queue import JobQueue
     from syncd.auth.service import AuthService
-    from syncd.fair_limits import TenantLimits
     from syncd.hub import InProcessHub
     from syncd.mail import Mailer
     from syncd.media.service import MediaService
@@ -47,4 +50,3 @@ LIVE: web.AppKey[LiveSessions] = web.AppKey("live")
 INBOX: web.AppKey[ConflictInbox] = web.AppKey("inbox")
 SYNC_ADMIN: web.AppKey[SyncAdmin] = web.AppKey("sync_admin")
 YJS: web.AppKey[Rooms] = web.AppKey("yjs")
-LIMITS: web.AppKey[TenantLimits] = web.AppKey("limits")

@@ -14,14 +14,18 @@
   (there the refusal is the `push_result`'s problem);
 - a cap on one tenant's sockets in a process, /sync/ws and /sync/yjs
   together (`TENANT_MAX_LIVE_SOCKETS`), and one on every tenant's together
-  (`PROCESS_MAX_LIVE_SOCKETS`), checked once the socket has authenticated
-  (syncd/sync/live.py, syncd/yjs/routes.py): one more is closed with 4429.
+  (`PROCESS_MAX_LIVE_SOCKETS`), checked once the socket has authenticated:
+  one more is closed with 4429. The count is the WebSocket kit's
+  (syncd/sockets/caps.py, under `SOCKET_CAPS`); `limits_context` builds it.
 
 When Redis cannot be reached the budget lets requests through (a warning
 line each: `tenant budget unavailable`): a Redis outage must not stop the
 API. Public routes (login, health, signed blob URLs) are not counted: they have
 their own limits. The middleware runs after the policy middleware, which
 has named the caller's tenant.
+
+`LIMITS` (the app's `TenantLimits`) is declared here, beside its owner, so
+that syncd.appkeys need not name this module (which reads the app's keys).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from redis.exceptions import RedisError
 
 from syncd import appkeys
 from syncd.i18n import Msg
+from syncd.sockets.caps import SOCKET_CAPS, SocketCaps
 from syncd.web.keys import PRINCIPAL
 from syncd.web.problems import TooManyRequests
 
@@ -131,25 +136,16 @@ class RedisBucket:
 
 
 class TenantLimits:
-    """The budget, the push caps and the socket caps of every tenant, and of the process."""
+    """The budget and the push caps of every tenant, and of the process."""
 
     def __init__(
-        self,
-        bucket: Bucket | None,
-        max_pushes: int,
-        max_sockets: int,
-        process_max_pushes: int = 1_000_000,
-        process_max_sockets: int = 1_000_000,
+        self, bucket: Bucket | None, max_pushes: int, process_max_pushes: int = 1_000_000
     ) -> None:
         self.bucket = bucket
         self.max_pushes = max_pushes
-        self.max_sockets = max_sockets
         self.process_max_pushes = process_max_pushes
-        self.process_max_sockets = process_max_sockets
         self._pushes: dict[uuid.UUID, int] = {}
-        self._sockets: dict[uuid.UUID, int] = {}
         self.pushes_running = 0  # every tenant's, in this process
-        self.sockets_open = 0
 
     async def spend(self, tenant_id: uuid.UUID) -> None:
         """Take one request from the tenant's budget, or raise TenantRateLimited."""
@@ -208,28 +204,8 @@ class TenantLimits:
             else:
                 del self._pushes[tenant_id]
 
-    def open_socket(self, tenant_id: uuid.UUID) -> str | None:
-        """Count a socket in; else the reason it is refused (the tenant's cap or the
-        process's is held already), for its 4429 close."""
-        held = self._sockets.get(tenant_id, 0)
-        if held >= self.max_sockets:
-            log.info("tenant socket refused", tenant_id=str(tenant_id), held=held)
-            return "too many live sockets for this tenant; retry later"
-        if self.sockets_open >= self.process_max_sockets:
-            log.warning("process socket refused", held=self.sockets_open)
-            return "this server holds as many live sockets as it may; retry later"
-        self._sockets[tenant_id] = held + 1
-        self.sockets_open += 1
-        return None
 
-    def close_socket(self, tenant_id: uuid.UUID) -> None:
-        """Count out a socket `open_socket` counted in."""
-        self.sockets_open -= 1
-        left = self._sockets.get(tenant_id, 0) - 1
-        if left > 0:
-            self._sockets[tenant_id] = left
-        else:
-            self._sockets.pop(tenant_id, None)
+LIMITS = web.AppKey("limits", TenantLimits)
 
 
 @web.middleware
@@ -237,7 +213,7 @@ async def fair_limits(
     request: web.Request, handler: Callable[[web.Request], object]
 ) -> web.StreamResponse:
     who = request.get(PRINCIPAL)
-    limits = request.app.get(appkeys.LIMITS)
+    limits = request.app.get(LIMITS)
     if who is None or limits is None:
         response: web.StreamResponse = await handler(request)  # type: ignore[misc]
         return response
@@ -251,7 +227,8 @@ async def fair_limits(
 
 
 async def limits_context(app: web.Application) -> AsyncIterator[None]:
-    """The tenants' limits for the life of the app (after Redis is open, if set)."""
+    """The tenants' limits and the socket caps for the life of the app (after
+    Redis is open, if set)."""
     settings = app[appkeys.SETTINGS]
     bucket: Bucket | None = None
     if settings.tenant_requests_per_s > 0:
@@ -264,11 +241,10 @@ async def limits_context(app: web.Application) -> AsyncIterator[None]:
             )
         else:
             bucket = MemoryBucket(settings.tenant_requests_per_s, settings.tenant_burst)
-    app[appkeys.LIMITS] = TenantLimits(
-        bucket,
-        settings.tenant_max_concurrent_pushes,
-        settings.tenant_max_live_sockets,
-        settings.process_max_concurrent_pushes,
-        settings.process_max_live_sockets,
+    app[LIMITS] = TenantLimits(
+        bucket, settings.tenant_max_concurrent_pushes, settings.process_max_concurrent_pushes
+    )
+    app[SOCKET_CAPS] = SocketCaps(
+        settings.tenant_max_live_sockets, settings.process_max_live_sockets
     )
     yield

@@ -20,15 +20,18 @@ user opened more than WS_MAX_SOCKETS_PER_USER sockets: the oldest is closed),
 4426 upgrade required (the hello's schema is below the minimum; an `error`
 frame with the problem first), 4429 too slow (reconnect and catch up from the
 cursor), or the tenant holds TENANT_MAX_LIVE_SOCKETS sockets in this process, or
-the process PROCESS_MAX_LIVE_SOCKETS (syncd/fair_limits.py: reconnect later,
+the process PROCESS_MAX_LIVE_SOCKETS (syncd/sockets/caps.py: reconnect later,
 with backoff).
+
+The socket's skeleton (its close request, the order its tasks stop in, the
+caps it is counted under) is the WebSocket kit's, syncd/sockets/owned.py,
+shared with /sync/yjs; a `Refused` raised while authenticating closes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -41,22 +44,15 @@ from protocol import bounds, versions
 from protocol.changes import PushRequest
 from syncd import appkeys, metrics
 from syncd.auth import tokens
-from syncd.auth.principal import Principal
+from syncd.fair_limits import LIMITS
 from syncd.i18n import Msg, choose_locale
-from syncd.sockets.close import (
-    CLOSE_FORBIDDEN,
-    CLOSE_HELLO_TIMEOUT,
-    CLOSE_PROTOCOL,
-    CLOSE_SERVER_ERROR,
-    CLOSE_TOKEN,
-    CLOSE_TOO_SLOW,
-    CLOSE_UPGRADE_REQUIRED,
-)
+from syncd.sockets.close import Close, Refused
+from syncd.sockets.owned import OwnedSocket
 from syncd.sync.client_schema import ClientUpgradeRequired
 from syncd.sync.cursor import Cursor, version_of
 from syncd.sync.errors import InvalidSyncCursor
 from syncd.sync.live_auth import authenticate, socket_locale
-from syncd.sync.live_feed import PAGE
+from syncd.sync.live_feed import PAGE, TenantFeed
 from syncd.sync.localize import localized, problem_in
 from syncd.sync.scope import Scope
 from syncd.sync.service import SyncService
@@ -67,17 +63,17 @@ from syncd.web.problems import Problem
 log = structlog.get_logger("syncd.live")
 
 
-class LiveSession:
+class LiveSession(OwnedSocket):
+    kind = "ws"
+
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
-        self.request = request
-        self.ws = ws
+        super().__init__(request, ws)
         app = request.app
         self.settings = app[appkeys.SETTINGS]
         self.sync: SyncService = app[appkeys.SYNC]
         self.queue: asyncio.Queue[dict[str, Any] | str | None] = asyncio.Queue(
             maxsize=self.settings.ws_send_queue
         )
-        self.who: Principal | None = None
         self.scope: Scope | None = None  # as of the session's last own read
         self.client_id: str | None = None
         self.schema = versions.CURRENT  # the hello's app schema, once accepted
@@ -85,14 +81,7 @@ class LiveSession:
         self.locale = choose_locale(request.headers.get("Accept-Language"))
         self.tenant_locale: str | None = None
         self.cursor: str | None = None
-        self.closing = False
-        self._tasks: list[asyncio.Task[None]] = []
-        self._close_request: tuple[int, str] | None = None
-        self._close_requested = asyncio.Event()
-        self.finished = asyncio.Event()
         self.released = asyncio.Event()  # set when the tenant feed lets this session go
-        self.superseded = False
-        self.opened = time.monotonic_ns()  # the per-user cap closes the oldest first
 
     # --- as a follower of the tenant feed (live_feed.py) --------------------------------
 
@@ -111,87 +100,51 @@ class LiveSession:
     def release(self) -> None:
         self.released.set()
 
-    def request_close(self, code: int, message: str) -> None:
-        """Ask the handler task to close the socket (only it touches the socket's reads)."""
-        if self._close_request is None:
-            self._close_request = (code, message)
-        self._close_requested.set()
-
-    async def close(self, code: int, message: str) -> None:
-        if self.closing:
-            return
-        self.closing = True
-        try:
-            await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), 5)
-        except TimeoutError:  # the peer reads nothing, not even a close frame
-            transport = self.request.transport
-            if transport is not None:
-                transport.abort()
-
-    # --- lifecycle ------------------------------------------------------------------
+    # --- lifecycle (the skeleton: syncd/sockets/owned.py) ---------------------------
 
     async def run(self, token: str | None) -> None:
-        try:
-            hello = await self._hello(token)
-            if hello is None:
-                return
-            await self._serve()
-        finally:
+        """Authenticate and read the hello, then serve under the socket caps."""
+        if not await self._hello(token):
+            return  # the socket ended (or was closed) before its hello
+        assert self.who is not None
+        sessions = self.request.app[appkeys.LIVE]
+        async with self.counted(self.who):
+            sessions.add(self, self.settings.ws_max_sockets_per_user)
             try:
-                await self._stop_tasks()
-            finally:  # even when aiohttp cancels us as the peer hangs up
-                self.finished.set()
+                await self.serve(
+                    self._reader(),
+                    sender=self._sender(),
+                    streamer=self._streamer(),
+                    expiry=self.expiry(),
+                )
+            finally:
+                sessions.discard(self)
 
-    async def _stop_tasks(self) -> None:
-        """Stop the helpers, close if asked, and let the reader see the close.
-
-        The reader is never cancelled inside `receive()`: aiohttp treats that as
-        an abnormal closure (1006) and drops the connection before our close
-        frame is out. `close()` wakes the reader instead.
-        """
-        reader, others = self._tasks[:1], self._tasks[1:]
-        for task in others:
-            task.cancel()
-        for task in others:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if self._close_request is not None:
-            await self.close(*self._close_request)
-        for task in reader:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 5)
-
-    async def _hello(self, token: str | None) -> dict[str, Any] | None:
-        """Authenticate (subprotocol, query or an `auth` message) and read `hello`.
-
-        A token offered with the upgrade is checked at once: a bad one closes
-        with 4401 without waiting for a hello."""
-        if token and not await self._sign_in(token):
-            return None
+    async def _hello(self, token: str | None) -> bool:
+        """Authenticate (subprotocol, query or an `auth` message) and read `hello`
+        (False if the socket ended first), or raise Refused. A token offered with
+        the upgrade is checked at once: a bad one closes with 4401 without waiting
+        for a hello."""
+        if token:
+            await self._sign_in(token)
         deadline = self.settings.ws_hello_timeout_s
         try:
             message = await self._receive_json(wait_s=deadline)
-            if message is None:
-                return None
-            if message.get("type") == "auth":
+            if message is not None and message.get("type") == "auth":
                 token, self.who = str(message.get("token") or ""), None
                 message = await self._receive_json(wait_s=deadline)
-                if message is None:
-                    return None
         except TimeoutError:
-            await self.close(CLOSE_HELLO_TIMEOUT, "no hello in time")
-            return None
+            raise Refused(Close.HELLO_TIMEOUT, "no hello in time") from None
+        if message is None:
+            return False
         if message.get("type") != "hello":
-            await self.close(CLOSE_PROTOCOL, "the first message must be hello (or auth)")
-            return None
+            raise Refused(Close.PROTOCOL, "the first message must be hello (or auth)")
         if not token:
-            await self.close(CLOSE_TOKEN, "no token")
-            return None
-        if self.who is None and not await self._sign_in(token):
-            return None
+            raise Refused(Close.TOKEN, "no token")
+        if self.who is None:
+            await self._sign_in(token)
         self._speak(message.get("locale"))
-        if not await self._accept_schema(message.get("schema")):
-            return None
+        await self._accept_schema(message.get("schema"))
         client_id = message.get("client_id")
         self.client_id = str(client_id) if client_id else None
         cursor = message.get("cursor")
@@ -199,67 +152,34 @@ class LiveSession:
         try:
             Cursor.decode(self.cursor)
         except InvalidSyncCursor as exc:
-            await self.close(CLOSE_PROTOCOL, f"invalid cursor: {exc.detail}"[:120])
-            return None
-        return message
+            raise Refused(Close.PROTOCOL, f"invalid cursor: {exc.detail}") from None
+        return True
 
     def _speak(self, hello_locale: Any) -> None:
         assert self.who is not None
         self.locale = socket_locale(self.request, self.who, self.tenant_locale, hello_locale)
 
-    async def _accept_schema(self, raw: Any) -> bool:
+    async def _accept_schema(self, raw: Any) -> None:
         """Take the hello's app schema, or refuse it: below the minimum, an error
         frame with the problem then 4426; one the server does not know, 4400."""
         try:
             self.schema = self.sync.accept_schema(raw)
-            return True
         except ClientUpgradeRequired as problem:
             error = {"type": "error", "problem": problem.body("/sync/ws", None, self.locale)}
             await self.ws.send_str(orjson.dumps(error).decode())
-            await self.close(CLOSE_UPGRADE_REQUIRED, str(problem.detail)[:120])
+            raise Refused(Close.UPGRADE_REQUIRED, str(problem.detail)) from None
         except Problem as problem:
-            await self.close(CLOSE_PROTOCOL, str(problem.detail or problem.title)[:120])
-        return False
+            raise Refused(Close.PROTOCOL, str(problem.detail or problem.title)) from None
 
-    async def _sign_in(self, token: str) -> bool:
-        """Authenticate `token` as this session's principal, or close (4401/4403)."""
+    async def _sign_in(self, token: str) -> None:
+        """Authenticate `token` as this session's principal, or refuse (4401/4403)."""
         try:
             self.who, self.tenant_locale = await authenticate(self.request, token)
         except tokens.TokenError as exc:
-            await self.close(CLOSE_TOKEN, str(exc)[:120])
-            return False
+            raise Refused(Close.TOKEN, str(exc)) from None
         except Problem as problem:
-            code = CLOSE_TOKEN if problem.status == 401 else CLOSE_FORBIDDEN
-            await self.close(code, (problem.detail or problem.title)[:120])
-            return False
-        return True
-
-    async def _serve(self) -> None:
-        assert self.who is not None
-        sessions = self.request.app[appkeys.LIVE]
-        limits = self.request.app.get(appkeys.LIMITS)
-        refused = limits.open_socket(self.who.tenant_id) if limits is not None else None
-        if refused is not None:
-            await self.close(CLOSE_TOO_SLOW, refused)
-            return
-        sessions.add(self, self.settings.ws_max_sockets_per_user)
-        try:
-            reader = asyncio.create_task(self._reader(), name="ws-reader")
-            self._tasks = [
-                reader,
-                asyncio.create_task(self._sender(), name="ws-sender"),
-                asyncio.create_task(self._streamer(), name="ws-streamer"),
-                asyncio.create_task(self._expiry(), name="ws-expiry"),
-            ]
-            waiter = asyncio.create_task(self._close_requested.wait())
-            try:
-                await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-        finally:
-            sessions.discard(self)
-            if limits is not None:
-                limits.close_socket(self.who.tenant_id)
+            code = Close.TOKEN if problem.status == 401 else Close.FORBIDDEN
+            raise Refused(code, problem.detail or problem.title) from None
 
     # --- the three tasks and the reader ------------------------------------------------
 
@@ -280,7 +200,7 @@ class LiveSession:
                     await self._send(self._error("unknown_message", "expected push or ping"))
         except Exception:
             log.exception("live_socket_failed", client_id=self.client_id)
-            self.request_close(CLOSE_SERVER_ERROR, "server error; reconnect")
+            self.request_close(Close.SERVER_ERROR, "server error; reconnect")
 
     async def _push(self, message: dict[str, Any]) -> None:
         assert self.who is not None
@@ -318,7 +238,7 @@ class LiveSession:
         """What an HTTP push takes (fair_limits.py): a token of the tenant's request
         budget, then a push slot of the tenant and of the process."""
         assert self.who is not None
-        limits = self.request.app.get(appkeys.LIMITS)
+        limits = self.request.app.get(LIMITS)
         if limits is None:
             yield
             return
@@ -354,10 +274,10 @@ class LiveSession:
         try:
             await self._stream()
         except InvalidSyncCursor as exc:
-            self.request_close(CLOSE_PROTOCOL, f"invalid cursor: {exc.detail}"[:120])
+            self.request_close(Close.PROTOCOL, f"invalid cursor: {exc.detail}"[:120])
         except Exception:
             log.exception("live_stream_failed", client_id=self.client_id)
-            self.request_close(CLOSE_SERVER_ERROR, "server error; reconnect")
+            self.request_close(Close.SERVER_ERROR, "server error; reconnect")
 
     async def _stream(self) -> None:
         """Catch up from the cursor, then follow the tenant's feed (which lets the
@@ -381,8 +301,19 @@ class LiveSession:
                 if not await self._put_page({"type": "caught_up", "cursor": self.cursor}):
                     return
             self.released.clear()
-            sessions.feed(self).follow(self)
+            sessions.feed(self.who.tenant_id, self._start_feed).follow(self)
             await self.released.wait()
+
+    def _start_feed(self) -> TenantFeed:
+        """The tenant's shared feed, when this session is its first follower."""
+        assert self.who is not None
+        app = self.request.app
+        return TenantFeed(
+            self.sync,
+            self.who.tenant_id,
+            app[appkeys.HUB].subscribe,
+            lambda page: metrics.count_pull(app, page),
+        )
 
     async def _put_page(self, page: dict[str, Any]) -> bool:
         """Queue a page, waiting for room; False once the reader was too slow and is closed."""
@@ -394,15 +325,9 @@ class LiveSession:
             async with asyncio.timeout(self.settings.ws_slow_client_s):
                 await self.queue.put(message)
         except TimeoutError:
-            self.request_close(CLOSE_TOO_SLOW, "too slow; reconnect and catch up from your cursor")
+            self.request_close(Close.TOO_SLOW, "too slow; reconnect and catch up from your cursor")
             return False
         return True
-
-    async def _expiry(self) -> None:
-        assert self.who is not None
-        remaining = self.who.token_expires_at - time.time()
-        await asyncio.sleep(max(0.0, remaining))
-        self.request_close(CLOSE_TOKEN, "token expired; refresh and reconnect")
 
     async def _receive_json(self, wait_s: float | None) -> dict[str, Any] | None:
         """The next frame as a JSON object (bounded by protocol.bounds; a push's
@@ -412,7 +337,7 @@ class LiveSession:
         if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
             return None
         if message.type is not WSMsgType.TEXT:
-            await self.close(CLOSE_PROTOCOL, "send JSON text frames")
+            await self.close(Close.PROTOCOL, "send JSON text frames")
             return None
         try:
             data = bounds.decode(message.data, skip=("changes",))

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from syncd import appkeys
 from syncd.auth.errors import PermissionDenied
 from syncd.auth.permissions import public
 from syncd.openapi import describe
-from syncd.sockets.auth import offered_token, origin_allowed
+from syncd.sockets.auth import offered_token, refuse_foreign_origin, upgrade
 from syncd.sync.live import LiveSession
 
 SUBPROTOCOL = "syncd.v1"
@@ -29,21 +28,9 @@ routes = web.RouteTableDef()
     "your cursor. Messages and close codes: docs/protocol.md.",
 )
 async def live(request: web.Request) -> web.StreamResponse:
-    if not origin_allowed(request):
-        raise PermissionDenied("this Origin is not allowed")
+    refuse_foreign_origin(request)
     token = offered_token(request)
-    settings = request.app[appkeys.SETTINGS]
-    ws = web.WebSocketResponse(
-        protocols=[SUBPROTOCOL],
-        heartbeat=settings.ws_heartbeat_s,
-        max_msg_size=settings.max_ws_frame_bytes,
-        compress=False,
-    )
-    await ws.prepare(request)
+    ws = await upgrade(request, SUBPROTOCOL)
     session = LiveSession(request, ws)
-    try:
-        await session.run(token)
-    finally:
-        if not ws.closed:
-            await ws.close()
+    await session.handle(session.run(token))
     return ws

@@ -12,7 +12,9 @@ message, 4401 token missing, invalid or expired, 4403 forbidden, 4404 no such
 document (also for another tenant's task: it learns nothing), 4429 too slow,
 or the tenant's (TENANT_MAX_LIVE_SOCKETS) or the process's
 (PROCESS_MAX_LIVE_SOCKETS) sockets are all taken: /sync/ws and /sync/yjs
-count together (syncd/fair_limits.py).
+count together (syncd/sockets/caps.py). The socket's skeleton is the
+WebSocket kit's (syncd/sockets/owned.py): a `Refused` raised while
+authenticating or authorising closes it with its code.
 """
 
 from __future__ import annotations
@@ -33,23 +35,14 @@ from syncd.auth.permissions import Permission, public, role_allows
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.sockets.auth import offered_token, origin_allowed
+from syncd.sockets.auth import offered_token, refuse_foreign_origin, upgrade
+from syncd.sockets.close import Close, Refused
 from syncd.sync.scope import Scope
 from syncd.web.problems import NotFound, Problem, TenantMismatch, TenantNotFound
-from syncd.yjs import session as codes
 from syncd.yjs.session import YjsSession
 
 SUBPROTOCOL = "syncd.yjs"
 DOCUMENT = re.compile(r"(?P<entity>[a-z_]+):(?P<id>[0-9a-fA-F-]{36}):(?P<field>[a-z_]+)")
-
-
-class Refused(Exception):
-    """The socket must close with `code` before joining any room."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 def parse_document(name: str) -> tuple[str, uuid.UUID, str] | None:
@@ -66,23 +59,23 @@ def parse_document(name: str) -> tuple[str, uuid.UUID, str] | None:
 
 async def authenticate(request: web.Request, token: str | None) -> Principal:
     if not token:
-        raise Refused(codes.CLOSE_TOKEN, "no token")
+        raise Refused(Close.TOKEN, "no token")
     settings = request.app[appkeys.SETTINGS]
     try:
         claims = tokens.decode_access(token, settings.jwt_access_secret, settings.jwt_issuer)
     except tokens.TokenError as exc:
-        raise Refused(codes.CLOSE_TOKEN, str(exc)[:120]) from None
+        raise Refused(Close.TOKEN, str(exc)) from None
     from syncd.web.tenant import named_tenant
 
     try:
         _, who = await request.app[appkeys.AUTH].principal_for(claims, named_tenant(request))
     except (TenantNotFound, TenantMismatch):
-        raise Refused(codes.CLOSE_FORBIDDEN, "the token's tenant is not usable here") from None
+        raise Refused(Close.FORBIDDEN, "the token's tenant is not usable here") from None
     except Problem as problem:
-        code = codes.CLOSE_TOKEN if problem.status == 401 else codes.CLOSE_FORBIDDEN
-        raise Refused(code, (problem.detail or problem.title)[:120]) from None
+        code = Close.TOKEN if problem.status == 401 else Close.FORBIDDEN
+        raise Refused(code, problem.detail or problem.title) from None
     if not role_allows(who.role, Permission.SYNC):
-        raise Refused(codes.CLOSE_FORBIDDEN, "this role may not sync")
+        raise Refused(Close.FORBIDDEN, "this role may not sync")
     return who
 
 
@@ -93,9 +86,9 @@ async def authorise(request: web.Request, who: Principal, task_id: uuid.UUID) ->
             select(Task.id).where(Task.id == task_id, Task.deleted_at.is_(None))
         )
         if exists is None:
-            raise Refused(codes.CLOSE_NOT_FOUND, "no such document")
+            raise Refused(Close.NOT_FOUND, "no such document")
         if not (await Scope.load(uow.session, who)).sees_task(task_id):
-            raise Refused(codes.CLOSE_FORBIDDEN, "the task is not assigned to you")
+            raise Refused(Close.FORBIDDEN, "the task is not assigned to you")
 
 
 routes = web.RouteTableDef()
@@ -112,35 +105,23 @@ routes = web.RouteTableDef()
     "subprotocol offered beside `syncd.yjs`. Close codes: docs/protocol.md.",
 )
 async def yjs_document(request: web.Request) -> web.StreamResponse:
-    if not origin_allowed(request):
-        raise PermissionDenied("this Origin is not allowed")
+    refuse_foreign_origin(request)
     document = parse_document(request.match_info["document"])
     if document is None:
         raise NotFound(Msg("no such collaborative document"))
-    settings = request.app[appkeys.SETTINGS]
-    ws = web.WebSocketResponse(
-        protocols=[SUBPROTOCOL],
-        heartbeat=settings.ws_heartbeat_s,
-        max_msg_size=settings.max_ws_frame_bytes,
-        compress=False,
+    ws = await upgrade(request, SUBPROTOCOL)
+    session = YjsSession(
+        request, ws, request.app[appkeys.YJS], request.app[appkeys.SETTINGS].ws_send_queue
     )
-    await ws.prepare(request)
-    session = YjsSession(request, ws, request.app[appkeys.YJS], settings.ws_send_queue)
-    limits = request.app.get(appkeys.LIMITS)
-    counted: Principal | None = None
-    try:
-        who = await authenticate(request, offered_token(request))
-        await authorise(request, who, document[1])
-        if limits is not None:  # under the same socket caps as /sync/ws
-            if (full := limits.open_socket(who.tenant_id)) is not None:
-                raise Refused(codes.CLOSE_TOO_SLOW, full)
-            counted = who
-        await session.run(who, ydoc_name(*document))
-    except Refused as refused:
-        await session.close(refused.code, refused.reason)
-    finally:
-        if limits is not None and counted is not None:
-            limits.close_socket(counted.tenant_id)
-        if not ws.closed:
-            await ws.close()
+    await session.handle(edit(request, session, document))
     return ws
+
+
+async def edit(
+    request: web.Request, session: YjsSession, document: tuple[str, uuid.UUID, str]
+) -> None:
+    """Authenticate, authorise, count the socket in, then edit the document."""
+    who = await authenticate(request, offered_token(request))
+    await authorise(request, who, document[1])
+    async with session.counted(who):  # under the same socket caps as /sync/ws
+        await session.run(who, ydoc_name(*document))

@@ -7,14 +7,14 @@ without waiting for the reader: no task wakes per receiver per update);
 otherwise it joins a bounded queue that a sender task drains. A peer whose
 queue is full is closed with 4429 and its client reconnects and resyncs with
 step 1 / step 2. An expiry task closes the socket with 4401 when the token
-runs out. All three are owned by the session and awaited at its end.
+runs out. All three are owned by the session and awaited at its end: the
+skeleton (close requests, the order tasks stop in, the socket caps) is the
+WebSocket kit's, syncd/sockets/owned.py, shared with /sync/ws.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 import uuid
 
 import structlog
@@ -23,37 +23,26 @@ from aiohttp import WSMsgType, web
 from protocol import yprotocol
 from protocol.yprotocol import AwarenessMessage, QueryAwarenessMessage, SyncMessage, SyncType
 from syncd.auth.principal import Principal
-from syncd.sockets.close import Close
+from syncd.sockets.close import Close, Refused
+from syncd.sockets.owned import OwnedSocket
 from syncd.yjs.rooms import AwarenessRefused, DocumentTooLarge, Room, Rooms
 
 log = structlog.get_logger("syncd.yjs")
 
-CLOSE_INTERNAL = Close.SERVER_ERROR
-CLOSE_RESTART = Close.RESTART
-CLOSE_PROTOCOL = Close.PROTOCOL
-CLOSE_TOKEN = Close.TOKEN
-CLOSE_FORBIDDEN = Close.FORBIDDEN
-CLOSE_NOT_FOUND = Close.NOT_FOUND
-CLOSE_TOO_LARGE = Close.TOO_LARGE
-CLOSE_TOO_SLOW = Close.TOO_SLOW
 
+class YjsSession(OwnedSocket):
+    kind = "yjs"
 
-class YjsSession:
     def __init__(
         self, request: web.Request, ws: web.WebSocketResponse, rooms: Rooms, queue_size: int
     ) -> None:
-        self.request = request
-        self.ws = ws
+        super().__init__(request, ws)
         self.rooms = rooms
         self.awareness_clients: set[int] = set()
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
         self._sending = False  # the sender task holds a frame it has not finished writing
         self.room: Room | None = None
-        self.user_id: uuid.UUID | None = None
-        self.opened = time.monotonic_ns()  # the per-user cap closes the oldest first
-        self._close_request: tuple[int, str] | None = None
-        self._close_requested = asyncio.Event()
-        self.finished = asyncio.Event()
+        self.user_id: uuid.UUID | None = None  # the rooms' per-user cap counts by it
 
     def deliver(self, frame: bytes) -> None:
         if not self._sending and self.queue.empty() and self._writes_at_once():
@@ -62,7 +51,7 @@ class YjsSession:
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
-            self.request_close(CLOSE_TOO_SLOW, "too slow; reconnect")
+            self.request_close(Close.TOO_SLOW, "too slow; reconnect")
 
     def _writes_at_once(self) -> bool:
         """Whether a send would not wait: aiohttp waits only while the transport is
@@ -83,71 +72,33 @@ class YjsSession:
         except StopIteration:
             return
         except Exception:  # the connection is going: the reader sees it end
-            self.request_close(CLOSE_INTERNAL, "send failed")
+            self.request_close(Close.SERVER_ERROR, "send failed")
             return
         # It waited after all (an aiohttp that waits otherwise): whether the frame
         # went out is unknown, so the client reconnects and resyncs.
         sending.close()
-        self.request_close(CLOSE_TOO_SLOW, "too slow; reconnect")
-
-    def request_close(self, code: int, message: str) -> None:
-        if self._close_request is None:
-            self._close_request = (code, message)
-        self._close_requested.set()
-
-    async def close(self, code: int, message: str) -> None:
-        if self.ws.closed:
-            return
-        try:
-            await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), 5)
-        except TimeoutError:  # the peer reads nothing, not even a close frame
-            transport = self.request.transport
-            if transport is not None:
-                transport.abort()
+        self.request_close(Close.TOO_SLOW, "too slow; reconnect")
 
     async def run(self, who: Principal, name: str) -> None:
         """Join the room, sync, then serve until the socket or a close request ends it."""
-        self.user_id = who.user_id
+        self.who, self.user_id = who, who.user_id
         try:
             try:
                 self.room = await self.rooms.join(who.tenant_id, name, self)
             except RuntimeError:
-                await self.close(CLOSE_RESTART, "server restarting; reconnect")
-                return
+                raise Refused(Close.RESTART, "server restarting; reconnect") from None
             except Exception:
                 log.exception("yjs room failed to load", document=name)
-                await self.close(CLOSE_INTERNAL, "document unavailable; retry")
-                return
+                raise Refused(Close.SERVER_ERROR, "document unavailable; retry") from None
             self.deliver(self.room.sync_step1())
             awareness = self.room.awareness_frame()
             if awareness is not None:
                 self.deliver(awareness)
-            await self._serve(who)
+            await self.serve(self._reader(), sender=self._sender(), expiry=self.expiry())
         finally:
             if self.room is not None:
                 self.rooms.leave(self.room, self)
             self.finished.set()
-
-    async def _serve(self, who: Principal) -> None:
-        reader = asyncio.create_task(self._reader(), name="yjs-reader")
-        helpers = [
-            asyncio.create_task(self._sender(), name="yjs-sender"),
-            asyncio.create_task(self._expiry(who), name="yjs-expiry"),
-        ]
-        waiter = asyncio.create_task(self._close_requested.wait(), name="yjs-close-wait")
-        try:
-            await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (*helpers, waiter):
-                task.cancel()
-            for task in (*helpers, waiter):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            if self._close_request is not None:
-                await self.close(*self._close_request)
-            # the reader sees the close frame and returns (never cancelled in receive())
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(reader, 5)
 
     async def _reader(self) -> None:
         while not self.ws.closed:
@@ -157,21 +108,21 @@ class YjsSession:
             if message.type is WSMsgType.ERROR:
                 return  # aiohttp already closed it (1009 for a frame too big)
             if message.type is not WSMsgType.BINARY:
-                self.request_close(CLOSE_PROTOCOL, "send binary y-protocols frames")
+                self.request_close(Close.PROTOCOL, "send binary y-protocols frames")
                 return
             try:
                 await self._handle(message.data)
             except (DocumentTooLarge, AwarenessRefused) as exc:
                 log.info("yjs frame refused", reason=str(exc), user_id=str(self.user_id))
-                self.request_close(CLOSE_TOO_LARGE, f"too large: {exc}"[:120])
+                self.request_close(Close.TOO_LARGE, f"too large: {exc}"[:120])
                 return
             except ValueError as exc:  # FrameError, UpdateError, or pycrdt refusing it
                 log.info("yjs frame malformed", reason=str(exc), user_id=str(self.user_id))
-                self.request_close(CLOSE_PROTOCOL, f"malformed message: {exc}"[:120])
+                self.request_close(Close.PROTOCOL, f"malformed message: {exc}"[:120])
                 return
             except Exception:
                 log.exception("yjs update could not be stored")
-                self.request_close(CLOSE_INTERNAL, "update not stored; reconnect")
+                self.request_close(Close.SERVER_ERROR, "update not stored; reconnect")
                 return
 
     async def _handle(self, frame: bytes) -> None:
@@ -198,7 +149,3 @@ class YjsSession:
                 await self.ws.send_bytes(frame)
             finally:
                 self._sending = False
-
-    async def _expiry(self, who: Principal) -> None:
-        await asyncio.sleep(max(0.0, who.token_expires_at - time.time()))
-        self.request_close(CLOSE_TOKEN, "token expired; refresh and reconnect")

@@ -17,9 +17,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syncd import appkeys
 from syncd.app import create_app
-from syncd.fair_limits import TooManyPushes
+from syncd.fair_limits import LIMITS, TooManyPushes
 from syncd.settings import Settings
 from syncd_client import (
     Acknowledged,
@@ -268,7 +267,7 @@ async def test_a_push_the_servers_limits_defer_is_sent_again_later(
     device reconnects after `retry_after` and the same batch goes through."""
     admin = await signed_in(client, sessions)
     a = await devices(client, admin, "dev-a")
-    limits = client.app[appkeys.LIMITS]
+    limits = client.app[LIMITS]
     limits.max_pushes = 1
     refused = asyncio.Event()
     real = limits.pushing

@@ -21,8 +21,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from syncd import appkeys
 from syncd.app import create_app
+from syncd.fair_limits import LIMITS
+from syncd.sockets.caps import SOCKET_CAPS
 from tests.conftest import make_settings, make_tenant
 from tests.factories import Account, signed_in
 from tests.sync_helpers import upsert
@@ -129,7 +130,7 @@ async def test_pushes_past_a_tenants_cap_wait_their_turn(
     )
     busy = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
     other = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
-    limits = client.app[appkeys.LIMITS]
+    limits = client.app[LIMITS]
     async with limits.pushing(busy.tenant.id):  # a push of the busy tenant is running
         refused = await send(client, busy, 2)
         assert refused.status == 429
@@ -177,8 +178,8 @@ async def test_a_flood_of_sockets_of_both_kinds_stops_at_the_tenants_cap(
     for ws in held:
         await until(ws, "caught_up")
     editor = await open_editor(client, flooder, theirs)  # the third: within the cap
-    limits = client.app[appkeys.LIMITS]
-    assert limits._sockets[flooder.tenant.id] == 3
+    caps = client.app[SOCKET_CAPS]
+    assert caps.held(flooder.tenant.id) == 3
     refused_editor = await open_editor(client, flooder, theirs, sync=False)
     assert await yjs_closed_with(refused_editor.ws) == 4429
     refused_live = await connect(client, flooder, client_id="f9")
@@ -189,7 +190,7 @@ async def test_a_flood_of_sockets_of_both_kinds_stops_at_the_tenants_cap(
     mine = await open_editor(client, neighbour, ours)
     await mine.insert(0, "still editing")
     await mine.until(lambda: str(mine.text) == "still editing")
-    assert limits._sockets[neighbour.tenant.id] == 2
+    assert caps.held(neighbour.tenant.id) == 2
     for ws in (*held, editor.ws, live, mine.ws):
         await ws.close()
 
@@ -208,7 +209,7 @@ async def test_the_process_caps_hold_across_tenants(
     )
     first = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
     second = await signed_in(client, sessions, Role.ADMIN, await make_tenant(sessions))
-    limits = client.app[appkeys.LIMITS]
+    limits = client.app[LIMITS]
     async with limits.pushing(first.tenant.id):  # the one push this process runs
         busy = await send(client, second, 2, **{"Accept-Language": "ar"})
         assert busy.status == 429
@@ -250,7 +251,7 @@ async def test_push_frames_on_the_socket_take_a_push_slot(
             "changes": [change],
         }
 
-    limits = client.app[appkeys.LIMITS]
+    limits = client.app[LIMITS]
     async with limits.pushing(busy.tenant.id):
         await sockets["busy"].send_json(frame("busy"))
         refused = (await until(sockets["busy"], "push_result"))[-1]
