@@ -53,6 +53,7 @@ from protocol import yprotocol, yupdate
 from protocol.yprotocol import AwarenessEntry
 from storage import ydoc_store
 from storage.unit_of_work import TenantUnitOfWork
+from storage.ydoc_live import LiveWrites
 from storage.ydoc_replica import Replica
 from storage.ydoc_store import DocumentTooLarge
 from syncd.sockets.close import Close
@@ -177,8 +178,8 @@ class Room:
             while self.pending:
                 batch, self.pending = self.pending, []
                 try:
-                    await ydoc_store.append_alone(
-                        self.rooms.sessions, self.tenant_id, self.name, [u for _, u, _ in batch]
+                    await self.rooms.writes.append(
+                        self.tenant_id, self.name, [u for _, u, _ in batch]
                     )
                 except Exception:
                     # Not stored, so relayed to no one: the senders reconnect and resend.
@@ -339,6 +340,7 @@ class Rooms:
         max_frame_bytes: int = 1024 * 1024,
     ) -> None:
         self.sessions = sessions
+        self.writes = LiveWrites(sessions)
         self.redis = redis
         self.prefix = prefix + "yjs:"
         self.max_per_user = max_per_user
@@ -522,3 +524,4 @@ class Rooms:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._rooms.clear()
+        await self.writes.close()
