@@ -130,10 +130,10 @@ async def append_alone(
 ) -> None:
     """Store validated updates in a transaction of their own, committed on return.
 
-    A live editor's update is one small transaction; on PostgreSQL it runs on a
-    pooled connection without the ORM session (storage.unit_of_work's
-    `tenant_transaction`: same role and row-level security), which took most of
-    the server's CPU per relayed update."""
+    On PostgreSQL it runs on a pooled connection without the ORM session
+    (storage.unit_of_work's `tenant_transaction`: same role and row-level
+    security). Live rooms write through storage.ydoc_live, which comes here on
+    SQLite only (on PostgreSQL it does the same in one round trip)."""
     engine = sessions.kw["bind"]
     if engine.dialect.name == "postgresql":
         async with tenant_transaction(engine, tenant_id) as connection:

@@ -140,10 +140,10 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
 async def _yjs(app: web.Application) -> AsyncIterator[None]:
     """Yjs rooms of this process, relayed over Redis pub/sub when configured."""
     settings = app[appkeys.SETTINGS]
+    hub = app[appkeys.HUB]
     rooms = Rooms(
         app[appkeys.SESSIONS],
-        app.get(appkeys.REDIS),
-        settings.redis_prefix,
+        hub.pubsub if isinstance(hub, RedisHub) else None,  # the hub's listener, shared
         max_per_user=settings.yjs_max_sockets_per_user,
         max_frame_bytes=settings.max_ws_frame_bytes,
     )

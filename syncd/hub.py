@@ -3,13 +3,12 @@
 The hub carries hints, never the record: a session that hears a version reads
 the change log from its own cursor, so a lost message costs only latency
 (sessions also re-read on a timer). In one process the hub is in memory; with
-REDIS_URL it is Redis pub/sub, so several `syncd serve` processes behave as
+REDIS_URL it is Redis pub/sub (syncd.pubsub), so several `syncd serve` processes behave as
 one server. Local subscribers hear local publishes at once either way.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -18,9 +17,12 @@ from typing import Protocol
 import structlog
 from redis.asyncio import Redis
 
+from syncd.pubsub import PubSub
+
 log = structlog.get_logger("syncd.hub")
 
 Listener = Callable[[int], None]
+TOPIC = "hub"
 
 
 class Hub(Protocol):
@@ -63,67 +65,38 @@ class RedisHub(InProcessHub):
     """In-process delivery plus Redis pub/sub between processes.
 
     Each process publishes `"<origin>:<version>"` on `<prefix>hub:<tenant>`
-    and listens on the pattern; it ignores its own messages (already
+    through the process's one pub/sub listener (syncd.pubsub, which the hub
+    owns and the Yjs rooms share) and ignores its own messages (already
     delivered locally).
     """
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         super().__init__()
-        self.redis = redis
-        self.prefix = prefix + "hub:"
+        self.pubsub = PubSub(redis, prefix)
         self.origin = uuid.uuid4().hex[:12]
-        self._task: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
 
     async def publish(self, tenant_id: uuid.UUID, version: int) -> None:
         self.deliver(tenant_id, version)
         try:
-            await self.redis.publish(f"{self.prefix}{tenant_id}", f"{self.origin}:{version}")
+            await self.pubsub.publish(TOPIC, str(tenant_id), f"{self.origin}:{version}")
         except Exception:  # a hint lost; sessions heal by re-reading the log
             log.warning("hub publish failed", tenant=str(tenant_id), version=version)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[RedisHub]:
-        """Own the listener task for the life of the app."""
-        self._task = asyncio.create_task(self._listen(), name="syncd-hub-listener")
+        """Own the process's pub/sub listener for the life of the app."""
+        unroute = await self.pubsub.route(TOPIC, self._receive)
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout=5)
-        except TimeoutError:
-            log.warning("hub listener not subscribed yet; continuing")
-        try:
-            yield self
+            async with self.pubsub.running():
+                yield self
         finally:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            unroute()
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                async with self.redis.pubsub() as pubsub:
-                    await pubsub.psubscribe(f"{self.prefix}*")
-                    self._ready.set()
-                    async for message in pubsub.listen():
-                        self._dispatch(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("hub listener lost Redis; retrying in 1 s")
-                await asyncio.sleep(1)
-
-    def _dispatch(self, message: dict[str, object]) -> None:
-        if message.get("type") != "pmessage":
-            return
-        channel, data = message.get("channel"), message.get("data")
-        if not isinstance(channel, bytes | str) or not isinstance(data, bytes | str):
-            return
-        channel_text = channel.decode() if isinstance(channel, bytes) else channel
-        data_text = data.decode() if isinstance(data, bytes) else data
-        origin, _, version = data_text.partition(":")
-        if origin == self.origin:
+    def _receive(self, tenant: str, data: bytes) -> None:
+        origin, _, version = data.partition(b":")
+        if origin.decode(errors="replace") == self.origin:
             return
         try:
-            tenant_id = uuid.UUID(channel_text.removeprefix(self.prefix))
-            self.deliver(tenant_id, int(version))
+            self.deliver(uuid.UUID(tenant), int(version))
         except ValueError:
-            log.warning("hub ignored a malformed message", channel=channel_text)
+            log.warning("hub ignored a malformed message", tenant=tenant)

@@ -21,6 +21,7 @@ from protocol.roles import Role
 from storage import ydoc_store
 from storage.models import Tenant
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
+from storage.ydoc_live import LiveWrites
 from syncd.app import create_app
 from syncd.auth import tokens
 from tests.conftest import make_settings, make_tenant
@@ -286,7 +287,7 @@ async def test_an_update_that_cannot_be_stored_closes_its_sender_and_reaches_no_
     async def broken(*_args: Any, **_kwargs: Any) -> None:
         raise ConnectionError("the database went away")
 
-    monkeypatch.setattr(ydoc_store, "append_alone", broken)
+    monkeypatch.setattr(LiveWrites, "append", broken)
     await writer.insert(0, "lost")
     assert await closed_with(writer.ws) == 1011  # its client resends on reconnect
     monkeypatch.undo()
