@@ -65,6 +65,7 @@ class Peer(Protocol):
     finished: asyncio.Event
     user_id: uuid.UUID | None
     opened: int  # when the socket connected (a per-process sequence number)
+    superseded: bool  # closed by a newer socket of its user (the per-user cap)
 
     def request_close(self, code: int, message: str) -> None: ...
 

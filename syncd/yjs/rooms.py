@@ -9,14 +9,14 @@ briefly, then cancels and awaits the rest. Updates pushed offline through
 POST /sync/push (already stored in the push transaction) arrive by `notify`
 and take the same relay path.
 
-The per-user cap counts sockets by when they connected: past
-`max_per_user`, the oldest closes (4409).
+The per-user cap is the socket kit's (syncd.sockets.caps.UserSockets, as on
+/sync/ws): counted by when sockets connected, past `max_per_user` the oldest
+closes (4409).
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Coroutine
@@ -28,12 +28,12 @@ from protocol import yprotocol
 from storage.ydoc_live import LiveWrites
 from storage.ydoc_store import DocumentTooLarge
 from syncd.pubsub import PubSub
+from syncd.sockets.caps import UserSockets
 from syncd.sockets.close import Close
 from syncd.yjs.awareness import AwarenessRefused
 from syncd.yjs.relay import AWARENESS, UPDATE, Relay
 from syncd.yjs.room import Peer, Room
 
-CLOSE_SUPERSEDED = Close.SUPERSEDED
 FRAME_OVERHEAD = 16  # message type, sync type and length prefix of a frame
 Key = tuple[uuid.UUID, str]
 
@@ -55,7 +55,7 @@ class Rooms:
         self.relay = Relay(pubsub)
         self.max_per_user = max_per_user
         self.max_document_bytes = max_frame_bytes - FRAME_OVERHEAD
-        self._by_user: dict[tuple[uuid.UUID, uuid.UUID], list[Peer]] = {}  # oldest first
+        self.users: UserSockets[Peer] = UserSockets("too many editing sockets for this user")
         self._rooms: dict[Key, Room] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -98,21 +98,12 @@ class Rooms:
     def _count_in(self, tenant_id: uuid.UUID, peer: Peer) -> None:
         """Past `max_per_user` sockets of the peer's user, close the oldest (4409):
         an editor whose connection died silently can always reconnect."""
-        if peer.user_id is None:
-            return
-        mine = self._by_user.setdefault((tenant_id, peer.user_id), [])
-        bisect.insort(mine, peer, key=lambda p: p.opened)  # by connection, not by join
-        for old in mine[: max(0, len(mine) - self.max_per_user)]:
-            old.request_close(CLOSE_SUPERSEDED, "too many editing sockets for this user")
+        if peer.user_id is not None:
+            self.users.add((tenant_id, peer.user_id), peer, self.max_per_user)
 
     def leave(self, room: Room, peer: Peer) -> None:
         if peer.user_id is not None:
-            key = (room.tenant_id, peer.user_id)
-            mine = self._by_user.get(key, [])
-            if peer in mine:
-                mine.remove(peer)
-            if not mine:
-                self._by_user.pop(key, None)
+            self.users.discard((room.tenant_id, peer.user_id), peer)
         room.forget(peer)
         if not room.peers and not self._closed:
             self.own(self._unload(room), f"yjs-unload-{room.name}")

@@ -171,6 +171,7 @@ async def test_the_per_user_cap_closes_the_socket_that_connected_first() -> None
     class Peer:
         def __init__(self, opened: int) -> None:
             self.opened = opened
+            self.superseded = False
             self.user_id = user
             self.awareness_clients: set[int] = set()
             self.finished = asyncio.Event()
@@ -180,7 +181,7 @@ async def test_the_per_user_cap_closes_the_socket_that_connected_first() -> None
             self.closed = code
 
         def deliver(self, frame: bytes) -> None:
-            pass
+            raise AssertionError("nothing is relayed here")
 
     user, tenant = uuid.uuid4(), uuid.uuid4()
     rooms = Rooms(None, max_per_user=2)  # type: ignore[arg-type]
