@@ -3,7 +3,7 @@
 A conflict comes from two technicians' phones pushing concurrent edits through
 POST /sync/push; a rejected change from a device pushing a receipt of a
 purchase the server does not know yet; a failed job from a job sheet whose
-folder is blocked by a file (tests/integration/test_jobs_admin.py).
+folder is blocked by a file (tests/integration/admin/test_jobs_admin.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
 from storage.models import Tenant
-from tests.conftest import make_tenant
-from tests.support.factories import Account, login, make_user
+from tests.support.factories import Account, login, make_tenant, make_user
 from tests.support.sync import Replica, action, push, upsert
 
 Sessions = async_sessionmaker[AsyncSession]

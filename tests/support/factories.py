@@ -9,13 +9,26 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from storage.models import Tenant, User
-from storage.unit_of_work import TenantUnitOfWork
+from storage.models import Task, Tenant, TenantVersion, User
+from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd.passwords import hash_password
-from tests.conftest import make_tenant
 
 PASSWORD = "correct-horse-battery"
 _HASH = hash_password(PASSWORD, rounds=4)
+
+
+async def make_tenant(
+    sessions: async_sessionmaker[AsyncSession], slug: str | None = None, **fields: Any
+) -> Tenant:
+    """A new tenant (with its version counter) under a unique slug."""
+    slug = slug or f"t-{uuid.uuid4().hex[:10]}"
+    async with PlatformUnitOfWork(sessions) as uow:
+        tenant = Tenant(slug=slug, name=fields.pop("name", slug.title()), **fields)
+        uow.session.add(tenant)
+        await uow.flush()
+        uow.session.add(TenantVersion(tenant_id=tenant.id, version=0))
+        await uow.commit()
+    return tenant
 
 
 @dataclass
@@ -121,3 +134,13 @@ def forged_tokens(settings: Any, account: Account) -> dict[str, str]:
         "refresh_as_access": account.refresh_token,
         "garbage": "not.a.jwt",
     }
+
+
+async def add_task(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, title: str
+) -> uuid.UUID:
+    task_id = uuid.uuid4()
+    async with TenantUnitOfWork(sessions, tenant_id) as uow:
+        uow.session.add(Task(id=task_id, title=title))
+        await uow.commit()
+    return task_id

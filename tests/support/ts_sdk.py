@@ -16,10 +16,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import service_missing
-from tests.e2e.cli.test_cli import clean_env, free_port
-from tests.e2e.sync.test_crash import PASSWORD, SYNCD, start
 from tests.support.npm_install import npm_ci_once
+from tests.support.processes import PASSWORD, SYNCD, clean_env, free_port, start
+from tests.support.services import service_missing
 
 SDK_DIR = Path(__file__).resolve().parents[2] / "clients" / "typescript"
 NPM_CI_TIMEOUT_S = 900  # better-sqlite3 compiles from source where no prebuilt binary is reachable

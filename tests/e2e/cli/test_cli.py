@@ -2,57 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-SYNCD = [sys.executable, "-m", "syncd.cli"]
+from tests.support.processes import SYNCD, clean_env, free_port, get, wait_ready
+
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "JWT_", "DATABASE"))}
-    keep.pop("REDIS_URL", None)
-    keep.update(extra)
-    return keep
-
-
-def get(url: str) -> tuple[int, dict[str, str], Any]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
-            return response.status, dict(response.headers), json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), json.loads(exc.read())
-
-
-def wait_ready(url: str, process: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited early with {process.returncode}")
-        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-            if get(url)[0] == 200:
-                return
-        time.sleep(0.2)  # not listening yet: poll again
-    raise AssertionError("server never became ready")
 
 
 @pytest.fixture

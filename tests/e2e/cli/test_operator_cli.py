@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from syncd.passwords import verify_password
-from tests.e2e.cli.test_cli import SYNCD, clean_env, free_port, wait_ready
+from tests.support.processes import SYNCD, clean_env, free_port, wait_ready
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "an-operator-password-1"

@@ -23,9 +23,8 @@ import aiohttp
 import pytest
 from playwright.async_api import Geolocation, async_playwright
 
-from tests.conftest import service_missing
-from tests.e2e.cli.test_cli import free_port
-from tests.e2e.sync.test_crash import PASSWORD
+from tests.support.processes import PASSWORD, free_port
+from tests.support.services import service_missing
 from tests.support.ts_sdk import SDK_DIR, Served, sdk_node, serve, server_environment
 
 pytestmark = pytest.mark.e2e

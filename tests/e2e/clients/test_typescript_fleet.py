@@ -1,6 +1,6 @@
 """The flaky-network run of the TypeScript SDK: 5 node clients, a fault proxy, one SIGKILL.
 
-A real `syncd serve` on PostgreSQL behind `tests/faultproxy.py` (cut
+A real `syncd serve` on PostgreSQL behind `tests/support/faultproxy.py` (cut
 requests, cut answers, delays, cut WebSockets). `clients/typescript/scripts/fleet.mjs`
 runs five technician clients over better-sqlite3 replicas (half syncing by
 HTTP, half live over /sync/ws); when half their writes are in, the server is

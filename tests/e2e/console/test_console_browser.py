@@ -24,8 +24,6 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from jobs.queue import InProcessQueue
 from syncd import appkeys
 from syncd.app import create_app
-from tests.conftest import BACKENDS, make_settings, migrated, service_missing
-from tests.integration.admin.test_jobs_admin import block_reports
 from tests.support.console_world import (
     Sessions,
     Team,
@@ -36,6 +34,8 @@ from tests.support.console_world import (
 )
 from tests.support.factories import PASSWORD, Account
 from tests.support.media import jobs_done, new_task
+from tests.support.reports import block_reports
+from tests.support.services import BACKENDS, make_settings, migrated, service_missing
 from tests.support.sync import Replica, push, upsert
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKENDS, service_missing
-from tests.e2e.cli.test_cli import clean_env
+from tests.support.processes import clean_env
+from tests.support.services import BACKENDS, service_missing
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ used for another key or content type than signed, and a wrong secret are
 accepted by it: those tests are strict xfails, kept so that an endpoint that
 does check (or an s3rver that learns to) turns them into failures to flip.
 Until then, `complete` re-checking the stored object is what stops a file that
-differs from its declaration (tests/integration/test_media.py).
+differs from its declaration (tests/integration/media/test_media.py).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import pytest
 
 from storage.blobs import BlobError
 from storage.s3_blobs import S3BlobStore
-from tests.conftest import service_missing
 from tests.support.npm_install import npm_ci_once
+from tests.support.services import service_missing
 
 pytestmark = pytest.mark.e2e
 JS_DIR = Path(__file__).parent / "s3rver"

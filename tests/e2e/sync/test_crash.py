@@ -10,53 +10,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.e2e.cli.test_cli import clean_env, free_port, wait_ready
+from tests.support.processes import PASSWORD, free_port, start
 
 pytestmark = pytest.mark.e2e
-SYNCD = [sys.executable, "-m", "syncd.cli"]
-PASSWORD = "crash-test-password-1"
-
-
-def start(env: dict[str, str], port: int, cwd: Path) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [*SYNCD, "serve", "--port", str(port)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    wait_ready(f"http://127.0.0.1:{port}/health/ready", process)
-    return process
-
-
-@pytest.fixture
-def server_env(fresh_pg_database: Any, tmp_path: Path) -> dict[str, str]:
-    """Environment of a syncd on a fresh, migrated and seeded PostgreSQL database."""
-    url: str = fresh_pg_database()
-    env = clean_env(
-        DATABASE_URL=url.replace("+asyncpg", ""),
-        JWT_ACCESS_SECRET="crash-access-" + "a" * 32,
-        JWT_REFRESH_SECRET="crash-refresh-" + "b" * 32,
-        SYNCD_SEED_ADMIN_EMAIL="admin@demo.example",
-        SYNCD_SEED_ADMIN_PASSWORD=PASSWORD,
-        BCRYPT_ROUNDS="4",
-        LOG_LEVEL="warning",
-    )
-    for command in (["migrate"], ["seed"]):
-        subprocess.run(
-            [*SYNCD, *command], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=60
-        )
-    return env
 
 
 async def test_kill_9_loses_no_acknowledged_push(

@@ -1,7 +1,7 @@
 """A fleet of technicians on a flaky network against a real syncd (issues 9 and 16).
 
 N simulated devices (syncd_client.simulate) sync through a fault-injecting
-proxy (tests/faultproxy.py) with real `syncd serve` processes behind it (two
+proxy (tests/support/faultproxy.py) with real `syncd serve` processes behind it (two
 on PostgreSQL and Redis, the proxy spreading connections over both; one on
 SQLite): random offline periods, random edits to shared and own tasks,
 purchases made and corrected in one batch, lifecycle actions up to complete,
@@ -17,7 +17,7 @@ end:
 - no row, note or action event is there twice (0 duplicated);
 - the conflicts the server opened are the concurrent edits the clients made,
   counted by the protocol's rule from the clients' own records
-  (tests/e2e/fleet_oracle.py), and each was answered `conflict`;
+  (tests/support/fleet_oracle.py), and each was answered `conflict`;
 - no outbox is left with changes (0 stuck);
 - then the office resolves every open conflict through the inbox, and after
   the devices converge again every replica still equals a fresh pull.
@@ -26,7 +26,7 @@ One line sums it up (`fleet postgresql x2: ... divergent=0 lost=0
 duplicated=0 stuck=0 ...`). The quick versions run in the suite. The long
 one, by hand:
 
-    python -m tests.e2e.test_fleet --seed 7 --devices 50 --minutes 5 [--sqlite]
+    python -m tests.e2e.sync.test_fleet --seed 7 --devices 50 --minutes 5 [--sqlite]
 """
 
 from __future__ import annotations
@@ -52,8 +52,6 @@ from syncd_client.device import EDITS
 from syncd_client.provision import admin_token
 from syncd_client.simulate import Fleet, Plan
 from syncd_client.transport import Transport
-from tests.e2e.cli.test_cli import clean_env, free_port
-from tests.e2e.sync.test_crash import PASSWORD, SYNCD, start
 from tests.support.faultproxy import FaultProxy, Faults
 from tests.support.fleet_oracle import (
     Expectation,
@@ -62,6 +60,7 @@ from tests.support.fleet_oracle import (
     lost_fields,
     lost_rows,
 )
+from tests.support.processes import PASSWORD, SYNCD, clean_env, free_port, start
 
 pytestmark = pytest.mark.e2e
 
@@ -341,7 +340,7 @@ def prepared_env(database_url: str, workdir: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """The long version: a fresh PostgreSQL database, the Redis of the tests."""
-    from tests.conftest import (
+    from tests.support.services import (
         PG_ADMIN_DSN,
         REDIS_TEST_URL,
         asyncpg_url,

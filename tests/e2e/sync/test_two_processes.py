@@ -18,8 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.cli.test_cli import free_port
-from tests.e2e.sync.test_crash import PASSWORD, start
+from tests.support.processes import PASSWORD, free_port, start
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import service_missing
-from tests.e2e.cli.test_cli import SYNCD, clean_env, free_port, wait_ready
+from tests.support.processes import SYNCD, clean_env, free_port, wait_ready
+from tests.support.services import service_missing
 
 pytestmark = pytest.mark.e2e
 

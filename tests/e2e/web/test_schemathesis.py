@@ -2,7 +2,7 @@
 
 No 5xx, every answer matches the document, no schema-violating request is
 accepted, wrong methods are 405 with a true `Allow`, and so on: `--checks all`,
-tuned by tests/e2e/schemathesis.toml (which says, per check, what it relaxes
+tuned by tests/e2e/web/schemathesis.toml (which says, per check, what it relaxes
 and why). A bounded run (a fixed seed, MAX_EXAMPLES per operation, no
 stateful phase; about two and a half minutes per database on an idle
 machine) as the seeded demo admin. /auth/logout would end the run's own session and /sync/ws is a
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli.test_cli import SYNCD, clean_env, free_port, wait_ready
+from tests.support.processes import SYNCD, clean_env, free_port, wait_ready
 
 pytestmark = pytest.mark.e2e
 

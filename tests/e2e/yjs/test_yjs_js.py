@@ -27,10 +27,9 @@ from pycrdt import Text
 
 from storage.ydoc_replica import Replica
 from storage.ydoc_store import new_doc
-from tests.conftest import service_missing
-from tests.e2e.cli.test_cli import free_port
-from tests.e2e.sync.test_crash import PASSWORD, start
 from tests.support.npm_install import npm_ci_once
+from tests.support.processes import PASSWORD, free_port, start
+from tests.support.services import service_missing
 from tests.support.ts_sdk import Served
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +68,7 @@ def run_node(node: str, config: dict[str, Any], stdin: str | None = None) -> dic
 
 @dataclass
 class Server(Served):
-    """A served syncd (tests/e2e/ts_sdk.py) and the admin's token."""
+    """A served syncd (tests/support/ts_sdk.py) and the admin's token."""
 
     token: str = ""
 

@@ -31,21 +31,14 @@ from storage.unit_of_work import TenantUnitOfWork
 from syncd import appkeys
 from syncd.app import create_app
 from syncd.settings import Settings
-from tests.conftest import make_settings, make_tenant
-from tests.integration.jobs.test_jobs import worker_env
-from tests.support.factories import Account, signed_in
+from tests.support.factories import Account, make_tenant, signed_in
 from tests.support.media import follow, jobs_done, new_task, problem
+from tests.support.processes import worker_env
+from tests.support.reports import block_reports
+from tests.support.services import make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 SHEET_JOB = "jobs.reports.make_job_sheet"
-
-
-def block_reports(settings: Settings, tenant_id: uuid.UUID) -> Path:
-    """A file where the tenant's reports folder goes: storing a PDF fails (as root too)."""
-    blocker = settings.blob_root / "tenants" / str(tenant_id) / "reports"
-    blocker.parent.mkdir(parents=True, exist_ok=True)
-    blocker.write_bytes(b"in the way")
-    return blocker
 
 
 async def ask(client: Any, account: Account, task_id: uuid.UUID) -> str:

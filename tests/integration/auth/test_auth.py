@@ -15,8 +15,16 @@ from protocol.roles import Role
 from storage.models import AuditEntry, RefreshToken
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.app import create_app
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import PASSWORD, Account, forged_tokens, login, make_user, signed_in
+from tests.support.factories import (
+    PASSWORD,
+    Account,
+    forged_tokens,
+    login,
+    make_tenant,
+    make_user,
+    signed_in,
+)
+from tests.support.services import make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 

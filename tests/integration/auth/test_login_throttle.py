@@ -20,9 +20,9 @@ from syncd import appkeys
 from syncd.app import create_app
 from syncd.auth import service
 from syncd.console.session import SESSION_COOKIE
-from tests.conftest import make_settings, make_tenant
 from tests.support.console import Console
-from tests.support.factories import PASSWORD, Account, make_user
+from tests.support.factories import PASSWORD, Account, make_tenant, make_user
+from tests.support.services import make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 WRONG = "wrong-password-typo"

@@ -3,7 +3,7 @@
 Routes come from the app's own route table, so a route added later is covered
 the moment it exists, and a route that declares no permission fails here. The
 admin console's pages take a session cookie, not a bearer token: the same matrix
-for them, with cookies, is in tests/integration/test_console_access.py.
+for them, with cookies, is in tests/integration/console/test_console_access.py.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
 from syncd.auth.permissions import Permission, credentials_of, permission_of, role_allows
-from tests.conftest import make_tenant
-from tests.support.factories import forged_tokens, login, signed_in
+from tests.support.factories import forged_tokens, login, make_tenant, signed_in
 
 PARAM = re.compile(r"\{[^}]+\}")
 

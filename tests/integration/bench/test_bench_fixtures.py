@@ -26,8 +26,8 @@ from protocol.roles import Role
 from storage.database import create_engine, session_factory
 from syncd.app import create_app
 from syncd.sync.cursor import Cursor
-from tests.conftest import make_settings, make_tenant, migrate_url
-from tests.support.factories import Account, login, make_user
+from tests.support.factories import Account, login, make_tenant, make_user
+from tests.support.services import make_settings, migrate_url
 from tests.support.sync import Replica, action, pull_all, push, upsert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))

@@ -19,8 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
 from syncd_client import Credentials, LocalStore, SyncClient
-from tests.conftest import make_tenant
-from tests.support.factories import PASSWORD, signed_in
+from tests.support.factories import PASSWORD, make_tenant, signed_in
 from tests.support.media import new_task
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -20,8 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from tests.conftest import make_tenant
-from tests.support.factories import PASSWORD, signed_in
+from tests.support.factories import PASSWORD, make_tenant, signed_in
 from tests.support.media import new_task
 
 README = Path(__file__).resolve().parents[3] / "clients" / "python" / "README.md"

@@ -30,8 +30,8 @@ from syncd_client import (
     SyncClient,
     Tokens,
 )
-from tests.conftest import make_settings
 from tests.support.factories import PASSWORD, Account, forged_tokens, signed_in
+from tests.support.services import make_settings
 from tests.support.sync import pull_all
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -1,4 +1,4 @@
-"""The fault-injecting proxy of the fleet simulation (tests/faultproxy.py)."""
+"""The fault-injecting proxy of the fleet simulation (tests/support/faultproxy.py)."""
 
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ import pytest
 
 from syncd.app import create_app
 from syncd.openapi.document import build_document
-from tests.conftest import make_settings
 from tests.support.npm_install import npm_ci_once
+from tests.support.services import make_settings
 
 CLIENT_DIR = Path(__file__).resolve().parents[3] / "clients" / "typescript"
 SPEC = CLIENT_DIR / "openapi.json"

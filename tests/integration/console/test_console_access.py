@@ -22,9 +22,8 @@ from protocol.roles import Role
 from syncd.auth import tokens
 from syncd.auth.permissions import Permission, credentials_of, permission_of, role_allows
 from syncd.console.session import SESSION_COOKIE
-from tests.conftest import make_tenant
 from tests.support.console import Console
-from tests.support.factories import Account, make_user, signed_in
+from tests.support.factories import Account, make_tenant, make_user, signed_in
 
 PARAM = re.compile(r"\{[^}]+\}")
 Sessions = async_sessionmaker[AsyncSession]

@@ -27,10 +27,10 @@ from storage.unit_of_work import TenantUnitOfWork
 from syncd.app import create_app
 from syncd.console.render import CONSOLE_CSP, NAV
 from syncd.i18n import translations
-from tests.conftest import make_settings
 from tests.support.console import Console
 from tests.support.console_world import receipt_change, team, two_phone_conflict
 from tests.support.factories import signed_in
+from tests.support.services import make_settings
 from tests.support.sync import Replica, action, hlc, push, upsert
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -19,10 +19,10 @@ from storage.models import AuditEntry
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.app import create_app
 from syncd.console.session import SESSION_COOKIE
-from tests.conftest import make_settings
 from tests.support.console import Console
 from tests.support.console_world import team, two_phone_conflict
 from tests.support.factories import PASSWORD, login, signed_in
+from tests.support.services import make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 

@@ -26,7 +26,7 @@ from syncd.app import SHUTDOWN_TIMEOUT_S, create_app
 from syncd.cli import _parser
 from syncd.health import CHECK_TIMEOUT_S
 from syncd.settings import ENV_VARIABLES, Settings, SettingsError, load_settings
-from tests.conftest import make_settings
+from tests.support.services import make_settings
 
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"

@@ -11,9 +11,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from tests.conftest import make_tenant
-from tests.integration.tasks.test_tasks_rest import create, problem
-from tests.support.factories import Account, signed_in
+from tests.support.factories import Account, make_tenant, signed_in
+from tests.support.tasks import create, problem
 
 Sessions = async_sessionmaker[AsyncSession]
 LINES = [

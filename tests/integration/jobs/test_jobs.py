@@ -5,7 +5,6 @@ process making a thumbnail."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 import uuid
@@ -40,8 +39,7 @@ from syncd import appkeys
 from syncd.app import create_app
 from syncd.sync.service import SyncService
 from syncd.worker import EXIT_NO_REDIS, run_worker
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import signed_in
+from tests.support.factories import make_tenant, signed_in
 from tests.support.media import (
     declared,
     jobs_done,
@@ -51,6 +49,8 @@ from tests.support.media import (
     send,
     uploaded,
 )
+from tests.support.processes import worker_env
+from tests.support.services import make_settings
 from tests.support.sync import Replica
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -319,22 +319,6 @@ async def test_rq_queue_and_a_worker_process_make_the_thumbnail(
         media_queue.delete(delete_jobs=True)
         Queue(prefix + "reports", connection=redis).delete(delete_jobs=True)
         redis.close()
-
-
-def worker_env(tmp_path: Path, env: dict[str, str]) -> dict[str, str]:
-    """The test settings (make_settings) as a process environment."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "JWT_", "S3_"))}
-    keep.pop("REDIS_URL", None)
-    keep.pop("DATABASE_URL", None)
-    return {
-        **keep,
-        "SYNCD_ENV": "test",
-        "SYNCD_VAR_DIR": str(tmp_path / "var"),
-        "JWT_ACCESS_SECRET": "test-access-secret-" + "a" * 32,
-        "JWT_REFRESH_SECRET": "test-refresh-secret-" + "b" * 32,
-        "LOG_LEVEL": "warning",
-        **env,
-    }
 
 
 async def test_a_removed_upload_id_cannot_be_declared_again(

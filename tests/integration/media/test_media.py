@@ -31,8 +31,7 @@ from syncd import appkeys
 from syncd.app import create_app
 from syncd.settings import Settings
 from syncd.wiring import blob_store
-from tests.conftest import make_settings, make_tenant, s3_settings
-from tests.support.factories import signed_in
+from tests.support.factories import make_tenant, signed_in
 from tests.support.media import (
     BLUE,
     RED,
@@ -47,6 +46,7 @@ from tests.support.media import (
     send,
     uploaded,
 )
+from tests.support.services import make_settings, s3_settings
 from tests.support.sync import Replica, action, push, upsert
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -24,8 +24,7 @@ from protocol.roles import Role
 from storage import report_store
 from storage.unit_of_work import TenantUnitOfWork
 from syncd import appkeys
-from tests.conftest import make_tenant
-from tests.support.factories import Account, login, make_user, signed_in
+from tests.support.factories import Account, login, make_tenant, make_user, signed_in
 from tests.support.media import follow, jobs_done, new_task, photo, problem, uploaded
 from tests.support.sync import action, hlc, push, upsert
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import ydoc_store
 from storage.unit_of_work import TenantUnitOfWork
-from tests.conftest import make_tenant
+from tests.support.factories import make_tenant
 
 Sessions = async_sessionmaker[AsyncSession]
 NAME = "task:00000000-0000-4000-8000-000000000001:notes"
@@ -73,7 +73,7 @@ def test_server_documents_use_32_bit_client_ids() -> None:
 
 def inserts_at_start_then_end() -> list[bytes]:
     """Three inserts at the start and one at the end: the stream that pycrdt alone
-    merges wrongly when rows 2 and 3 come before row 1 (tests/unit/test_ydoc_replica.py)."""
+    merges wrongly when rows 2 and 3 come before row 1 (tests/unit/storage/test_ydoc_replica.py)."""
     doc = ydoc_store.new_doc()
     text = doc.get("notes", type=Text)
     updates = []

@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from protocol.roles import Role
 from storage.models import AuditEntry
 from storage.unit_of_work import TenantUnitOfWork
-from tests.conftest import make_tenant
-from tests.support.factories import Account, signed_in
+from tests.support.factories import Account, make_tenant, signed_in
 from tests.support.sync import Replica, action, hlc, push, upsert
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from tests.conftest import make_tenant
-from tests.support.factories import Account, signed_in
+from tests.support.factories import Account, make_tenant, signed_in
 from tests.support.sync import Replica, hlc, pull_all, push, upsert
 from tests.support.ws import closed_with, connect, next_json, until
 

@@ -22,8 +22,8 @@ from storage.unit_of_work import PlatformUnitOfWork
 from syncd import appkeys
 from syncd.app import create_app
 from syncd.auth import tokens
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import signed_in
+from tests.support.factories import make_tenant, signed_in
+from tests.support.services import make_settings
 from tests.support.sync import action, push, upsert
 from tests.support.ws import WAIT, closed_with, connect, next_json, until
 

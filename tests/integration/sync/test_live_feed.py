@@ -22,8 +22,7 @@ from syncd.auth.principal import Principal
 from syncd.sync.cursor import Cursor
 from syncd.sync.live_feed import TenantFeed
 from syncd.sync.scope import Scope
-from tests.conftest import make_tenant
-from tests.support.factories import Account, signed_in
+from tests.support.factories import Account, make_tenant, signed_in
 from tests.support.sync import action, push, upsert
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from protocol.roles import Role
 from syncd.app import create_app
 from syncd.sync.cursor import Cursor
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import PASSWORD, make_user, signed_in
+from tests.support.factories import PASSWORD, make_tenant, make_user, signed_in
+from tests.support.services import make_settings
 from tests.support.sync import action, hlc, pull_all, push, upsert
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"

@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from protocol import versions
 from protocol.roles import Role
 from syncd.app import create_app
-from tests.conftest import make_settings, make_tenant
 from tests.support.console import Console
 from tests.support.console_world import team
-from tests.support.factories import Account, signed_in
+from tests.support.factories import Account, make_tenant, signed_in
+from tests.support.services import make_settings
 from tests.support.sync import Replica, action, pull_all, push, upsert
 from tests.support.ws import closed_with, next_json, until
 

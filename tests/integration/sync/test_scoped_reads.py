@@ -26,8 +26,7 @@ from storage.unit_of_work import TenantUnitOfWork
 from syncd import appkeys
 from syncd.sync import pull as pulling
 from syncd.sync.cursor import Cursor
-from tests.conftest import make_tenant
-from tests.support.factories import make_user, signed_in
+from tests.support.factories import make_tenant, make_user, signed_in
 from tests.support.sync import Replica, action, pull_all, push, upsert
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -13,8 +13,7 @@ from protocol.roles import Role
 from storage.models import Conflict, Device, TaskEvent, TenantVersion
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.sync.cursor import Cursor
-from tests.conftest import make_tenant
-from tests.support.factories import signed_in
+from tests.support.factories import make_tenant, signed_in
 from tests.support.sync import Replica, action, hlc, pull_all, push, upsert
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -23,8 +23,7 @@ from storage.models import Task
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.app import create_app
 from syncd.settings import Settings
-from tests.conftest import make_tenant
-from tests.support.factories import signed_in
+from tests.support.factories import make_tenant, signed_in
 from tests.support.sync import Replica, push
 
 FIELDS = ("title", "description", "priority")

@@ -15,8 +15,7 @@ from pycrdt import Doc, Text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from tests.conftest import make_tenant
-from tests.support.factories import Account, signed_in
+from tests.support.factories import Account, make_tenant, signed_in
 from tests.support.media import declared, photo
 from tests.support.sync import Replica, action, hlc, push, upsert
 from tests.support.ws import closed_with, connect, until

@@ -18,8 +18,8 @@ from aiohttp import web
 
 from protocol.roles import Role
 from syncd.app import create_app
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import signed_in
+from tests.support.factories import make_tenant, signed_in
+from tests.support.services import make_settings
 from tests.support.sync import hlc, push
 
 PUSHERS = 8

@@ -27,8 +27,7 @@ from protocol.roles import Role
 from storage.database import create_engine, session_factory
 from syncd.app import create_app
 from syncd.settings import Settings
-from tests.conftest import make_tenant
-from tests.support.factories import Account, signed_in
+from tests.support.factories import Account, make_tenant, signed_in
 from tests.support.sync import Replica, action, hlc, push, upsert
 from tests.support.ws import connect, until
 

@@ -13,8 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from tests.conftest import make_tenant
-from tests.support.factories import Account, signed_in
+from tests.support.factories import Account, make_tenant, signed_in
 from tests.support.sync import Replica, action, push, upsert
 
 Sessions = async_sessionmaker[AsyncSession]

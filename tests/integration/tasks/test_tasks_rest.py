@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from protocol.roles import Role
 from storage.models import Conflict
 from storage.unit_of_work import TenantUnitOfWork
-from tests.conftest import make_tenant
-from tests.support.factories import Account, signed_in
+from tests.support.factories import Account, make_tenant, signed_in
 from tests.support.sync import action, pull_all, push
+from tests.support.tasks import create, problem
 
 Sessions = async_sessionmaker[AsyncSession]
 GEO = {"lat": 24.7136, "lng": 46.6753, "accuracy_m": 12.5}
@@ -33,23 +33,6 @@ def clock() -> Callable[[int], str]:
         return (start + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 
     return at
-
-
-async def problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/problem+json"
-    body: dict[str, Any] = await response.json(content_type=None)
-    assert body["code"] == code, body
-    return body
-
-
-async def create(client: Any, who: Account, **fields: Any) -> dict[str, Any]:
-    response = await client.post(
-        "/tasks", json={"title": "Fix pump", **fields}, headers=who.headers
-    )
-    assert response.status == 201, await response.text()
-    body: dict[str, Any] = await response.json()
-    return body
 
 
 async def team(client: Any, sessions: Sessions) -> tuple[Account, Account, Account]:

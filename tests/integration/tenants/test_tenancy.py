@@ -17,17 +17,9 @@ from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd.auth.permissions import public
 from syncd.web import keys
 from syncd.web.tenant import current_tenant
-from tests.conftest import make_tenant
+from tests.support.factories import add_task, make_tenant
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-async def add_task(sessions: Sessions, tenant_id: uuid.UUID, title: str) -> uuid.UUID:
-    task_id = uuid.uuid4()
-    async with TenantUnitOfWork(sessions, tenant_id) as uow:
-        uow.session.add(Task(id=task_id, title=title))
-        await uow.commit()
-    return task_id
 
 
 @pytest.fixture

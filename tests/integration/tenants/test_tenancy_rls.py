@@ -1,7 +1,7 @@
 """Wall 2 of tenancy on PostgreSQL: row-level security holds even without wall 1.
 
 SQLite has no row-level security; there wall 1 (storage.tenancy) stands alone,
-and tests/integration/test_tenancy.py covers it on both backends.
+and tests/integration/tenants/test_tenancy.py covers it on both backends.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.database import create_engine, session_factory
 from storage.unit_of_work import TenantUnitOfWork, tenant_transaction
-from tests.conftest import PG_ADMIN_DSN, make_tenant
-from tests.integration.tenants.test_tenancy import add_task
+from tests.support.factories import add_task, make_tenant
+from tests.support.services import PG_ADMIN_DSN
 
 Sessions = async_sessionmaker[AsyncSession]
 

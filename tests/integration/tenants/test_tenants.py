@@ -24,8 +24,8 @@ from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd.app import create_app
 from syncd.seed import SYSTEM_SLUG, create_operator, seed
 from syncd.settings import Settings
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import Account, login, signed_in
+from tests.support.factories import Account, login, make_tenant, signed_in
+from tests.support.services import make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 PLATFORM_ROUTES = [

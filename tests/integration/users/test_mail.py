@@ -29,8 +29,8 @@ from storage.unit_of_work import TenantUnitOfWork
 from syncd import appkeys
 from syncd.app import create_app
 from syncd.mail import MAX_ATTEMPTS, Mailer, enqueue, mail_locale, render, send_pending
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import signed_in
+from tests.support.factories import make_tenant, signed_in
+from tests.support.services import make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 

@@ -26,8 +26,8 @@ from syncd.admin.audit import NOWHERE
 from syncd.app import create_app
 from syncd.tenancy import TenantRef
 from syncd.users.recovery import PasswordResets, token_hash
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import PASSWORD, Account, login, make_user, signed_in
+from tests.support.factories import PASSWORD, Account, login, make_tenant, make_user, signed_in
+from tests.support.services import make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 NEW_PASSWORD = "a-brand-new-passphrase"

@@ -26,8 +26,8 @@ from syncd.auth.ratelimit import MemoryLimiter
 from syncd.auth.service import AuthService
 from syncd.auth.tokens import token_hash
 from syncd.users.service import UserService
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import PASSWORD, Account, login, make_user, signed_in
+from tests.support.factories import PASSWORD, Account, login, make_tenant, make_user, signed_in
+from tests.support.services import make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 NEW_PASSWORD = "a-brand-new-passphrase"

@@ -1,6 +1,6 @@
 """docs/api.md is a contract: the examples of its Authentication, Users, Tenant
 and branding and Media sections are sent as they stand and their answers
-compared (see tests/api_doc.py for how `<name>` values are read). Each run
+compared (see tests/support/api_doc.py for how `<name>` values are read). Each run
 also proves another tenant's token sees nothing of what the examples made."""
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from protocol.roles import Role
 from storage.models import OutboxMail
 from storage.unit_of_work import TenantUnitOfWork
 from syncd import appkeys
-from tests.conftest import make_tenant
 from tests.support.api_doc import Exchange
-from tests.support.factories import login, make_user, signed_in
+from tests.support.factories import login, make_tenant, make_user, signed_in
 from tests.support.media import photo, png
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -18,8 +18,8 @@ from protocol.roles import Role
 from syncd.app import create_app
 from syncd.i18n import has_translation
 from syncd.web.field_messages import TEMPLATES
-from tests.conftest import make_settings
 from tests.support.factories import PASSWORD, forged_tokens, signed_in
+from tests.support.services import make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 AR = {"Accept-Language": "ar"}

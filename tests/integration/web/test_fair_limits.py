@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from protocol.roles import Role
 from syncd import appkeys
 from syncd.app import create_app
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import Account, signed_in
+from tests.support.factories import Account, make_tenant, signed_in
+from tests.support.services import make_settings
 from tests.support.sync import upsert
 from tests.support.ws import closed_with, connect, until
 from tests.support.yjs import closed_with as yjs_closed_with

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from syncd.app import create_app
-from tests.conftest import make_settings
+from tests.support.services import make_settings
 
 
 async def test_live_and_ready(client: Any) -> None:

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from protocol.roles import Role
 from syncd.app import create_app
 from syncd.server import ProblemRunner
-from tests.conftest import make_settings
 from tests.support.factories import signed_in
+from tests.support.services import make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 

@@ -13,7 +13,7 @@ from syncd.app import create_app
 from syncd.auth.permissions import public
 from syncd.web.body import Body, parse_body
 from syncd.web.problems import PROBLEM_CONTENT_TYPE
-from tests.conftest import make_settings
+from tests.support.services import make_settings
 
 
 class Echo(Body):

@@ -22,8 +22,8 @@ from syncd.app import create_app
 from syncd.auth.errors import SessionRevoked
 from syncd.i18n import Msg, catalog_path, has_translation, translate
 from syncd.web.problems import PROBLEM_CODES, Problem
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import PASSWORD, make_user, signed_in
+from tests.support.factories import PASSWORD, make_tenant, make_user, signed_in
+from tests.support.services import make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 ROOT = Path(__file__).resolve().parents[3]

@@ -32,8 +32,7 @@ from storage.blobs import LocalBlobStore
 from syncd.logging import AccessLogger
 from syncd.sync.service import SyncService
 from syncd.worker import QuickStopWorker, log_failed_job
-from tests.conftest import make_tenant
-from tests.support.factories import signed_in
+from tests.support.factories import make_tenant, signed_in
 from tests.support.sync import push, upsert
 
 Sessions = async_sessionmaker[AsyncSession]

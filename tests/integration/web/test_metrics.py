@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
 from syncd.app import create_app
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import Account, signed_in
+from tests.support.factories import Account, make_tenant, signed_in
+from tests.support.services import make_settings
 from tests.support.sync import pull_all, push, upsert
 
 Sessions = async_sessionmaker[AsyncSession]

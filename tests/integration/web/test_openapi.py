@@ -20,8 +20,8 @@ from syncd.app import create_app
 from syncd.auth.permissions import Permission, permission_of
 from syncd.openapi import is_api
 from syncd.openapi.document import build_document
-from tests.conftest import make_settings
 from tests.support.factories import signed_in
+from tests.support.services import make_settings
 
 PROBLEM_REF = "#/components/schemas/Problem"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

@@ -18,7 +18,7 @@ from protocol.roles import Role
 from syncd.app import create_app
 from syncd.auth.permissions import ROLE_PERMISSIONS, Permission
 from syncd.cli import ROUTES_BEGIN, ROUTES_END, replace_routes_table, routes_markdown
-from tests.conftest import make_settings
+from tests.support.services import make_settings
 
 ROUTES_DOC = Path(__file__).resolve().parents[3] / "docs" / "routes.md"
 REGENERATE = "syncd routes --markdown --write docs/routes.md"

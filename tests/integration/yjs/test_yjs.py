@@ -23,8 +23,8 @@ from storage.models import Tenant
 from storage.unit_of_work import PlatformUnitOfWork, TenantUnitOfWork
 from syncd.app import create_app
 from syncd.auth import tokens
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import signed_in
+from tests.support.factories import make_tenant, signed_in
+from tests.support.services import make_settings
 from tests.support.sync import action, push
 from tests.support.yjs import Editor, closed_with, new_task, open_editor, ydoc_change
 

@@ -21,8 +21,8 @@ from protocol import yprotocol as y
 from protocol.roles import Role
 from protocol.yprotocol import encode_var_string, encode_varuint
 from syncd.app import create_app
-from tests.conftest import make_settings, make_tenant
-from tests.support.factories import signed_in
+from tests.support.factories import make_tenant, signed_in
+from tests.support.services import make_settings
 from tests.support.sync import push, upsert
 from tests.support.yjs import closed_with, new_task, open_editor, ydoc_change
 
