@@ -27,11 +27,12 @@ from storage.models import MediaAsset, Purchase, Receipt, Task
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
+from syncd.sync.refusals import UnknownMedia, UnknownReference
 from syncd.sync.scope import Scope
-from syncd.sync.writes import Check, RestWrites, UnknownReference
+from syncd.sync.writes import Check, RestWrites
 from syncd.tasks.service import NothingToChange, TaskNotFound, if_match_holds
 from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
-from syncd.web.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from syncd.web.problems import Conflict, NotFound, PreconditionFailed
 
 TASK_RECORDS_LIMIT = 1_000
 
@@ -59,11 +60,6 @@ class StaleRecord(PreconditionFailed):
 class StaleRecordUpdatedAt(Conflict):
     code = "stale_record"
     title = "The record changed since you read it"
-
-
-class UnknownMedia(ValidationFailed):
-    code = "unknown_media"
-    title = "A media id names no media of this tenant"
 
 
 @dataclass(frozen=True, slots=True)

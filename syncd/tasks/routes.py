@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from protocol.lifecycle import TaskAction, TaskStatus
 from syncd.auth.permissions import Permission, requires
 from syncd.openapi import describe
-from syncd.sync.writes import InvalidAssignee
+from syncd.sync.refusals import InvalidAssignee, InvalidTransitionProblem
 from syncd.tasks.http import IF_MATCH, service, task_id_of
 from syncd.tasks.schemas import (
     ActionBody,
@@ -41,7 +41,6 @@ from syncd.tasks.schemas import (
     Timeline,
 )
 from syncd.tasks.service import (
-    InvalidTransitionProblem,
     NotAssigned,
     NothingToChange,
     StaleTask,
