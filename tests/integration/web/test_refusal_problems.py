@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from tests.factories import Account, signed_in
-from tests.sync_helpers import action, upsert
+from tests.support.factories import Account, signed_in
+from tests.support.sync import action, upsert
 
 Sessions = async_sessionmaker[AsyncSession]
 AR = {"Accept-Language": "ar"}
