@@ -1,5 +1,9 @@
 """Shared fixtures: databases (SQLite and PostgreSQL), Redis, the app, factories.
 
+The plain helpers these fixtures use (make_settings, service_missing, ...) live
+in tests/support/services.py, make_tenant in tests/support/factories.py: test
+modules import them from there, never from a conftest.
+
 Every DB-touching test takes `database_url` (or a fixture built on it) and so
 runs once per backend. PostgreSQL tests get a fresh database for the run,
 migrated once and dropped at the end; tests isolate themselves by tenant.
@@ -10,8 +14,6 @@ SYNCD_REQUIRE_SERVICES=1 (set by .ci/run), where it fails.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,64 +27,28 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.database import create_engine, session_factory
-from storage.models import Tenant, TenantVersion
-from storage.unit_of_work import PlatformUnitOfWork
 from syncd.app import create_app
-from syncd.migrate import upgrade
-from syncd.settings import Settings, load_settings
+from syncd.settings import Settings
+from tests.support.services import (
+    BACKENDS,
+    PG_ADMIN_DSN,
+    PG_TEST_PREFIX,
+    REDIS_TEST_PREFIX,
+    REDIS_TEST_URL,
+    RUN_ID,
+    asyncpg_url,
+    create_pg_database,
+    drop_pg_database,
+    make_settings,
+    migrated,
+    service_missing,
+    wipe_redis,
+)
 
 # Hypothesis's per-example deadline is a timing assertion: on a loaded machine it
 # fails sound code. Properties here are judged by what they hold, never by time.
 hypothesis_settings.register_profile("syncd", deadline=None)
 hypothesis_settings.load_profile("syncd")
-
-REQUIRE_SERVICES = os.environ.get("SYNCD_REQUIRE_SERVICES") == "1"
-PG_ADMIN_DSN = os.environ.get("SYNCD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_TEST_URL = os.environ.get("SYNCD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-# Every PostgreSQL database a run creates is named <prefix><random>, and dropped at its end.
-PG_TEST_PREFIX = os.environ.get("SYNCD_TEST_DB_PREFIX", "syncd_test_")
-if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", PG_TEST_PREFIX):
-    raise SystemExit(f"SYNCD_TEST_DB_PREFIX={PG_TEST_PREFIX!r}: lower-case letters, digits, _")
-# Every Redis key a run writes (REDIS_PREFIX of its apps) starts with this, plus the run's id.
-REDIS_TEST_PREFIX = os.environ.get("SYNCD_TEST_REDIS_PREFIX", "test-")
-RUN_ID = uuid.uuid4().hex[:8]
-BACKENDS = ("sqlite", "postgresql")
-
-
-def service_missing(what: str, reason: object) -> None:
-    message = f"{what} is not available ({reason})"
-    if REQUIRE_SERVICES:
-        pytest.fail(message + "; SYNCD_REQUIRE_SERVICES=1 forbids skipping", pytrace=False)
-    pytest.skip(message)
-
-
-def asyncpg_url(dsn: str, database: str) -> str:
-    base = dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{database}"
-
-
-async def create_pg_database(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_pg_database(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def migrate_url(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -130,18 +96,6 @@ def pg_database_url(request: pytest.FixtureRequest, migrated_urls: dict[str, str
     return migrated(request, migrated_urls, "postgresql")
 
 
-def migrated(request: pytest.FixtureRequest, migrated_urls: dict[str, str], backend: str) -> str:
-    if backend not in migrated_urls:
-        if backend == "sqlite":
-            path = request.getfixturevalue("tmp_path_factory").mktemp("sqlite") / "syncd.db"
-            url = f"sqlite+aiosqlite:///{path}"
-        else:
-            url = request.getfixturevalue("fresh_pg_database")()
-        asyncio.run(migrate_url(url))
-        migrated_urls[backend] = url
-    return migrated_urls[backend]
-
-
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
@@ -152,19 +106,6 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return session_factory(engine)
-
-
-def make_settings(tmp_path: Path, **overrides: str) -> Settings:
-    environ = {
-        "SYNCD_ENV": "test",
-        "SYNCD_VAR_DIR": str(tmp_path / "var"),
-        "JWT_ACCESS_SECRET": "test-access-secret-" + "a" * 32,
-        "JWT_REFRESH_SECRET": "test-refresh-secret-" + "b" * 32,
-        "LOG_LEVEL": "warning",
-        "BCRYPT_ROUNDS": "4",
-    }
-    environ.update(overrides)
-    return load_settings(environ)
 
 
 @pytest.fixture
@@ -181,20 +122,6 @@ def app(settings: Settings) -> web.Application:
 async def client(app: web.Application, aiohttp_client: Any) -> TestClient[Any, Any]:
     test_client: TestClient[Any, Any] = await aiohttp_client(app)
     return test_client
-
-
-async def make_tenant(
-    sessions: async_sessionmaker[AsyncSession], slug: str | None = None, **fields: Any
-) -> Tenant:
-    """A new tenant (with its version counter) under a unique slug."""
-    slug = slug or f"t-{uuid.uuid4().hex[:10]}"
-    async with PlatformUnitOfWork(sessions) as uow:
-        tenant = Tenant(slug=slug, name=fields.pop("name", slug.title()), **fields)
-        uow.session.add(tenant)
-        await uow.flush()
-        uow.session.add(TenantVersion(tenant_id=tenant.id, version=0))
-        await uow.commit()
-    return tenant
 
 
 @pytest.fixture
@@ -221,37 +148,6 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     assert left == [], f"keys under {prefix} survived the clean-up: {left}"
 
 
-def wipe_redis(url: str, prefix: str) -> list[str]:
-    """Delete the keys syncd wrote under `prefix`: its own (`<prefix>…`), and rq's
-    for the queues named `<prefix>…` with their jobs. Answer what is left."""
-    import redis
-
-    client = redis.Redis.from_url(url, decode_responses=True)
-    try:
-        job_ids: set[str] = set()
-        for key in list(client.scan_iter(f"rq:*{prefix}*")):
-            kind = client.type(key)
-            if kind == "list":
-                job_ids.update(client.lrange(key, 0, -1))
-            elif kind == "zset":
-                job_ids.update(member.split(":", 1)[0] for member in client.zrange(key, 0, -1))
-            client.delete(key)
-        for job_id in job_ids:
-            client.delete(f"rq:job:{job_id}", f"rq:results:{job_id}")
-            if dependents := list(client.scan_iter(f"rq:job:{job_id}:*")):
-                client.delete(*dependents)
-        queues = [q for q in client.smembers("rq:queues") if prefix in q]
-        if queues:
-            client.srem("rq:queues", *queues)
-        for key in list(client.scan_iter(f"{prefix}*")):
-            client.delete(key)
-        left = list(client.scan_iter(f"*{prefix}*"))
-        left += [f"rq:job:{j}" for j in job_ids if client.exists(f"rq:job:{j}")]
-        return left
-    finally:
-        client.close()
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """A real S3 HTTP endpoint on a free loopback port: moto's server mode, for the run.
@@ -266,15 +162,3 @@ def s3_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
-
-
-def s3_settings(tmp_path: Path, endpoint: str, **overrides: str) -> Settings:
-    """Settings whose blob store is a fresh bucket on `endpoint` (create it first)."""
-    return make_settings(
-        tmp_path,
-        S3_ENDPOINT_URL=endpoint,
-        S3_BUCKET=f"syncd-{uuid.uuid4().hex[:16]}",
-        S3_ACCESS_KEY_ID="test",
-        S3_SECRET_ACCESS_KEY="test-secret",
-        **overrides,
-    )

@@ -1,5 +1,5 @@
 """Fixtures shared by the end-to-end tests (real processes)."""
 
-from tests.e2e.test_crash import server_env
+from tests.support.processes import server_env
 
 __all__ = ["server_env"]

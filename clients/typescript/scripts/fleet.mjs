@@ -1,7 +1,7 @@
 // The flaky-network run: N technician clients (better-sqlite3 replicas) work
-// through a faulty link (SYNCD_PROXY_URL: tests/faultproxy.py in front of
+// through a faulty link (SYNCD_PROXY_URL: tests/support/faultproxy.py in front of
 // SYNCD_URL) while the server is SIGKILLed once and restarted by the driver
-// (tests/e2e/test_typescript_fleet.py). Half of the clients sync by HTTP,
+// (tests/e2e/clients/test_typescript_fleet.py). Half of the clients sync by HTTP,
 // half live over /sync/ws. Protocol on stdout: "half" once half the writes
 // are in the outboxes (the driver then kills and restarts the server; it
 // answers "restarted" on stdin), and a last JSON line with the verdict.

@@ -1,5 +1,5 @@
 // Shared helpers of the SDK's node tests: a real syncd (started by
-// tests/e2e/test_typescript_client.py, which passes SYNCD_URL and the seeded
+// tests/e2e/clients/test_typescript_client.py, which passes SYNCD_URL and the seeded
 // admin), clients over better-sqlite3 files, and a TCP link that can be cut.
 import { mkdtempSync } from "node:fs";
 import net from "node:net";
