@@ -52,10 +52,10 @@ from syncd.finance.service import (
     StaleRecord,
     StaleRecordUpdatedAt,
     UnknownMedia,
-    etag,
     not_found,
 )
 from syncd.openapi import describe
+from syncd.sync.rest_entities import etag
 from syncd.sync.writes import RestWrites, UnknownReference
 from syncd.tasks.http import IF_MATCH, task_id_of
 from syncd.tasks.schemas import TaskPath

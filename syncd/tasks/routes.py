@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from protocol.lifecycle import TaskAction, TaskStatus
 from syncd.auth.permissions import Permission, requires
 from syncd.openapi import describe
+from syncd.sync.rest_entities import etag
 from syncd.sync.writes import InvalidAssignee
 from syncd.tasks.http import IF_MATCH, service, task_id_of
 from syncd.tasks.schemas import (
@@ -49,7 +50,6 @@ from syncd.tasks.service import (
     TaskExists,
     TaskFilter,
     TaskNotFound,
-    etag,
 )
 from syncd.web.body import parse_body, parse_uuid, validate
 from syncd.web.cursors import InvalidCursor
