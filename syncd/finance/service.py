@@ -234,14 +234,24 @@ class FinanceService:
         *,
         client_time: datetime | None = None,
         geo: Geo | None = None,
+        task_id: uuid.UUID | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Create the record; the same id and body again answers the stored one."""
+        """Create the record; the same id and body again answers the stored one.
+
+        `task_id`: the task in the path, which `who` must see (else 404)."""
 
         async def references(session: AsyncSession, current: dict[str, Any] | None) -> None:
             await _references(session, who, fields)
 
         _, created = await self.rows.create(
-            who, kind.rest, record_id, fields, client_time=client_time, geo=geo, then=references
+            who,
+            kind.rest,
+            record_id,
+            fields,
+            parent=None if task_id is None else (TASK, task_id),
+            client_time=client_time,
+            geo=geo,
+            then=references,
         )
         return await self.get(who, kind, record_id), created
 

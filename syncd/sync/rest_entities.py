@@ -101,26 +101,33 @@ async def visible(
     current: Row | None,
     *,
     within: uuid.UUID | None = None,
+    scope: Scope | None = None,
 ) -> Row:
     """`current` (JSON) if `who` sees it, else the entity's 404; `within`: the
-    task the row must hang off (the task in the path)."""
+    task the row must hang off (the task in the path); `scope`: who's, if
+    already loaded in `session`."""
     if current is None or current["deleted_at"] is not None:
         raise kind.refusals.missing(row_id)
     task_id = ENTITIES[kind.entity].task_of(row_id, current)
     if within is not None and task_id != within:
         raise kind.refusals.missing(row_id)
-    if not (await Scope.load(session, who)).sees_task(task_id):
+    if not (scope or await Scope.load(session, who)).sees_task(task_id):
         raise kind.refusals.missing(row_id)
     return current
 
 
 async def load_visible(
-    session: AsyncSession, who: Principal, kind: RestEntity, row_id: uuid.UUID
+    session: AsyncSession,
+    who: Principal,
+    kind: RestEntity,
+    row_id: uuid.UUID,
+    *,
+    scope: Scope | None = None,
 ) -> Row:
     """The row as JSON, read in `session`, if `who` sees it; else the entity's 404."""
     row = (await store.load_rows(session, kind.entity, [row_id])).get(row_id)
     current = None if row is None else store.row_to_json(kind.entity, row)
-    return await visible(session, who, kind, row_id, current)
+    return await visible(session, who, kind, row_id, current, scope=scope)
 
 
 class RestEntities:
@@ -206,11 +213,12 @@ class RestEntities:
         refusals = kind.refusals
 
         async def check(session: AsyncSession, current: Row | None) -> None:
+            scope = await Scope.load(session, who)
             within = None
             if parent is not None:
-                await load_visible(session, who, *parent)
+                await load_visible(session, who, *parent, scope=scope)
                 within = parent[1]
-            found = await visible(session, who, kind, row_id, current, within=within)
+            found = await visible(session, who, kind, row_id, current, within=within, scope=scope)
             if refusals.stale is not None and not if_match_holds(if_match, etag(found)):
                 raise refusals.stale(kind.shown(found), etag(found))
             if (
