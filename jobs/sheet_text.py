@@ -6,9 +6,10 @@
   currency (minor units, the currency's own digits), numbers and geo stamps,
   all through Babel for the sheet's locale.
 - `runs(text, rtl)`: a line cut into direction runs at word boundaries, in
-  logical order. The renderer gives each run its own cell (Arabic ones
-  right to left), because mixed-direction text shaped as one cell comes out
-  misordered (FIELD-NOTES.md) and extracts scrambled. In a right-to-left line
+  logical order (`list_runs` for a list of typed values, each an isolate).
+  The renderer gives each run its own cell (Arabic ones right to left),
+  because mixed-direction text shaped as one cell comes out misordered
+  (FIELD-NOTES.md) and extracts scrambled. In a right-to-left line
   every number stands alone (as the Unicode bidi algorithm places it); Latin
   words keep together, as do Arabic words in a left-to-right line.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -274,16 +276,32 @@ def _strength(word: str) -> str:
     return "L" if "L" in kinds else "N"
 
 
-def runs(text: str, rtl: bool) -> list[Run]:
+def first_strong(text: str) -> str | None:
+    """'R' or 'L' for the first word with a letter in `text`; None if it has none."""
+    for word in clean(text).split(" "):
+        strength = _strength(word)
+        if strength != "N":
+            return strength
+    return None
+
+
+def runs(text: str, rtl: bool, *, isolate: bool = False) -> list[Run]:
     """`text` cut into direction runs, in logical order, for a line of base direction `rtl`.
 
     Numbers follow the bidi rules W2 and W7 at word level: after a Latin word a
     number is Latin (joins it), after an Arabic one it joins the Arabic run in a
     left-to-right line; in a right-to-left line a number after Arabic stands
     alone, its trailing comma moved before it (where the bidi algorithm shows it).
+
+    With `isolate`, `text` is a value someone typed (an address, a name) and
+    takes the direction of its first letter, as HTML's `dir="auto"` does: a
+    number before it belongs to it ("12 King Fahd Rd" stays one run on an
+    Arabic sheet). Formatted values (money, positions) are not isolated.
     """
     found: list[tuple[list[str], bool, bool]] = []  # words, right to left, a lone number
     last_strong = "R" if rtl else "L"
+    if isolate:
+        last_strong = first_strong(text) or last_strong
     for word in clean(text).split(" "):
         if not word:
             continue
@@ -311,3 +329,33 @@ def _punctuation_first(word: str) -> str:
     while cut > 1 and unicodedata.bidirectional(word[cut - 1]) in ("CS", "ON"):
         cut -= 1
     return word[cut:] + word[:cut]
+
+
+def list_runs(items: Sequence[str], rtl: bool) -> list[Run]:
+    """A list of typed values (names, an address) as runs, separated by commas.
+
+    Each item is an isolate (`runs(..., isolate=True)`); one whose direction is
+    against the line's has its runs reversed, since the writer lays runs in the
+    line's direction and the item must read its own way.
+    """
+    base = "R" if rtl else "L"
+    found: list[Run] = []
+    for item in items:
+        if found:  # the comma ends the item before, in the line's direction
+            found.append(Run("،", True) if rtl else Run(",", False))
+        item_runs = runs(item, rtl, isolate=True)
+        if (first_strong(item) or base) != base:
+            item_runs.reverse()
+        found.extend(item_runs)
+    return found if rtl else _glue_commas(found)
+
+
+def _glue_commas(found: list[Run]) -> list[Run]:
+    """'Ann ,' -> 'Ann,' in a left-to-right line."""
+    glued: list[Run] = []
+    for run in found:
+        if run.text == "," and glued and not glued[-1].rtl:
+            glued[-1] = Run(glued[-1].text + ",", False)
+        else:
+            glued.append(run)
+    return glued

@@ -19,7 +19,7 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from jobs.sheet_text import Run, SheetFormat, clean, runs
+from jobs.sheet_text import Run, SheetFormat, clean, list_runs, runs
 
 FONT = "amiri"
 PAGE_MARGIN = 15.0
@@ -87,7 +87,8 @@ class Writer:
     ) -> None:
         """`text` on one line within [x, x + w] (the text width by default),
         from the line's start side, or its end side with `end`. A sequence is
-        a list of items (names), each its own runs, separated by commas."""
+        a list of items (names, an address), each its own runs in its own
+        direction (an isolate, as HTML's `dir="auto"`), separated by commas."""
         pdf = self.pdf
         left = pdf.l_margin if x is None else x
         width = self.width if w is None else w
@@ -111,16 +112,7 @@ class Writer:
         pdf.set_xy(pdf.l_margin, y)
 
     def _runs(self, text: str | Sequence[str]) -> list[Run]:
-        if isinstance(text, str):
-            return runs(text, self.rtl)
-        found: list[Run] = []
-        for item in text:
-            if found:  # the comma ends the item before, in the line's direction
-                found.append(Run("،", True) if self.rtl else Run(",", False))
-            found.extend(runs(item, self.rtl))
-        if not self.rtl:  # "Ann ," -> "Ann,"
-            found = _glue_commas(found)
-        return found
+        return runs(text, self.rtl) if isinstance(text, str) else list_runs(text, self.rtl)
 
     def _fit(self, found: Sequence[Run], width: float) -> list[tuple[Run, float]]:
         """The runs with their widths, the last ones shortened (…) to fit `width`."""
@@ -241,13 +233,3 @@ class Writer:
         pdf.set_draw_color(15, 118, 110)
         pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + self.width, pdf.get_y())
         pdf.ln(1.5)
-
-
-def _glue_commas(found: list[Run]) -> list[Run]:
-    glued: list[Run] = []
-    for run in found:
-        if run.text == "," and glued and not glued[-1].rtl:
-            glued[-1] = Run(glued[-1].text + ",", False)
-        else:
-            glued.append(run)
-    return glued

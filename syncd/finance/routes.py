@@ -51,12 +51,12 @@ from syncd.finance.service import (
     RecordFilter,
     StaleRecord,
     StaleRecordUpdatedAt,
-    UnknownMedia,
     not_found,
 )
 from syncd.openapi import describe
+from syncd.sync.refusals import UnknownMedia, UnknownReference
 from syncd.sync.rest_entities import etag
-from syncd.sync.writes import RestWrites, UnknownReference
+from syncd.sync.writes import RestWrites
 from syncd.tasks.http import IF_MATCH, task_id_of
 from syncd.tasks.schemas import TaskPath
 from syncd.tasks.service import NothingToChange, TaskNotFound

@@ -27,18 +27,13 @@ from storage.models import MediaAsset, Purchase, Receipt
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
+from syncd.sync.refusals import UnknownMedia, UnknownReference
 from syncd.sync.rest_entities import Refusals, RestEntities, RestEntity, load_visible
 from syncd.sync.scope import Scope
-from syncd.sync.writes import RestWrites, UnknownReference
+from syncd.sync.writes import RestWrites
 from syncd.tasks.service import TASK, NothingToChange
 from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
-from syncd.web.problems import (
-    Conflict,
-    NotFound,
-    PreconditionFailed,
-    Problem,
-    ValidationFailed,
-)
+from syncd.web.problems import Conflict, NotFound, PreconditionFailed, Problem
 
 TASK_RECORDS_LIMIT = 1_000
 
@@ -66,11 +61,6 @@ class StaleRecord(PreconditionFailed):
 class StaleRecordUpdatedAt(Conflict):
     code = "stale_record"
     title = "The record changed since you read it"
-
-
-class UnknownMedia(ValidationFailed):
-    code = "unknown_media"
-    title = "A media id names no media of this tenant"
 
 
 # One template per kind, as the nouns' genders differ in Arabic (a template

@@ -38,19 +38,27 @@ from syncd.sync.batch import Batch
 from syncd.sync.conflicts import open_stale_action
 from syncd.sync.fields import authorise
 from syncd.sync.outcomes import ChangeOutcome
-from syncd.sync.refusals import Refused, forbidden, invalid, not_found, refused_action
+from syncd.sync.refusals import (
+    InvalidAssignee,
+    InvalidTransitionProblem,
+    UnknownAction,
+    UnsupportedOp,
+    forbidden,
+    invalid,
+    not_found,
+    refused_action,
+)
 from syncd.sync.unit import UnitOfChange
 
 
 async def act(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcome:
     batch = unit.batch
     if spec.name != "task":
-        raise Refused("unsupported_op", "actions apply to tasks only")
+        raise UnsupportedOp("actions apply to tasks only")
     try:
         action = TaskAction(change.action or "")
     except ValueError:
-        raise Refused(
-            "unknown_action",
+        raise UnknownAction(
             Msg(
                 "no action {action}; known: {known}",
                 action=repr(change.action),
@@ -77,11 +85,10 @@ async def act(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOut
         if _saw_status(task, change, batch.client_id):
             # The device knew the status and asked for what it does not allow:
             # its own mistake, not a race another device won.
-            raise Refused(
-                "invalid_transition",
-                refused_action(exc),
-                [{"field": "action", "code": "invalid_transition", "message": refused_action(exc)}],
-                status=409,
+            detail = refused_action(exc)
+            raise InvalidTransitionProblem(
+                detail,
+                errors=[{"field": "action", "code": "invalid_transition", "message": detail}],
             ) from None
         return _refuse(batch, change, task, action, exc)
     if action in (TaskAction.UNASSIGN, TaskAction.REOPEN):
@@ -169,10 +176,9 @@ async def _assignee(unit: UnitOfChange, change: Change, action: TaskAction) -> u
     if action is TaskAction.ASSIGN and (
         user is None or user.role != Role.TECHNICIAN.value or user.status != "active"
     ):
-        raise Refused(
-            "invalid_assignee",
+        raise InvalidAssignee(
             "only active technicians of the tenant are assigned",
-            [
+            errors=[
                 {
                     "field": "fields.user_id",
                     "code": "invalid_assignee",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from protocol.changes import Change, Op
 from protocol.entities import ENTITIES
-from protocol.merge import Outcome
 from syncd.i18n import Msg
 from syncd.sync import actions, fields, ydocs
 from syncd.sync.outcomes import ChangeOutcome
@@ -53,4 +52,4 @@ async def apply_change(unit: UnitOfChange, change: Change) -> ChangeOutcome:
             return fields.delete(unit, spec, change)
         return fields.upsert(unit, spec, change)
     except Refused as refused:
-        return ChangeOutcome(id=str(change.id), status=Outcome.REJECTED, problem=refused.problem())
+        return ChangeOutcome.rejected(str(change.id), refused)

@@ -1,70 +1,204 @@
-"""A change refused by the write path: its stable code, sentence and field errors.
+"""A change refused by the write path: a problem of the one tree.
 
-`Refused` is raised while one change is applied and becomes that change's
-`rejected` result (a problem object); the batch goes on. `invalid`,
-`forbidden`, `not_found` and `refused_action` build the common ones. A detail
-or message given as a `Msg` is kept translatable (syncd/sync/localize.py):
-the problem is stored, and read later in its reader's language.
+    Problem (syncd/web/problems.py)
+    └── Refused: every refusal of the write path derives from it and from the
+        problem it is, which gives it its status (and, for the generic ones,
+        its code and title):
+        ValidationFailed 422  InvalidChange (validation_failed), UnknownEntity,
+                              WrongEntity, UnknownAction, UnsupportedOp
+                              (CollaborationOff: the same code, 501),
+                              UnknownReference, UnknownMedia, InvalidAssignee
+        Forbidden 403         ForbiddenChange (forbidden), NotWritable
+        NotFound 404          RowNotFound (not_found)
+        Conflict 409          InvalidTransitionProblem, AppendOnly
+        PayloadTooLarge 413   TooLargeDocument
+
+Raised while one change is applied, a refusal becomes that change's `rejected`
+result (`Problem.as_json`) and the batch goes on; raised by a REST write (or
+its check), it is the request's problem as it stands: the same code, status
+and title, in the request's language. A detail or message given as a `Msg` is
+kept translatable (syncd/web/problem_json.py): the result is stored, and read
+later in its reader's language.
+
+`Refused(code, detail, errors, status=...)`, the form the push path writes,
+names a refusal by its code: it makes the refusal class of that code (and of
+that status, where one code has two), so every refusal still gets its status
+and title from its class alone. `invalid`, `forbidden`, `not_found` and
+`refused_action` build the common ones.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 from protocol.lifecycle import InvalidTransition
 from syncd.i18n import Msg
-from syncd.sync.localize import carry
-
-# The titles of the refusals only the write path answers (the rest are
-# registered problems: localize.py words them by their registered title).
-TITLES = {
-    "unknown_action": "No such task action",
-    "unknown_entity": "No such entity",
-    "not_writable": "Devices do not write these rows",
-    "unsupported_op": "The operation is not supported here",
-    "document_too_large": "The collaborative document is too large",
-    "wrong_entity": "This endpoint takes other changes",
-}
+from syncd.web.problems import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    ValidationFailed,
+)
 
 
-class Refused(Exception):
-    """One change refused; the batch goes on."""
+class _ByCode(type):
+    """`Refused(code, ...)` makes the refusal of that code; a refusal class makes itself."""
 
-    def __init__(
-        self, code: str, detail: str, errors: list[dict[str, Any]] | None = None, status: int = 422
-    ) -> None:
-        super().__init__(detail)
-        self.code, self.detail, self.errors, self.status = code, detail, errors, status
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is Refused:
+            return _named(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
+
+@functools.cache
+def _class_of(code: str, status: int | None) -> type[Refusal]:
+    """The refusal class of `code` (of `status`, where a code has two), found in the tree."""
+    for cls in refusal_classes():
+        if cls.code == code and status in (None, cls.status):
+            return cls
+    raise LookupError(f"no refusal has the code {code!r} and the status {status}")
+
+
+class Refused(Problem, metaclass=_ByCode):
+    """One change refused; the batch goes on. Its status, code and title are its class's."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _class_of.cache_clear()  # a new refusal class is found from now on
+
+    if TYPE_CHECKING:  # the push path's form; see `_named`
+
+        def __init__(
+            self,
+            code: str,
+            detail: str,
+            errors: list[dict[str, Any]] | None = None,
+            status: int | None = None,
+        ) -> None: ...
 
     def problem(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": f"urn:syncd:problem:{self.code}",
-            "title": TITLES.get(self.code) or self.code.replace("_", " ").capitalize(),
-            "status": self.status,
-            "detail": self.detail,
-            "code": self.code,
-        }
-        if self.errors:
-            body["errors"] = self.errors
-        return carry(body)
+        """The change's `rejected` problem (`Problem.as_json`)."""
+        return self.as_json()
 
 
-def invalid(detail: str, field: str, code: str, message: str) -> Refused:
+class Refusal(Refused):
+    """A refusal class raised by its own name (the problem's constructor)."""
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            detail: str | None = None,
+            *,
+            errors: list[dict[str, Any]] | None = None,
+            extra: dict[str, Any] | None = None,
+            headers: dict[str, str] | None = None,
+        ) -> None: ...
+
+
+class InvalidChange(Refusal, ValidationFailed):
+    """A value of the change does not validate (`validation_failed`)."""
+
+
+class ForbiddenChange(Refusal, Forbidden):
+    """The change reaches outside the user's scope (`forbidden`)."""
+
+
+class RowNotFound(Refusal, NotFound):
+    """The change names a row the tenant does not have (`not_found`)."""
+
+
+class UnknownEntity(Refusal, ValidationFailed):
+    code = "unknown_entity"
+    title = "No such entity"
+
+
+class WrongEntity(Refusal, ValidationFailed):
+    code = "wrong_entity"
+    title = "This endpoint takes other changes"
+
+
+class UnknownAction(Refusal, ValidationFailed):
+    code = "unknown_action"
+    title = "No such task action"
+
+
+class UnsupportedOp(Refusal, ValidationFailed):
+    code = "unsupported_op"
+    title = "The operation is not supported here"
+
+
+class CollaborationOff(UnsupportedOp):
+    """A `ydoc` change while the server's collaborative text is switched off."""
+
+    status = 501
+
+
+class UnknownReference(Refusal, ValidationFailed):
+    code = "unknown_reference"
+    title = "A field names a row that does not exist"
+
+
+class UnknownMedia(Refusal, ValidationFailed):
+    code = "unknown_media"
+    title = "A media id names no media of this tenant"
+
+
+class InvalidAssignee(Refusal, ValidationFailed):
+    code = "invalid_assignee"
+    title = "Only active technicians of the tenant are assigned"
+
+
+class NotWritable(Refusal, Forbidden):
+    code = "not_writable"
+    title = "Devices do not write these rows"
+
+
+class InvalidTransitionProblem(Refusal, Conflict):
+    code = "invalid_transition"
+    title = "The task's state does not allow this action"
+
+
+class AppendOnly(Refusal, Conflict):
+    code = "append_only"
+    title = "Timeline entries are never changed or deleted"
+
+
+class TooLargeDocument(Refusal, PayloadTooLarge):
+    code = "document_too_large"
+    title = "The collaborative document is too large"
+
+
+def refusal_classes() -> list[type[Refusal]]:
+    """Every refusal class, parents before their children."""
+    found: list[type[Refusal]] = [Refusal]
+    for cls in found:
+        found.extend(sub for sub in cls.__subclasses__() if sub not in found)
+    return found[1:]
+
+
+def _named(
+    code: str, detail: str, errors: list[dict[str, Any]] | None = None, status: int | None = None
+) -> Refused:
+    """`Refused(code, detail, errors, status)`: the refusal of that code, made."""
+    return _class_of(code, status)(detail, errors=errors)
+
+
+def invalid(detail: str, field: str, code: str, message: str) -> Refusal:
     """A `validation_failed` refusal naming one field (`detail` and `message`
     may be `Msg`s)."""
-    return Refused(
-        "validation_failed", detail, [{"field": field, "code": code, "message": message}]
-    )
+    return InvalidChange(detail, errors=[{"field": field, "code": code, "message": message}])
 
 
-def forbidden(detail: str) -> Refused:
-    return Refused("forbidden", detail, status=403)
+def forbidden(detail: str) -> Refusal:
+    return ForbiddenChange(detail)
 
 
-def not_found(entity: str, row_id: object) -> Refused:
-    return Refused(
-        "not_found", Msg("no {entity} {row_id}", entity=entity, row_id=row_id), status=404
-    )
+def not_found(entity: str, row_id: object) -> Refusal:
+    return RowNotFound(Msg("no {entity} {row_id}", entity=entity, row_id=row_id))
 
 
 def refused_action(exc: InvalidTransition) -> Msg:

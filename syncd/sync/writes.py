@@ -4,8 +4,9 @@ A dashboard edit (create, patch, delete, a lifecycle action) is built into the
 same `Change` a device would push and applied by `SyncService.apply`, so
 devices receive it like any other change and the same rules hold. REST writes
 carry the client id `web-<user id>`: the timeline and the conflict inbox name
-that as their device. A change the write path refuses becomes the problem of
-the request, with the refusal's `code`.
+that as their device. A change the write path refuses is a problem of the one
+tree (syncd/sync/refusals.py): the write raises it as it stands, and it is
+the request's problem, in the request's language.
 """
 
 from __future__ import annotations
@@ -23,57 +24,15 @@ from protocol.hlc import Stamp
 from protocol.merge import Outcome
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
-from syncd.sync.localize import translatable
 from syncd.sync.service import SERVER_NODE, SyncService
-from syncd.web.problems import Conflict, Forbidden, NotFound, Problem, ValidationFailed
+from syncd.web.problems import InternalError, NotFound
 
 Check = Callable[[AsyncSession, dict[str, Any] | None], Awaitable[None]]
-
-
-class UnknownReference(ValidationFailed):
-    code = "unknown_reference"
-    title = "A field names a row that does not exist"
-
-
-class InvalidAssignee(ValidationFailed):
-    code = "invalid_assignee"
-    title = "Only active technicians of the tenant are assigned"
-
-
-class AppendOnly(Conflict):
-    code = "append_only"
-    title = "Timeline entries are never changed or deleted"
-
-
-class ChangeRefused(Problem):
-    """A refusal of the write path that no more precise problem describes."""
-
-    status = 422
-    code = "change_refused"
-    title = "The change was refused"
-
-
-REFUSALS: dict[str, type[Problem]] = {
-    "validation_failed": ValidationFailed,
-    "forbidden": Forbidden,
-    "not_found": NotFound,
-    "unknown_reference": UnknownReference,
-    "invalid_assignee": InvalidAssignee,
-    "append_only": AppendOnly,
-}
 
 
 def client_id_of(who: Principal) -> str:
     """The client id of a person's REST writes."""
     return f"web-{who.user_id}"
-
-
-def refusal(problem: dict[str, Any]) -> Problem:
-    """The HTTP problem for a change the write path answered `rejected` (its detail
-    and messages still translatable: the problem middleware words them)."""
-    cls = REFUSALS.get(str(problem.get("code")), ChangeRefused)
-    detail, errors = translatable(problem)
-    return cls(detail or cls.title, errors=errors)
 
 
 class RestWrites:
@@ -113,7 +72,7 @@ class RestWrites:
         applied = await self.sync.apply(who, change, client_id=client_id_of(who), check=check)
         result = applied.result
         if result.status is Outcome.REJECTED:
-            raise refusal(result.problem or {})
+            raise result.refusal or InternalError()  # apply_change keeps what refused it
         if applied.row is None:  # pragma: no cover - an accepted change always leaves its row
             raise NotFound(Msg("no {entity} {row_id}", entity=entity, row_id=row_id))
         return applied.row

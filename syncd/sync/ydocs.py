@@ -21,7 +21,7 @@ from storage.ydoc_store import DocumentTooLarge
 from syncd.i18n import Msg
 from syncd.sync.fields import authorise
 from syncd.sync.outcomes import ChangeOutcome
-from syncd.sync.refusals import Refused, invalid, not_found
+from syncd.sync.refusals import CollaborationOff, TooLargeDocument, invalid, not_found
 from syncd.sync.unit import UnitOfChange
 
 
@@ -40,7 +40,7 @@ class YDocWriter(Protocol):
 async def merge_update(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcome:
     writer = unit.sync.ydocs
     if writer is None:
-        raise Refused("unsupported_op", "collaborative text is not enabled", status=501)
+        raise CollaborationOff("collaborative text is not enabled")
     field_name = str(change.fields.get("field", ""))
     if field_name not in spec.ydoc_fields:
         raise invalid(
@@ -66,7 +66,7 @@ async def merge_update(unit: UnitOfChange, spec: EntitySpec, change: Change) -> 
         await writer.append(unit.session, name, update)
     except DocumentTooLarge as exc:
         detail = Msg("the document would pass {limit} bytes", limit=exc.limit)
-        raise Refused("document_too_large", detail, status=413) from None
+        raise TooLargeDocument(detail) from None
     except ValueError as exc:
         raise invalid(
             Msg("not a Yjs update: {reason}", reason=str(exc)), "update", "yjs_update", str(exc)

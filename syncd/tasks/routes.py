@@ -25,8 +25,8 @@ from pydantic import BaseModel
 from protocol.lifecycle import TaskAction, TaskStatus
 from syncd.auth.permissions import Permission, requires
 from syncd.openapi import describe
+from syncd.sync.refusals import InvalidAssignee, InvalidTransitionProblem
 from syncd.sync.rest_entities import etag
-from syncd.sync.writes import InvalidAssignee
 from syncd.tasks.http import IF_MATCH, service, task_id_of
 from syncd.tasks.schemas import (
     ActionBody,
@@ -42,7 +42,6 @@ from syncd.tasks.schemas import (
     Timeline,
 )
 from syncd.tasks.service import (
-    InvalidTransitionProblem,
     NotAssigned,
     NothingToChange,
     StaleTask,

@@ -33,7 +33,7 @@ from storage.report_store import happened
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
-from syncd.sync.refusals import refused_action
+from syncd.sync.refusals import InvalidTransitionProblem, refused_action
 from syncd.sync.rest_entities import Refusals, RestEntities, RestEntity, load_visible
 from syncd.sync.scope import Scope
 from syncd.sync.writes import RestWrites
@@ -63,11 +63,6 @@ class StaleTask(PreconditionFailed):
 class StaleUpdatedAt(Conflict):
     code = "stale_task"
     title = "The task changed since you read it"
-
-
-class InvalidTransitionProblem(Conflict):
-    code = "invalid_transition"
-    title = "The task's state does not allow this action"
 
 
 class NotAssigned(Conflict):

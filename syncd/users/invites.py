@@ -31,6 +31,7 @@ from syncd.auth.tokens import token_hash
 from syncd.i18n import Msg
 from syncd.settings import Settings
 from syncd.tenancy import TenantRef
+from syncd.users.one_time import usable_link
 from syncd.users.service import ACTIVE, PENDING, UserExists, UserInfo, audit_user
 from syncd.web.problems import BadRequest
 
@@ -199,22 +200,11 @@ async def _usable_invite(
     session: AsyncSession, tenant_id: uuid.UUID, token: str, *, lock: bool = False
 ) -> tuple[UserInvite, User]:
     """The invite behind `token` and its pending user, or InviteInvalid."""
-    statement = select(UserInvite).where(UserInvite.token_hash == token_hash(token))
-    if lock:
-        statement = statement.with_for_update()
-    invite = (await session.execute(statement)).scalar_one_or_none()
-    user = None
-    if invite is not None:
-        user = await session.get(User, (tenant_id, invite.user_id), with_for_update=lock or None)
-    if (
-        invite is None
-        or user is None
-        or invite.accepted_at is not None
-        or invite.revoked_at is not None
-        or invite.expires_at <= utcnow()
-        or user.status != PENDING
-    ):
+    found = await usable_link(
+        session, UserInvite, tenant_id, token, spent="accepted_at", user_status=PENDING, lock=lock
+    )
+    if found is None:
         raise InviteInvalid(
             Msg("the invitation is unknown, used, revoked or expired; ask for a new one")
         )
-    return invite, user
+    return found

@@ -41,6 +41,7 @@ from syncd.auth.tokens import token_hash
 from syncd.i18n import Msg
 from syncd.settings import Settings
 from syncd.tenancy import TenantRef
+from syncd.users.one_time import usable_link
 from syncd.users.service import NoSessionCloser, SessionCloser, UserNotFound
 from syncd.web.problems import BadRequest, TooManyRequests
 
@@ -278,24 +279,11 @@ async def _usable(
     session: AsyncSession, tenant_id: uuid.UUID, token: str, *, lock: bool = False
 ) -> tuple[PasswordReset, User]:
     """The reset behind `token` in this tenant and its active user, or ResetInvalid."""
-    statement = select(PasswordReset).where(
-        PasswordReset.tenant_id == tenant_id, PasswordReset.token_hash == token_hash(token)
+    found = await usable_link(
+        session, PasswordReset, tenant_id, token, spent="used_at", user_status=ACTIVE, lock=lock
     )
-    if lock:
-        statement = statement.with_for_update()
-    reset = (await session.execute(statement)).scalar_one_or_none()
-    user = None
-    if reset is not None:
-        user = await session.get(User, (tenant_id, reset.user_id), with_for_update=lock or None)
-    if (
-        reset is None
-        or user is None
-        or reset.used_at is not None
-        or reset.revoked_at is not None
-        or reset.expires_at <= utcnow()
-        or user.status != ACTIVE
-    ):
+    if found is None:
         raise ResetInvalid(
             Msg("the reset link is unknown, used, replaced or expired; ask for a new one")
         )
-    return reset, user
+    return found

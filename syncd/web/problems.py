@@ -1,4 +1,4 @@
-"""The one error tree of the HTTP layer, rendered as RFC 9457 problem details.
+"""The one error tree, rendered as RFC 9457 problem details.
 
     Problem (status, code, title)
     ├── BadRequest 400            ├── PayloadTooLarge 413
@@ -12,15 +12,22 @@
 Handlers and services raise these (or subclasses with a more precise `code`);
 the problem middleware renders them (`syncd.web.responses`: this module is
 plain Python, so a service may raise a problem without the web framework).
-`code` is stable: clients branch on it, and `PROBLEM_CODES` lists every one
-of them with its English title.
+`code` is stable: clients branch on it. Each class says once what its code
+answers: the HTTP status and the English title (`PROBLEM_CODES` lists every
+code with its title, for the catalog's tests and for stored problems).
+
+A change the write path refuses is a problem of this tree too
+(`syncd.sync.refusals.Refused`, a branch across the statuses): the same
+class is the request's problem when a REST write raises it, and
+`as_json()` renders it into the change's `rejected` result of a push, in
+English with its `Msg`s kept for later (`syncd.web.problem_json`).
 
 Rendering speaks the locale the middleware chose for the request (`syncd.i18n`):
 the title always; the detail when it is the title, a generic sentence of the
 catalog, or a `Msg` (a template with named fields, translated as a template:
 `NotFound(Msg("no task {task_id}", task_id=...))`). A detail given as a plain
 string the catalog lacks stays English. `Content-Language` names the title's
-language.
+language. A stored problem is worded by `syncd.sync.localize.problem_in`.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from syncd.i18n import DEFAULT_LOCALE, Msg, translate
+from syncd.web.problem_json import carry
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:syncd:problem:"
@@ -77,6 +85,22 @@ class Problem(Exception):
             body["request_id"] = request_id
         body.update(self.extra)
         return body
+
+    def as_json(self) -> dict[str, Any]:
+        """The problem as a change's `rejected` result carries it and as it is stored:
+        English, no `instance` (it answers a change, not a request), each `Msg`
+        kept under `_text` so that it is worded in its reader's language later."""
+        body: dict[str, Any] = {
+            "type": TYPE_PREFIX + self.code,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.title if self.detail is None else self.detail,
+            "code": self.code,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return carry(body)
 
 
 PROBLEM_CODES[Problem.code] = Problem.title

@@ -23,7 +23,7 @@ from jobs.sheet_data import (
     SheetReceipt,
     totals_by_currency,
 )
-from jobs.sheet_text import Run, SheetFormat, runs
+from jobs.sheet_text import Run, SheetFormat, list_runs, runs
 
 START = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # 11:00 in Riyadh
 PRESENTATION_FORMS = re.compile("[\ufb50-\ufdff\ufe70-\ufeff]")
@@ -145,6 +145,7 @@ def test_arabic_sheet_is_shaped_text_in_reading_order() -> None:
     for expected in (
         "شركة الصيانة",
         "إصلاح المضخة",
+        "12 King Fahd Rd, Riyadh",  # a typed address keeps its number (one run, dir=auto)
         "الأولوية",
         "عالية",
         "عمر حسن",
@@ -255,6 +256,32 @@ def test_empty_sections_say_so() -> None:
 )
 def test_runs_cut_a_line_by_direction(text: str, rtl: bool, expected: list[Run]) -> None:
     assert runs(text, rtl) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "rtl", "expected"),
+    [
+        # A typed value takes the direction of its first letter (HTML's dir="auto").
+        ("12 King Fahd Rd", True, [Run("12 King Fahd Rd", False)]),
+        ("12 شارع الملك فهد", False, [Run("12 شارع الملك فهد", True)]),
+        ("12 شارع الملك فهد", True, [Run("12", False), Run("شارع الملك فهد", True)]),
+        ("Unit 4, برج المملكة", True, [Run("Unit 4,", False), Run("برج المملكة", True)]),
+        ("42", True, [Run("42", False)]),
+    ],
+)
+def test_a_typed_value_is_an_isolate(text: str, rtl: bool, expected: list[Run]) -> None:
+    assert runs(text, rtl, isolate=True) == expected
+
+
+def test_an_isolate_against_the_line_reads_its_own_way() -> None:
+    """On an Arabic sheet, a Latin address with an Arabic word keeps left-to-right
+    order: its runs are laid right to left like the line's, so they come reversed."""
+    assert list_runs(["12 King Fahd Rd الرياض", "عمر"], rtl=True) == [
+        Run("الرياض", True),
+        Run("12 King Fahd Rd", False),
+        Run("،", True),
+        Run("عمر", True),
+    ]
 
 
 def test_formats_follow_the_locale_and_time_zone() -> None:

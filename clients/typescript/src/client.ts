@@ -15,7 +15,7 @@
 
 import { Engine, type SyncEvents, type SyncStatus } from "./engine.js";
 import { HybridClock } from "./hlc.js";
-import { createClient, type Client } from "./index.js";
+import { createClient, type Client } from "./api.js";
 import { LiveSync, type WebSocketFactory } from "./live.js";
 import { MediaQueue } from "./media.js";
 import { openNotes, type NotesHandle } from "./notes.js";

@@ -13,7 +13,7 @@
 import { Emitter } from "./events.js";
 import { OfflineError, SignedOutError, SyncError, problemError } from "./errors.js";
 import type { HybridClock } from "./hlc.js";
-import type { Client, Problem, Schema } from "./index.js";
+import type { Client, Problem, Schema } from "./api.js";
 import { REQUEST_TIMEOUT_MS, type Session, isNetworkError } from "./session.js";
 import type { Change, OutboxEntry, Row, StorageOp, SyncStorage } from "./storage.js";
 

@@ -1,6 +1,6 @@
 /** What the SDK throws: the server's problem, a link that is down, or a signed-out session. */
 
-import type { Problem } from "./index.js";
+import type { Problem } from "./api.js";
 
 /** The server answered with an RFC 9457 problem; branch on `code`. */
 export class SyncError extends Error {

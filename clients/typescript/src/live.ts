@@ -12,7 +12,7 @@
 
 import type { Engine, PushAnswer, PulledChange } from "./engine.js";
 import { SignedOutError } from "./errors.js";
-import type { Problem } from "./index.js";
+import type { Problem } from "./api.js";
 
 export type WebSocketLike = {
   readyState: number;

@@ -13,7 +13,7 @@
 
 import type { Engine } from "./engine.js";
 import { OfflineError, SignedOutError } from "./errors.js";
-import type { Problem } from "./index.js";
+import type { Problem } from "./api.js";
 import type { MediaJob } from "./storage.js";
 
 const RETRYABLE = new Set(["unknown_owner", "upload_missing", "not_found", "owner_out_of_scope"]);

@@ -11,7 +11,7 @@
  */
 
 import { OfflineError, SignedOutError, problemError } from "./errors.js";
-import type { Client, Problem } from "./index.js";
+import type { Client, Problem } from "./api.js";
 import type { SyncStorage } from "./storage.js";
 
 export interface Auth {
