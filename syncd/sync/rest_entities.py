@@ -111,7 +111,9 @@ async def visible(
     task_id = ENTITIES[kind.entity].task_of(row_id, current)
     if within is not None and task_id != within:
         raise kind.refusals.missing(row_id)
-    if not (scope or await Scope.load(session, who)).sees_task(task_id):
+    if scope is None:
+        scope = await Scope.load(session, who)
+    if not scope.sees_task(task_id):
         raise kind.refusals.missing(row_id)
     return current
 
