@@ -28,22 +28,27 @@ method, a URL and the headers or form fields the signature covers) and
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import stat
-import threading
-import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
+
+from storage.blob_files import (
+    close_handle,
+    commit_temp,
+    discard_pair,
+    discard_temp,
+    open_temp,
+)
+from storage.blob_files import opened_in_thread as opened_in_thread  # the S3 adapter's import
 
 if TYPE_CHECKING:
     from storage.blob_urls import SignedDownload, UrlSigner
 
-T = TypeVar("T")
 CHUNK_BYTES = 64 * 1024
 MAX_KEY_LENGTH = 300
 _SEGMENT = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9._\-]*$")
@@ -203,7 +208,7 @@ class LocalBlobStore:
         self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
     ) -> int:
         path = self.path_of(key)
-        handle, temp = await opened_in_thread(lambda: _open_temp(path), _discard_pair)
+        handle, temp = await opened_in_thread(lambda: open_temp(path), discard_pair)
         written = 0
         try:
             async for chunk in chunks:
@@ -211,9 +216,9 @@ class LocalBlobStore:
                 if max_bytes is not None and written > max_bytes:
                     raise BlobTooLarge(max_bytes)
                 await asyncio.to_thread(handle.write, chunk)
-            await asyncio.to_thread(_commit_temp, handle, temp, path)
+            await asyncio.to_thread(commit_temp, handle, temp, path)
         except BaseException:
-            await asyncio.to_thread(_discard_temp, handle, temp)
+            await asyncio.to_thread(discard_temp, handle, temp)
             raise
         return written
 
@@ -227,7 +232,7 @@ class LocalBlobStore:
     async def _open(self, key: str, chunk_bytes: int) -> AsyncIterator[AsyncIterator[bytes]]:
         path = self.path_of(key)
         try:
-            handle = await opened_in_thread(lambda: path.open("rb"), _close)
+            handle = await opened_in_thread(lambda: path.open("rb"), close_handle)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise BlobNotFound(key) from None
 
@@ -341,62 +346,3 @@ async def _exactly(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[byt
         yield chunk
     if received < size:
         raise BlobSizeMismatch(size, received)
-
-
-async def opened_in_thread(open_: Callable[[], T], close: Callable[[T], None]) -> T:
-    """`open_()` in a worker thread; if the caller is cancelled meanwhile, what the
-    thread opens is closed (a bare to_thread would leak it).
-
-    The hand-over is guarded by a lock on the thread's side, not by a callback on
-    the event loop: a loop that is closing (a shutdown cancelling a job) may never
-    run a callback, and the handle would then leak.
-    """
-    lock = threading.Lock()
-    opened: list[T] = []
-    abandoned = False
-
-    def guarded() -> T:
-        value = open_()
-        with lock:
-            if abandoned:
-                close(value)
-            else:
-                opened.append(value)
-        return value
-
-    try:
-        return await asyncio.to_thread(guarded)
-    except asyncio.CancelledError:
-        with lock:
-            abandoned = True
-            late = list(opened)
-        for value in late:
-            close(value)
-        raise
-
-
-def _close(handle: BinaryIO) -> None:
-    handle.close()
-
-
-def _discard_pair(pair: tuple[BinaryIO, Path]) -> None:
-    _discard_temp(*pair)
-
-
-def _open_temp(path: Path) -> tuple[BinaryIO, Path]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    return temp.open("xb"), temp
-
-
-def _commit_temp(handle: BinaryIO, temp: Path, path: Path) -> None:
-    handle.flush()
-    os.fsync(handle.fileno())
-    handle.close()
-    os.replace(temp, path)
-
-
-def _discard_temp(handle: BinaryIO, temp: Path) -> None:
-    handle.close()
-    with suppress(FileNotFoundError):
-        temp.unlink()

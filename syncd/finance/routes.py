@@ -51,11 +51,11 @@ from syncd.finance.service import (
     RecordFilter,
     StaleRecord,
     StaleRecordUpdatedAt,
-    etag,
     not_found,
 )
 from syncd.openapi import describe
 from syncd.sync.refusals import UnknownMedia, UnknownReference
+from syncd.sync.rest_entities import etag
 from syncd.sync.writes import RestWrites
 from syncd.tasks.http import IF_MATCH, task_id_of
 from syncd.tasks.schemas import TaskPath
@@ -85,12 +85,13 @@ def record_id_of(request: web.Request, kind: Kind) -> uuid.UUID:
     return path_uuid(request, name, lambda raw: not_found(kind, repr(raw)))
 
 
-async def _create(request: web.Request, kind: Kind, body: BaseModel, **extra: Any) -> web.Response:
+async def _create(
+    request: web.Request, kind: Kind, body: BaseModel, task_id: uuid.UUID | None = None
+) -> web.Response:
     record_id = getattr(body, "id", None) or uuid.uuid4()
-    fields = {
-        **body.model_dump(mode="json", exclude={"id", *STAMP}, exclude_none=True),
-        **extra,
-    }
+    fields = body.model_dump(mode="json", exclude={"id", *STAMP}, exclude_none=True)
+    if task_id is not None:  # the task in the path
+        fields["task_id"] = str(task_id)
     record, created = await service(request).create(
         principal(request),
         kind,
@@ -98,6 +99,7 @@ async def _create(request: web.Request, kind: Kind, body: BaseModel, **extra: An
         fields,
         client_time=getattr(body, "client_time", None),
         geo=getattr(body, "geo", None),
+        task_id=task_id,
     )
     response = answer(record, 201 if created else 200)
     response.headers["Location"] = f"/{kind.entity}s/{record_id}"
@@ -253,8 +255,7 @@ async def create_task_purchase(request: web.Request) -> web.Response:
     """As `POST /purchases`, for the task in the path."""
     task_id = task_id_of(request)
     body = await parse_body(request, PurchaseFields)
-    await service(request).of_task(principal(request), task_id)  # 404 for a task out of reach
-    return await _create(request, PURCHASES, body, task_id=str(task_id))
+    return await _create(request, PURCHASES, body, task_id)  # 404 for a task out of reach
 
 
 @routes.get("/tasks/{task_id}/totals")

@@ -23,16 +23,17 @@ from protocol.changes import Op
 from protocol.currencies import EXPONENT
 from protocol.entities import Geo
 from storage import sync_store as store
-from storage.models import MediaAsset, Purchase, Receipt, Task
+from storage.models import MediaAsset, Purchase, Receipt
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.sync.refusals import UnknownMedia, UnknownReference
+from syncd.sync.rest_entities import Refusals, RestEntities, RestEntity, load_visible
 from syncd.sync.scope import Scope
-from syncd.sync.writes import Check, RestWrites
-from syncd.tasks.service import NothingToChange, TaskNotFound, if_match_holds
+from syncd.sync.writes import RestWrites
+from syncd.tasks.service import TASK, NothingToChange
 from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
-from syncd.web.problems import Conflict, NotFound, PreconditionFailed
+from syncd.web.problems import Conflict, NotFound, PreconditionFailed, Problem
 
 TASK_RECORDS_LIMIT = 1_000
 
@@ -62,6 +63,64 @@ class StaleRecordUpdatedAt(Conflict):
     title = "The record changed since you read it"
 
 
+# One template per kind, as the nouns' genders differ in Arabic (a template
+# cannot take the noun as a field).
+PURCHASE = RestEntity(
+    "purchase",
+    Refusals(
+        missing=lambda record_id: PurchaseNotFound(
+            Msg("no purchase {record_id}", record_id=record_id)
+        ),
+        deleted=lambda record_id: RecordExists(
+            Msg("purchase {record_id} was deleted; a new one needs a new id", record_id=record_id)
+        ),
+        taken=lambda record_id, current: RecordExists(
+            Msg("purchase {record_id} already exists with other values", record_id=record_id),
+            extra={"current": current},
+        ),
+        stale=lambda current, tag: StaleRecord(
+            Msg("the purchase changed since you read it; the current one is attached"),
+            extra={"current": current},
+            headers={"ETag": tag},
+        ),
+        stale_updated_at=lambda current: StaleRecordUpdatedAt(
+            Msg(
+                "the purchase changed since you read it (updated_at differs); "
+                "the current one is attached"
+            ),
+            extra={"current": current},
+        ),
+    ),
+)
+RECEIPT = RestEntity(
+    "receipt",
+    Refusals(
+        missing=lambda record_id: ReceiptNotFound(
+            Msg("no receipt {record_id}", record_id=record_id)
+        ),
+        deleted=lambda record_id: RecordExists(
+            Msg("receipt {record_id} was deleted; a new one needs a new id", record_id=record_id)
+        ),
+        taken=lambda record_id, current: RecordExists(
+            Msg("receipt {record_id} already exists with other values", record_id=record_id),
+            extra={"current": current},
+        ),
+        stale=lambda current, tag: StaleRecord(
+            Msg("the receipt changed since you read it; the current one is attached"),
+            extra={"current": current},
+            headers={"ETag": tag},
+        ),
+        stale_updated_at=lambda current: StaleRecordUpdatedAt(
+            Msg(
+                "the receipt changed since you read it (updated_at differs); "
+                "the current one is attached"
+            ),
+            extra={"current": current},
+        ),
+    ),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Kind:
     """What differs between purchases and receipts."""
@@ -70,26 +129,15 @@ class Kind:
     model: Any
     when: str  # the column lists are ordered by
     missing: type[NotFound]
+    rest: RestEntity
 
 
-PURCHASES = Kind("purchase", Purchase, "purchased_at", PurchaseNotFound)
-RECEIPTS = Kind("receipt", Receipt, "issued_at", ReceiptNotFound)
+PURCHASES = Kind("purchase", Purchase, "purchased_at", PurchaseNotFound, PURCHASE)
+RECEIPTS = Kind("receipt", Receipt, "issued_at", ReceiptNotFound, RECEIPT)
 
 
-def per_kind(kind: Kind, purchase: Msg, receipt: Msg) -> Msg:
-    """The sentence about `kind`: one template per kind, as the nouns' genders
-    differ in Arabic (a template cannot take the noun as a field)."""
-    return purchase if kind is PURCHASES else receipt
-
-
-def not_found(kind: Kind, record_id: object) -> NotFound:
-    return kind.missing(
-        per_kind(
-            kind,
-            Msg("no purchase {record_id}", record_id=record_id),
-            Msg("no receipt {record_id}", record_id=record_id),
-        )
-    )
+def not_found(kind: Kind, record_id: object) -> Problem:
+    return kind.rest.refusals.missing(record_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,18 +149,11 @@ class RecordFilter:
     until: datetime | None = None
 
 
-class _AlreadyThere(Exception):
-    """Creation found the same record already stored (an idempotent re-post)."""
-
-
-def etag(record: dict[str, Any]) -> str:
-    return f'"{record["version"]}"'
-
-
 class FinanceService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], writes: RestWrites) -> None:
         self.sessions = sessions
         self.writes = writes
+        self.rows = RestEntities(sessions, writes)
 
     # --- reading -----------------------------------------------------------------
 
@@ -153,19 +194,12 @@ class FinanceService:
         return records, encode_cursor(last[kind.when].isoformat(), last["id"])
 
     async def get(self, who: Principal, kind: Kind, record_id: uuid.UUID) -> dict[str, Any]:
-        async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
-            rows = await store.load_rows(uow.session, kind.entity, [record_id])
-            row = rows.get(record_id)
-            if row is not None:
-                row = store.row_to_json(kind.entity, row)
-            await _visible(uow.session, who, kind, record_id, row)
-        assert row is not None
-        return row
+        return await self.rows.read(who, kind.rest, record_id)
 
     async def of_task(self, who: Principal, task_id: uuid.UUID) -> dict[str, Any]:
         """The task's purchases and receipts, and its totals per currency."""
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
-            await _task_visible(uow.session, who, task_id)
+            await load_visible(uow.session, who, TASK, task_id)
             purchases = await _of_task(uow.session, PURCHASES, task_id)
             receipts = await _of_task(uow.session, RECEIPTS, task_id)
         return {
@@ -190,60 +224,26 @@ class FinanceService:
         *,
         client_time: datetime | None = None,
         geo: Geo | None = None,
+        task_id: uuid.UUID | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Create the record; the same id and body again answers the stored one."""
+        """Create the record; the same id and body again answers the stored one.
 
-        async def check(session: AsyncSession, current: dict[str, Any] | None) -> None:
-            if current is not None:
-                same = current["deleted_at"] is None and all(
-                    current.get(name) == value for name, value in fields.items()
-                )
-                if same:
-                    raise _AlreadyThere
-                if current["deleted_at"] is not None:
-                    raise RecordExists(
-                        per_kind(
-                            kind,
-                            Msg(
-                                "purchase {record_id} was deleted; a new one needs a new id",
-                                record_id=record_id,
-                            ),
-                            Msg(
-                                "receipt {record_id} was deleted; a new one needs a new id",
-                                record_id=record_id,
-                            ),
-                        )
-                    )
-                raise RecordExists(
-                    per_kind(
-                        kind,
-                        Msg(
-                            "purchase {record_id} already exists with other values",
-                            record_id=record_id,
-                        ),
-                        Msg(
-                            "receipt {record_id} already exists with other values",
-                            record_id=record_id,
-                        ),
-                    ),
-                    extra={"current": current},
-                )
+        `task_id`: the task in the path, which `who` must see (else 404)."""
+
+        async def references(session: AsyncSession, current: dict[str, Any] | None) -> None:
             await _references(session, who, fields)
 
-        try:
-            await self.writes.write(
-                who,
-                kind.entity,
-                record_id,
-                Op.UPSERT,
-                fields=fields,
-                client_time=client_time,
-                geo=geo,
-                check=check,
-            )
-        except _AlreadyThere:
-            return await self.get(who, kind, record_id), False
-        return await self.get(who, kind, record_id), True
+        _, created = await self.rows.create(
+            who,
+            kind.rest,
+            record_id,
+            fields,
+            parent=None if task_id is None else (TASK, task_id),
+            client_time=client_time,
+            geo=geo,
+            then=references,
+        )
+        return await self.get(who, kind, record_id), created
 
     async def update(
         self,
@@ -257,7 +257,7 @@ class FinanceService:
     ) -> dict[str, Any]:
         if not fields:
             raise NothingToChange(Msg("name at least one field to change"))
-        fresh = self._fresh(who, kind, record_id, if_match, updated_at)
+        fresh = self.rows.fresh(who, kind.rest, record_id, if_match, updated_at)
 
         async def check(session: AsyncSession, current: dict[str, Any] | None) -> None:
             await fresh(session, current)
@@ -274,48 +274,8 @@ class FinanceService:
             kind.entity,
             record_id,
             Op.DELETE,
-            check=self._fresh(who, kind, record_id, if_match, None),
+            check=self.rows.fresh(who, kind.rest, record_id, if_match, None),
         )
-
-    def _fresh(
-        self,
-        who: Principal,
-        kind: Kind,
-        record_id: uuid.UUID,
-        if_match: str | None,
-        updated_at: datetime | None,
-    ) -> Check:
-        async def check(session: AsyncSession, current: dict[str, Any] | None) -> None:
-            await _visible(session, who, kind, record_id, current)
-            assert current is not None
-            if not if_match_holds(if_match, etag(current)):
-                raise StaleRecord(
-                    per_kind(
-                        kind,
-                        Msg("the purchase changed since you read it; the current one is attached"),
-                        Msg("the receipt changed since you read it; the current one is attached"),
-                    ),
-                    extra={"current": current},
-                    headers={"ETag": etag(current)},
-                )
-            stored = datetime.fromisoformat(str(current["updated_at"]).replace("Z", "+00:00"))
-            if updated_at is not None and stored != updated_at:
-                raise StaleRecordUpdatedAt(
-                    per_kind(
-                        kind,
-                        Msg(
-                            "the purchase changed since you read it (updated_at differs); "
-                            "the current one is attached"
-                        ),
-                        Msg(
-                            "the receipt changed since you read it (updated_at differs); "
-                            "the current one is attached"
-                        ),
-                    ),
-                    extra={"current": current},
-                )
-
-        return check
 
 
 def totals(purchases: list[dict[str, Any]], receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -357,29 +317,6 @@ async def _of_task(session: AsyncSession, kind: Kind, task_id: uuid.UUID) -> lis
         .limit(TASK_RECORDS_LIMIT)
     )
     return [store.row_to_json(kind.entity, row) for row in rows.mappings()]
-
-
-async def _task_visible(session: AsyncSession, who: Principal, task_id: uuid.UUID) -> None:
-    found = (await session.execute(select(Task.deleted_at).where(Task.id == task_id))).first()
-    if found is None or found.deleted_at is not None:
-        raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
-    if not (await Scope.load(session, who)).sees_task(task_id):
-        raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
-
-
-async def _visible(
-    session: AsyncSession,
-    who: Principal,
-    kind: Kind,
-    record_id: uuid.UUID,
-    current: dict[str, Any] | None,
-) -> None:
-    if current is None or current["deleted_at"] is not None:
-        raise not_found(kind, record_id)
-    task_id = current.get("task_id")
-    scope = await Scope.load(session, who)
-    if not scope.sees_task(None if task_id is None else uuid.UUID(str(task_id))):
-        raise not_found(kind, record_id)
 
 
 async def _references(session: AsyncSession, who: Principal, fields: dict[str, Any]) -> None:

@@ -18,22 +18,19 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from protocol.changes import Op
 from storage import sync_store as store
-from storage.models import Task
 from storage.models.tasks import ChecklistItem
 from storage.unit_of_work import TenantUnitOfWork
 from syncd import appkeys
 from syncd.auth.permissions import Permission, requires
-from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.openapi import describe
-from syncd.sync.scope import Scope
+from syncd.sync.rest_entities import Refusals, RestEntities, RestEntity, load_visible
 from syncd.sync.writes import RestWrites
 from syncd.tasks.http import task_id_of
-from syncd.tasks.service import NothingToChange, TaskNotFound
+from syncd.tasks.service import TASK, NothingToChange, TaskNotFound
 from syncd.web.body import Body, parse_body, path_uuid
 from syncd.web.keys import principal
 from syncd.web.patch import Patch
@@ -78,12 +75,19 @@ class Checklist(BaseModel):
     items: list[ChecklistItemRead]
 
 
-async def _task_in_scope(session: AsyncSession, who: Principal, task_id: uuid.UUID) -> None:
-    deleted = (await session.execute(select(Task.deleted_at).where(Task.id == task_id))).first()
-    if deleted is None or deleted[0] is not None:
-        raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
-    if not (await Scope.load(session, who)).sees_task(task_id):
-        raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
+ITEM = RestEntity(
+    "checklist_item",
+    Refusals(
+        missing=lambda item_id: ChecklistItemNotFound(
+            Msg("no checklist item {item_id}", item_id=item_id)
+        )
+    ),
+)
+
+
+def rows(request: web.Request) -> RestEntities:
+    app = request.app
+    return RestEntities(app[appkeys.SESSIONS], RestWrites(app[appkeys.SYNC]))
 
 
 def _shown(item: dict[str, Any]) -> dict[str, Any]:
@@ -91,29 +95,19 @@ def _shown(item: dict[str, Any]) -> dict[str, Any]:
     return {key: item[key] for key in keys}
 
 
-async def _write(
+async def _change(
     request: web.Request, task_id: uuid.UUID, item_id: uuid.UUID, op: Op, fields: dict[str, Any]
 ) -> dict[str, Any]:
-    who = principal(request)
-
-    async def check(session: AsyncSession, current: dict[str, Any] | None) -> None:
-        await _task_in_scope(session, who, task_id)
-        editing = op is not Op.UPSERT or "task_id" not in fields  # an edit or a removal
-        if editing and (
-            current is None or current["deleted_at"] or current["task_id"] != str(task_id)
-        ):
-            raise ChecklistItemNotFound(Msg("no checklist item {item_id}", item_id=item_id))
-
-    writes = RestWrites(request.app[appkeys.SYNC])
-    return await writes.write(who, "checklist_item", item_id, op, fields=fields, check=check)
+    """Edit or remove an item of the task in the path."""
+    found = rows(request)
+    fresh = found.fresh(principal(request), ITEM, item_id, parent=(TASK, task_id))
+    return await found.writes.write(
+        principal(request), "checklist_item", item_id, op, fields=fields, check=fresh
+    )
 
 
 def _item_id_of(request: web.Request) -> uuid.UUID:
-    return path_uuid(
-        request,
-        "item_id",
-        lambda raw: ChecklistItemNotFound(Msg("no checklist item {item_id}", item_id=repr(raw))),
-    )
+    return path_uuid(request, "item_id", lambda raw: ITEM.refusals.missing(repr(raw)))
 
 
 @routes.get("/tasks/{task_id}/checklist")
@@ -122,7 +116,7 @@ def _item_id_of(request: web.Request) -> uuid.UUID:
 async def list_items(request: web.Request) -> web.Response:
     task_id, who = task_id_of(request), principal(request)
     async with TenantUnitOfWork(request.app[appkeys.SESSIONS], who.tenant_id) as uow:
-        await _task_in_scope(uow.session, who, task_id)
+        await load_visible(uow.session, who, TASK, task_id)
         found = await uow.session.execute(
             select(ChecklistItem.__table__)
             .where(ChecklistItem.task_id == task_id, ChecklistItem.deleted_at.is_(None))
@@ -146,12 +140,11 @@ async def add_item(request: web.Request) -> web.Response:
     body = await parse_body(request, ChecklistItemCreate)
     item_id = body.id or uuid.uuid4()
     fields = {"task_id": str(task_id), **body.model_dump(exclude={"id"})}
-    async with TenantUnitOfWork(request.app[appkeys.SESSIONS], principal(request).tenant_id) as uow:
-        existed = await uow.session.scalar(
-            select(ChecklistItem.id).where(ChecklistItem.id == item_id)
-        )
-    item = await _write(request, task_id, item_id, Op.UPSERT, fields)
-    return web.json_response(_shown(item), status=200 if existed else 201)
+    # A retry writes the item over (checklist items take no 409): 200 says it was there.
+    item, created = await rows(request).create(
+        principal(request), ITEM, item_id, fields, parent=(TASK, task_id)
+    )
+    return web.json_response(_shown(item), status=201 if created else 200)
 
 
 @routes.patch("/tasks/{task_id}/checklist/{item_id}")
@@ -168,7 +161,7 @@ async def patch_item(request: web.Request) -> web.Response:
     fields = body.model_dump(exclude_unset=True)
     if not fields:
         raise NothingToChange(Msg("name at least one field to change"))
-    item = await _write(request, task_id, item_id, Op.UPSERT, fields)
+    item = await _change(request, task_id, item_id, Op.UPSERT, fields)
     return web.json_response(_shown(item))
 
 
@@ -180,5 +173,5 @@ async def patch_item(request: web.Request) -> web.Response:
     problems=[TaskNotFound, ChecklistItemNotFound],
 )
 async def delete_item(request: web.Request) -> web.Response:
-    await _write(request, task_id_of(request), _item_id_of(request), Op.DELETE, {})
+    await _change(request, task_id_of(request), _item_id_of(request), Op.DELETE, {})
     return web.Response(status=204)

@@ -26,6 +26,7 @@ from protocol.lifecycle import TaskAction, TaskStatus
 from syncd.auth.permissions import Permission, requires
 from syncd.openapi import describe
 from syncd.sync.refusals import InvalidAssignee, InvalidTransitionProblem
+from syncd.sync.rest_entities import etag
 from syncd.tasks.http import IF_MATCH, service, task_id_of
 from syncd.tasks.schemas import (
     ActionBody,
@@ -48,7 +49,6 @@ from syncd.tasks.service import (
     TaskExists,
     TaskFilter,
     TaskNotFound,
-    etag,
 )
 from syncd.web.body import parse_body, parse_uuid, validate
 from syncd.web.cursors import InvalidCursor

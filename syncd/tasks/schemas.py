@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from protocol.entities import Geo, Location
 from protocol.lifecycle import TaskStatus
-from syncd.tasks.service import Sort
+from syncd.tasks.listing import Sort
 from syncd.web.body import Body
 from syncd.web.pagination import PageQuery
 from syncd.web.patch import Patch

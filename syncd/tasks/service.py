@@ -12,11 +12,10 @@ check and the write.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.changes import Op
@@ -35,16 +34,15 @@ from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
 from syncd.sync.refusals import InvalidTransitionProblem, refused_action
+from syncd.sync.rest_entities import Refusals, RestEntities, RestEntity, load_visible
 from syncd.sync.scope import Scope
-from syncd.sync.writes import Check, RestWrites
-from syncd.web.cursors import InvalidCursor, decode_cursor, encode_cursor
+from syncd.sync.writes import RestWrites
+from syncd.tasks.listing import TaskFilter as TaskFilter  # the console's import
+from syncd.tasks.listing import after, conditions, order
+from syncd.web.cursors import encode_cursor
 from syncd.web.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
 
 TIMELINE_LIMIT = 5_000
-SORTS = ("created_at", "updated_at", "due_at", "title")
-Sort = Literal[
-    "created_at", "-created_at", "updated_at", "-updated_at", "due_at", "-due_at", "title", "-title"
-]
 
 
 class TaskNotFound(NotFound):
@@ -77,38 +75,43 @@ class NothingToChange(ValidationFailed):
     title = "The request changes nothing"
 
 
-@dataclass(frozen=True, slots=True)
-class TaskFilter:
-    status: tuple[TaskStatus, ...] = ()
-    assignee: uuid.UUID | None = None
-    due_from: datetime | None = None
-    due_to: datetime | None = None
-    q: str | None = None
-    updated_since: datetime | None = None
-    include_deleted: bool = False
-    sort: Sort = "created_at"
+def _missing(task_id: object) -> NotFound:
+    return TaskNotFound(Msg("no task {task_id}", task_id=task_id))
 
 
-class _AlreadyThere(Exception):
-    """Creation found the same task already stored (an idempotent re-post)."""
-
-
-def etag(task: dict[str, Any]) -> str:
-    """The task's entity tag: its version in the tenant's change log."""
-    return f'"{task["version"]}"'
-
-
-def if_match_holds(if_match: str | None, current: str) -> bool:
-    if if_match is None:
-        return True
-    tags = [tag.strip().removeprefix("W/") for tag in if_match.split(",")]
-    return "*" in tags or current in tags
+TASK = RestEntity(
+    "task",
+    Refusals(
+        missing=_missing,
+        deleted=lambda task_id: TaskExists(
+            Msg("task {task_id} was deleted; a new task needs a new id", task_id=task_id)
+        ),
+        taken=lambda task_id, current: TaskExists(
+            Msg("task {task_id} already exists with other values", task_id=task_id),
+            extra={"current": current},
+        ),
+        stale=lambda current, tag: StaleTask(
+            Msg("the task changed since you read it; the current task is attached"),
+            extra={"current": current},
+            headers={"ETag": tag},
+        ),
+        stale_updated_at=lambda current: StaleUpdatedAt(
+            Msg(
+                "the task changed since you read it (updated_at differs); "
+                "the current task is attached"
+            ),
+            extra={"current": current},
+        ),
+    ),
+    shown=lambda row: task_read(row, []),
+)
 
 
 class TaskService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], writes: RestWrites) -> None:
         self.sessions = sessions
         self.writes = writes
+        self.rows = RestEntities(sessions, writes)
 
     # --- reading -----------------------------------------------------------------
 
@@ -116,17 +119,10 @@ class TaskService:
         self, who: Principal, filters: TaskFilter, cursor: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of tasks in the filter's order, and the next page's cursor."""
-        column, descending = _sort(filters.sort)
         statement = select(Task.__table__).limit(limit + 1)
-        statement = statement.where(*_conditions(filters))
-        order = column.desc() if descending else column.asc()
-        tie = Task.id.desc() if descending else Task.id.asc()
-        if filters.sort.lstrip("-") == "due_at":  # tasks without a due date come last
-            statement = statement.order_by(Task.due_at.is_(None), order, tie)
-        else:
-            statement = statement.order_by(order, tie)
+        statement = statement.where(*conditions(filters)).order_by(*order(filters.sort))
         if cursor is not None:
-            statement = statement.where(_after(filters.sort, cursor))
+            statement = statement.where(after(filters.sort, cursor))
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
             scope = await Scope.load(uow.session, who)
             statement = statement.where(scope.where(Task.id))
@@ -143,7 +139,7 @@ class TaskService:
 
     async def get(self, who: Principal, task_id: uuid.UUID) -> dict[str, Any]:
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
-            row = await _visible_row(uow.session, who, task_id)
+            row = await load_visible(uow.session, who, TASK, task_id)
             (task,) = await self._shaped(uow.session, [row])
         return dict(task)
 
@@ -155,7 +151,7 @@ class TaskService:
         then the order the entries arrived in (`storage.report_store.happened`).
         """
         async with TenantUnitOfWork(self.sessions, who.tenant_id) as uow:
-            await _visible_row(uow.session, who, task_id)
+            await load_visible(uow.session, who, TASK, task_id)
             events = (
                 await uow.session.execute(
                     select(TaskEvent, User.display_name, User.email)
@@ -177,8 +173,9 @@ class TaskService:
     async def _shaped(
         self, session: AsyncSession, rows: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        ids = [row["id"] for row in rows]
-        assignees: dict[uuid.UUID, list[str]] = {}
+        """Tasks as REST answers them (`rows`: column values or JSON), with assignees."""
+        ids = [uuid.UUID(str(row["id"])) for row in rows]
+        assignees: dict[str, list[str]] = {}
         if ids:
             found = await session.execute(
                 select(TaskAssignment.task_id, TaskAssignment.user_id)
@@ -190,8 +187,8 @@ class TaskService:
                 .order_by(TaskAssignment.created_at, TaskAssignment.user_id)
             )
             for task_id, user_id in found.all():
-                assignees.setdefault(task_id, []).append(str(user_id))
-        return [task_read(row, assignees.get(row["id"], [])) for row in rows]
+                assignees.setdefault(str(task_id), []).append(str(user_id))
+        return [task_read(row, assignees.get(str(row["id"]), [])) for row in rows]
 
     # --- writing -----------------------------------------------------------------
 
@@ -202,28 +199,8 @@ class TaskService:
 
         Answers (task, created).
         """
-
-        async def check(session: AsyncSession, current: dict[str, Any] | None) -> None:
-            if current is None:
-                return
-            if current["deleted_at"] is None and all(
-                current.get(name) == value for name, value in fields.items()
-            ):
-                raise _AlreadyThere
-            if current["deleted_at"] is not None:
-                raise TaskExists(
-                    Msg("task {task_id} was deleted; a new task needs a new id", task_id=task_id)
-                )
-            raise TaskExists(
-                Msg("task {task_id} already exists with other values", task_id=task_id),
-                extra={"current": task_read(current, [])},
-            )
-
-        try:
-            await self.writes.write(who, "task", task_id, Op.UPSERT, fields=fields, check=check)
-        except _AlreadyThere:
-            return await self.get(who, task_id), False
-        return await self.get(who, task_id), True
+        _, created = await self.rows.create(who, TASK, task_id, fields)
+        return await self.get(who, task_id), created
 
     async def update(
         self,
@@ -236,20 +213,13 @@ class TaskService:
     ) -> dict[str, Any]:
         if not fields:
             raise NothingToChange(Msg("name at least one field to change"))
-        await self.writes.write(
-            who,
-            "task",
-            task_id,
-            Op.UPSERT,
-            fields=fields,
-            check=self._fresh(who, task_id, if_match, updated_at),
-        )
+        fresh = self.rows.fresh(who, TASK, task_id, if_match, updated_at)
+        await self.writes.write(who, "task", task_id, Op.UPSERT, fields=fields, check=fresh)
         return await self.get(who, task_id)
 
     async def delete(self, who: Principal, task_id: uuid.UUID, *, if_match: str | None) -> None:
-        await self.writes.write(
-            who, "task", task_id, Op.DELETE, check=self._fresh(who, task_id, if_match, None)
-        )
+        fresh = self.rows.fresh(who, TASK, task_id, if_match, None)
+        await self.writes.write(who, "task", task_id, Op.DELETE, check=fresh)
 
     async def act(
         self,
@@ -264,7 +234,7 @@ class TaskService:
         if_match: str | None = None,
     ) -> dict[str, Any]:
         """A lifecycle action (or assign/unassign), refused with 409 if the state forbids it."""
-        fresh = self._fresh(who, task_id, if_match, None)
+        fresh = self.rows.fresh(who, TASK, task_id, if_match, None)
 
         async def check(session: AsyncSession, current: dict[str, Any] | None) -> None:
             await fresh(session, current)
@@ -311,38 +281,6 @@ class TaskService:
         )
         return await self.get(who, task_id)
 
-    def _fresh(
-        self,
-        who: Principal,
-        task_id: uuid.UUID,
-        if_match: str | None,
-        updated_at: datetime | None,
-    ) -> Check:
-        """The check that the task is visible to `who` and unchanged since it was read."""
-
-        async def check(session: AsyncSession, current: dict[str, Any] | None) -> None:
-            if current is None or current["deleted_at"] is not None:
-                raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
-            if not (await Scope.load(session, who)).sees_task(task_id):
-                raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
-            shown = task_read(current, [])
-            if not if_match_holds(if_match, etag(current)):
-                raise StaleTask(
-                    Msg("the task changed since you read it; the current task is attached"),
-                    extra={"current": shown},
-                    headers={"ETag": etag(current)},
-                )
-            if updated_at is not None and _instant(current["updated_at"]) != updated_at:
-                raise StaleUpdatedAt(
-                    Msg(
-                        "the task changed since you read it (updated_at differs); "
-                        "the current task is attached"
-                    ),
-                    extra={"current": shown},
-                )
-
-        return check
-
 
 def task_read(row: dict[str, Any], assignees: list[str]) -> dict[str, Any]:
     """A task as REST answers it (`row`: column values or the JSON of the row)."""
@@ -369,12 +307,6 @@ def task_read(row: dict[str, Any], assignees: list[str]) -> dict[str, Any]:
     }
 
 
-def _instant(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
 def _timeline_item(event: TaskEvent, name: str | None, email: str | None) -> dict[str, Any]:
     geo = None
     if event.lat is not None and event.lng is not None:
@@ -396,83 +328,3 @@ def _timeline_item(event: TaskEvent, name: str | None, email: str | None) -> dic
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
-
-
-def _sort(sort: str) -> tuple[Any, bool]:
-    name = sort.lstrip("-")
-    if name not in SORTS:  # pragma: no cover - the query model allows only SORTS
-        raise ValueError(sort)
-    return getattr(Task, name), sort.startswith("-")
-
-
-def _conditions(filters: TaskFilter) -> list[Any]:
-    conditions: list[Any] = []
-    if not filters.include_deleted:
-        conditions.append(Task.deleted_at.is_(None))
-    if filters.status:
-        conditions.append(Task.status.in_([s.value for s in filters.status]))
-    if filters.assignee is not None:
-        conditions.append(_assigned_to(filters.assignee))
-    if filters.due_from is not None:
-        conditions.append(Task.due_at >= filters.due_from)
-    if filters.due_to is not None:
-        conditions.append(Task.due_at < filters.due_to)
-    if filters.updated_since is not None:
-        conditions.append(Task.updated_at >= filters.updated_since)
-    if filters.q:
-        needle = filters.q.lower()
-        conditions.append(
-            or_(
-                func.lower(Task.title).contains(needle, autoescape=True),
-                func.lower(Task.description).contains(needle, autoescape=True),
-            )
-        )
-    return conditions
-
-
-def _assigned_to(user_id: uuid.UUID) -> Any:
-    return exists().where(
-        TaskAssignment.tenant_id == Task.tenant_id,
-        TaskAssignment.task_id == Task.id,
-        TaskAssignment.user_id == user_id,
-        TaskAssignment.active.is_(True),
-        TaskAssignment.deleted_at.is_(None),
-    )
-
-
-def _after(sort: str, cursor: str) -> Any:
-    """The keyset condition "after the cursor's row" in `sort` order."""
-    raw_key, raw_id = decode_cursor(cursor, 2)
-    name = sort.lstrip("-")
-    descending = sort.startswith("-")
-    column = getattr(Task, name)
-    try:
-        last_id = uuid.UUID(str(raw_id))
-        key: Any = raw_key
-        if name in ("created_at", "updated_at", "due_at") and raw_key != "":
-            key = datetime.fromisoformat(str(raw_key))
-    except ValueError:
-        raise InvalidCursor("the cursor was not made by this server") from None
-    id_after = Task.id < last_id if descending else Task.id > last_id
-    if name == "due_at":
-        if raw_key == "":  # the cursor is among the tasks without a due date (last)
-            return and_(Task.due_at.is_(None), id_after)
-        beyond = Task.due_at < key if descending else Task.due_at > key
-        return or_(
-            Task.due_at.is_(None),
-            beyond,
-            and_(Task.due_at == key, id_after),
-        )
-    beyond = column < key if descending else column > key
-    return or_(beyond, and_(column == key, id_after))
-
-
-async def _visible_row(session: AsyncSession, who: Principal, task_id: uuid.UUID) -> dict[str, Any]:
-    row = (
-        (await session.execute(select(Task.__table__).where(Task.id == task_id))).mappings().first()
-    )
-    if row is None or row["deleted_at"] is not None:
-        raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
-    if not (await Scope.load(session, who)).sees_task(task_id):
-        raise TaskNotFound(Msg("no task {task_id}", task_id=task_id))
-    return dict(row)

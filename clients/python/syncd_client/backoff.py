@@ -10,10 +10,11 @@ injectable, so a seeded simulation replays the same delays.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import dataclass, field
 
-from syncd_client.errors import SyncClientError
+from syncd_client.errors import SyncClientError, TransientError
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +73,16 @@ class GaveUp(SyncClientError):
     def __init__(self, attempts: int) -> None:
         super().__init__(f"gave up after {attempts} attempts")
         self.attempts = attempts
+
+
+async def pause_unless_stopped(
+    backoff: Backoff, failure: TransientError, stop: asyncio.Event
+) -> None:
+    """Wait the next delay after `failure`, or less if `stop` is set meanwhile;
+    raises GaveUp (from the failure) when the policy gives up."""
+    try:
+        delay = backoff.next_delay(failure.retry_after_s)
+    except GaveUp as gave_up:
+        raise gave_up from failure
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)

@@ -19,7 +19,6 @@ restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import random
@@ -35,7 +34,7 @@ from pydantic import ValidationError
 from protocol import versions
 from protocol.changes import Change, ChangeResult, Op, PulledChange
 from protocol.merge import Outcome
-from syncd_client.backoff import Backoff, GaveUp, RetryPolicy
+from syncd_client.backoff import RetryPolicy, pause_unless_stopped
 from syncd_client.errors import (
     AuthenticationRequired,
     ProblemError,
@@ -43,13 +42,13 @@ from syncd_client.errors import (
     TransientError,
 )
 from syncd_client.fieldwork import FieldWork, GeoLike, plain_geo
-from syncd_client.live import SUBPROTOCOL, LiveConnection, TokenRejected
+from syncd_client.live import LiveConnection, TokenRejected, connect
 from syncd_client.media import MediaQueue
 from syncd_client.notes import TaskNotes
 from syncd_client.session import REFRESH_MARGIN_S, Credentials, Session
 from syncd_client.store import Acknowledged, LocalStore, PendingBatch
 from syncd_client.transport import Transport
-from syncd_client.view import overlay
+from syncd_client.view import seen_row, seen_rows
 
 log = logging.getLogger("syncd_client")
 
@@ -216,22 +215,11 @@ class SyncClient(FieldWork):
     def get(self, entity: str, row_id: uuid.UUID | str) -> dict[str, Any] | None:
         """The row as the user sees it: as pulled, then the device's applied changes
         no pull has brought back yet, then its queued changes."""
-        changes = self.store.unechoed(entity, row_id) + self.store.pending(entity, row_id)
-        return overlay(self.store.row(entity, row_id), str(row_id), changes)
+        return seen_row(self.store, entity, row_id)
 
     def rows(self, entity: str) -> dict[str, dict[str, Any]]:
         """Every row of `entity` as the user sees it, by id."""
-        pulled = {row_id: row for (_, row_id), row in self.store.rows(entity).items()}
-        queued: dict[str, list[dict[str, Any]]] = {}
-        for change in self.store.unechoed(entity) + self.store.pending():
-            if change["entity"] == entity:
-                queued.setdefault(change["id"], []).append(change)
-        seen: dict[str, dict[str, Any]] = {}
-        for row_id in pulled.keys() | queued.keys():
-            row = overlay(pulled.get(row_id), row_id, queued.get(row_id, []))
-            if row is not None:
-                seen[row_id] = row
-        return seen
+        return seen_rows(self.store, entity)
 
     # --- sync over HTTP ------------------------------------------------------------
 
@@ -332,7 +320,14 @@ class SyncClient(FieldWork):
             token = await self.session.access_token()
             connection: LiveConnection | None = None
             try:
-                ws = await self._connect(token)
+                assert self._http is not None
+                ws = await connect(
+                    self._http,
+                    self.session.transport,
+                    token,
+                    heartbeat_s=self.heartbeat_s,
+                    timeout_s=self.timeout_s,
+                )
                 self.stats["connects"] += 1
                 connection = LiveConnection(
                     ws,
@@ -356,48 +351,13 @@ class SyncClient(FieldWork):
                 self.stats["reconnects"] += 1
                 if self.live.is_set():
                     backoff.reset()  # that connection worked; this is a new failure
-                await _pause_unless_stopped(backoff, exc, stop)
+                await pause_unless_stopped(backoff, exc, stop)
             finally:
                 self.live.clear()
 
     def _count_page(self, applied: int) -> None:
         self.stats["pulled"] += applied
         self.page_applied.set()
-
-    async def _connect(self, token: str) -> aiohttp.ClientWebSocketResponse:
-        assert self._http is not None
-        transport = self.session.transport
-        try:
-            return await asyncio.wait_for(
-                self._http.ws_connect(
-                    transport.ws_url("/sync/ws"),
-                    protocols=(SUBPROTOCOL, f"bearer.{token}"),
-                    headers=transport.headers(),
-                    heartbeat=self.heartbeat_s,
-                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-                ),
-                self.timeout_s,
-            )
-        except aiohttp.WSServerHandshakeError as exc:
-            if exc.status == 401:
-                raise TokenRejected("the upgrade was refused: 401") from exc
-            if exc.status >= 500 or exc.status == 429:
-                raise TransientError(f"the upgrade failed: {exc.status}") from exc
-            problem = {"code": f"http_{exc.status}", "detail": exc.message}
-            raise ProblemError(exc.status, problem) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"connecting the socket: {type(exc).__name__}: {exc}") from exc
-
-
-async def _pause_unless_stopped(
-    backoff: Backoff, failure: TransientError, stop: asyncio.Event
-) -> None:
-    try:
-        delay = backoff.next_delay(failure.retry_after_s)
-    except GaveUp as gave_up:
-        raise gave_up from failure
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), delay)
 
 
 def _results(answer: dict[str, Any]) -> list[ChangeResult]:

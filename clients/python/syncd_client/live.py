@@ -31,6 +31,7 @@ from protocol import versions
 from protocol.changes import ChangeResult, PulledChange
 from syncd_client.errors import ProblemError, ProtocolViolation, TransientError
 from syncd_client.store import LocalStore, PendingBatch
+from syncd_client.transport import Transport
 
 SUBPROTOCOL = "syncd.v1"
 CLOSE_TOKEN = 4401
@@ -183,3 +184,37 @@ def _results(frame: dict[str, Any]) -> list[ChangeResult]:
         return [ChangeResult.model_validate(r) for r in frame["results"]]
     except (KeyError, TypeError, ValidationError) as exc:
         raise ProtocolViolation(f"a push_result that does not validate: {exc}") from None
+
+
+async def connect(
+    http: aiohttp.ClientSession,
+    transport: Transport,
+    token: str,
+    *,
+    heartbeat_s: float,
+    timeout_s: float,
+) -> aiohttp.ClientWebSocketResponse:
+    """Open `/sync/ws` with the token offered as a subprotocol.
+
+    A 401 is TokenRejected; a 429 or 5xx, a refused or timed-out connection
+    is a TransientError; any other refusal a ProblemError."""
+    try:
+        return await asyncio.wait_for(
+            http.ws_connect(
+                transport.ws_url("/sync/ws"),
+                protocols=(SUBPROTOCOL, f"bearer.{token}"),
+                headers=transport.headers(),
+                heartbeat=heartbeat_s,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
+            ),
+            timeout_s,
+        )
+    except aiohttp.WSServerHandshakeError as exc:
+        if exc.status == 401:
+            raise TokenRejected("the upgrade was refused: 401") from exc
+        if exc.status >= 500 or exc.status == 429:
+            raise TransientError(f"the upgrade failed: {exc.status}") from exc
+        problem = {"code": f"http_{exc.status}", "detail": exc.message}
+        raise ProblemError(exc.status, problem) from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TransientError(f"connecting the socket: {type(exc).__name__}: {exc}") from exc

@@ -23,19 +23,19 @@ the state of the last step that committed:
   `acknowledged` with their results;
 - `apply_page`: write a pulled page's rows and its cursor together.
 
-The store is synchronous (stdlib sqlite3) and not thread-safe: one event
-loop owns it. Tokens sit in the file in clear text; a real device should
-keep them in its platform's key store.
+The file itself (its schema, owner, transactions, meta values and tokens)
+is `StoreFile` (syncd_client/store_file.py). The store is synchronous
+(stdlib sqlite3) and not thread-safe: one event loop owns it. Tokens sit in
+the file in clear text; a real device should keep them in its platform's
+key store.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +43,13 @@ from protocol.changes import Change, ChangeResult, PulledChange
 from protocol.hlc import HybridClock, Stamp
 from protocol.merge import Outcome
 from syncd_client.errors import ProtocolViolation
-from syncd_client.records import (
-    NOTIFY,
-    SCHEMA,
-    SCHEMA_VERSION,
-    Acknowledged,
-    PendingBatch,
-    Synchronous,
-    Tokens,
-)
+from syncd_client.records import NOTIFY, Acknowledged, PendingBatch, Synchronous, Tokens
+from syncd_client.store_file import StoreFile, dump, load
 
 __all__ = ["Acknowledged", "LocalStore", "PendingBatch", "Tokens"]
 
 
-class LocalStore:
+class LocalStore(StoreFile):
     """The SQLite file of one device (one client id)."""
 
     def __init__(
@@ -68,79 +61,12 @@ class LocalStore:
         synchronous: Synchronous = "FULL",
         now_ms: Callable[[], int] | None = None,
     ) -> None:
-        self.path = str(path)
         self.keep_history = keep_history
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            self._open(client_id, synchronous)
-        except BaseException:
-            self._db.close()
-            raise
-        self.client_id = client_id
+        super().__init__(path, client_id, synchronous=synchronous)
         self.clock = HybridClock(client_id, now_ms)
         saved = self._meta("hlc")
         if saved is not None:  # never go backwards across restarts
             self.clock.last = Stamp.parse(saved).with_node(client_id)
-
-    # --- lifecycle ---------------------------------------------------------------
-
-    def _open(self, client_id: str, synchronous: Synchronous) -> None:
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        with self._tx() as db:
-            if self._schema_version() < SCHEMA_VERSION:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            owner = self._meta("client_id")
-            if owner is None:
-                self._set_meta("client_id", client_id)
-            elif owner != client_id:
-                raise ValueError(f"{self.path} belongs to client id {owner!r}, not {client_id!r}")
-
-    def close(self) -> None:
-        """Close the file; a transaction left open (none should be) is rolled back."""
-        self._db.close()
-
-    def __enter__(self) -> LocalStore:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        """One write transaction on the file (for the media queue, syncd_client/media.py)."""
-        return self._tx()
-
-    def _schema_version(self) -> int:
-        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise ValueError(
-                f"{self.path} has schema {version}; this client knows {SCHEMA_VERSION}"
-            )
-        return version
-
-    def _meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def _set_meta(self, key: str, value: str) -> None:
-        self._db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
 
     # --- local changes -----------------------------------------------------------
 
@@ -159,7 +85,7 @@ class LocalStore:
             self._set_meta("hlc", str(stamp))
             db.execute(
                 "INSERT INTO outbox (entity, row_id, change, queued_at) VALUES (?, ?, ?, ?)",
-                (entity, str(row_id), _dump(change), time.time()),
+                (entity, str(row_id), dump(change), time.time()),
             )
         return change
 
@@ -236,7 +162,7 @@ class LocalStore:
                         a.position,
                         entity,
                         row_id,
-                        _dump(a.change),
+                        dump(a.change),
                         a.result.model_dump_json(exclude_none=True),
                         a.status.value,
                         a.result.version,
@@ -289,7 +215,7 @@ class LocalStore:
                         "INSERT INTO rows (entity, id, version, data) VALUES (?, ?, ?, ?) "
                         "ON CONFLICT (entity, id) DO UPDATE SET version = excluded.version, "
                         "data = excluded.data",
-                        (*key, version, _dump(change.data)),
+                        (*key, version, dump(change.data)),
                     )
                 else:  # delete (a tombstone) or remove (left this device's scope)
                     db.execute("DELETE FROM rows WHERE entity = ? AND id = ?", key)
@@ -306,7 +232,7 @@ class LocalStore:
         found = self._db.execute(
             "SELECT data FROM rows WHERE entity = ? AND id = ?", (entity, str(row_id))
         ).fetchone()
-        return None if found is None else _load(found[0])
+        return None if found is None else load(found[0])
 
     def rows(self, entity: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
         """Every replica row (of one entity), keyed by (entity, id)."""
@@ -316,7 +242,7 @@ class LocalStore:
             if entity
             else self._db.execute(query)
         )
-        return {(e, i): _load(data) for e, i, data in found}
+        return {(e, i): load(data) for e, i, data in found}
 
     # --- the outbox and answered changes -----------------------------------------
 
@@ -331,7 +257,7 @@ class LocalStore:
             )
         else:
             found = self._db.execute("SELECT change FROM outbox ORDER BY seq")
-        return [_load(change) for (change,) in found]
+        return [load(change) for (change,) in found]
 
     def outbox_size(self) -> int:
         count: int = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
@@ -351,7 +277,7 @@ class LocalStore:
             "AND (row_id = ? OR ? IS NULL) ORDER BY seq"
         )
         key = None if row_id is None else str(row_id)
-        return [_load(change) for (change,) in self._db.execute(query, (entity, key, key))]
+        return [load(change) for (change,) in self._db.execute(query, (entity, key, key))]
 
     def undelivered(self) -> list[Acknowledged]:
         """Conflict, superseded and rejected answers no callback has taken yet."""
@@ -372,7 +298,7 @@ class LocalStore:
                 seq,
                 batch_id,
                 position,
-                _load(change),
+                load(change),
                 ChangeResult.model_validate_json(result),
                 cursor,
                 bool(delivered),
@@ -387,31 +313,6 @@ class LocalStore:
             )
             self._prune()
 
-    # --- tokens -------------------------------------------------------------------
-
-    def tokens(self) -> Tokens | None:
-        access, refresh = self._meta("access_token"), self._meta("refresh_token")
-        if access is None or refresh is None:
-            return None
-        return Tokens(access, refresh, float(self._meta("access_expires_at") or "0"))
-
-    def save_tokens(self, tokens: Tokens) -> None:
-        with self._tx():
-            self._set_meta("access_token", tokens.access_token)
-            self._set_meta("refresh_token", tokens.refresh_token)
-            self._set_meta("access_expires_at", repr(tokens.access_expires_at))
-
 
 def _batch(batch_id: str, rows: Sequence[Sequence[Any]]) -> PendingBatch:
-    return PendingBatch(batch_id, tuple(int(r[0]) for r in rows), tuple(_load(r[1]) for r in rows))
-
-
-def _dump(value: Change | dict[str, Any]) -> str:
-    if isinstance(value, Change):
-        return value.model_dump_json(exclude_none=True)
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _load(text: str) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(text)
-    return value
+    return PendingBatch(batch_id, tuple(int(r[0]) for r in rows), tuple(load(r[1]) for r in rows))

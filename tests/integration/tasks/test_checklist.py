@@ -148,3 +148,35 @@ async def test_rest_lists_adds_ticks_and_removes_under_the_task(
     assert (
         await client.get(f"/tasks/{uuid.uuid4()}/checklist", headers=admin.headers)
     ).status == 404
+
+
+async def test_an_item_is_reached_only_under_its_own_task_and_a_retry_writes_over(
+    client: Any, sessions: Sessions
+) -> None:
+    admin, tech, _, task = await setup(client, sessions)
+    second = uuid.uuid4()
+    await push(client, admin, "dash", [upsert("task", second, "dash", title="Pump")])
+    item_id = str(uuid.uuid4())
+    url = f"/tasks/{task}/checklist"
+    assert (
+        await client.post(url, json={"id": item_id, "label": "a"}, headers=tech.headers)
+    ).status == 201
+    # The same id again with other values writes over it (no 409 for checklist items).
+    again = await client.post(url, json={"id": item_id, "label": "b"}, headers=tech.headers)
+    assert again.status == 200
+    assert (await again.json())["label"] == "b"
+    # Under another task of the tenant the item does not exist.
+    elsewhere = f"/tasks/{second}/checklist/{item_id}"
+    moved = await client.patch(elsewhere, json={"done": True}, headers=admin.headers)
+    assert moved.status == 404
+    assert (await moved.json())["code"] == "checklist_item_not_found"
+    assert (await client.delete(elsewhere, headers=admin.headers)).status == 404
+    # Another tenant's admin reaches neither the task nor the item.
+    stranger = await signed_in(client, sessions, Role.ADMIN)
+    mine = f"{url}/{item_id}"
+    changed = await client.patch(mine, json={"done": True}, headers=stranger.headers)
+    assert changed.status == 404
+    assert (await changed.json())["code"] == "task_not_found"
+    assert (await client.delete(mine, headers=stranger.headers)).status == 404
+    listed = await (await client.get(url, headers=admin.headers)).json()
+    assert [(i["label"], i["done"]) for i in listed["items"]] == [("b", False)]
