@@ -12,7 +12,7 @@ then one statement in its own implicit transaction, durable when it returns:
 a CTE binds `app.tenant_id` for that transaction (`set_config(..., true)`)
 before the insert produces a row, and row-level security checks every row
 against it, as for any tenant transaction. Rows for another tenant than the
-bound one fail the policy (tests/integration/test_ydoc_live.py proves both).
+bound one fail the policy (tests/integration/yjs/test_ydoc_live.py proves both).
 
 A connection found dead is dropped and the batch written once more on a fresh
 one (a batch stored twice is harmless: applying an update twice is a no-op in

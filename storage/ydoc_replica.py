@@ -4,7 +4,7 @@ pycrdt 0.14.13 (Yrs) can lose an item when two or more updates wait for a
 missing one and it then arrives: one client's inserts u0..u3 applied as u0,
 u2, u3, u1 leave a document that reads "XXY" instead of "XXXY", whose state
 vector stops before the lost item and whose encoding drops what follows it
-(tests/unit/test_ydoc_replica.py holds the case). Offering the waiting updates
+(tests/unit/storage/test_ydoc_replica.py holds the case). Offering the waiting updates
 again heals it. The server meets such orders wherever it merges updates that
 were not written in causal order: loading and compacting a document (row ids
 are not commit order) and an offline phone's `ydoc` changes.

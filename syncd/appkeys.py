@@ -2,7 +2,7 @@
 
 The services are named for typing only (TYPE_CHECKING): this module imports
 none of them at run time, and none of the modules it names may import this
-one, even for typing (tests/unit/test_import_cycles.py): a service that reads
+one, even for typing (tests/unit/syncd/test_import_cycles.py): a service that reads
 the app's keys declares its own key beside it instead (`LIMITS` in
 syncd.fair_limits, `SOCKET_CAPS` in syncd.sockets.caps). A key that one module
 alone sets and reads (the metrics registry, the OpenAPI document's cache)

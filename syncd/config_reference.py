@@ -6,7 +6,7 @@ The rule is read from the field's type and constraints (enum, Literal, bool,
 ge/le, min_length/max_length, pattern). What a field cannot say for itself (a
 default computed at load time, a rule checked by a validator) is in SPECIAL_CASES.
 `syncd config-reference --write docs/operations.md` puts the table between
-CONFIG_BEGIN and CONFIG_END; tests/integration/test_config_reference.py checks
+CONFIG_BEGIN and CONFIG_END; tests/integration/deploy/test_config_reference.py checks
 that the page is up to date.
 """
 

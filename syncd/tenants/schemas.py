@@ -2,7 +2,7 @@
 
 The answer shapes are documentation models: the handlers shape their own JSON
 (`tenant_read`) and these say what that JSON is; the schemathesis run
-(tests/e2e/test_schemathesis.py) checks live answers against them.
+(tests/e2e/web/test_schemathesis.py) checks live answers against them.
 """
 
 from __future__ import annotations
