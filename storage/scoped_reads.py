@@ -8,9 +8,9 @@ as one array parameter (`task_id = ANY($2)`): the text is the same whatever
 the number of tasks, so the statement is prepared once per connection, and
 nothing renders a parameter per task in Python on each call (an `IN` list's
 expansion did, and with the ORM's row handling it was most of a technician's
-pull). Elsewhere (SQLite) storage.sync_store's statements serve.
+pull). Elsewhere (SQLite) storage.log_reads's statements serve.
 
-Rows come back as dicts of column values, as storage.sync_store's readers
+Rows come back as dicts of column values, as storage.log_reads's readers
 give them, without the hidden columns (no reader of these sends them), and
 with asyncpg's UUIDs left as they are: a subclass of Python's that compares
 and hashes as it does (converting each one cost more than the rest of the
@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import log_reads
 from storage import sync_store as store
 from storage.types import UTCDateTime
 
@@ -44,21 +45,14 @@ class Entry(NamedTuple):
     change: Any  # the pulled change (on PostgreSQL an orjson.Fragment of its JSON)
 
 
-# A pulled change as the database writes it: the same keys, order and text as
-# `orjson.dumps` of {"version", "entity", "id", "op", "data"} with the stored row
-# JSON spliced in verbatim, as storage.sync_store's readers of the whole log write
-# it (tests/integration/test_scoped_reads.py holds the two to the same text).
-_CHANGE_JSON = (
-    """'{"version":' || version || ',"entity":' || to_json(entity)::text"""
-    """ || ',"id":"' || entity_id || '","op":' || to_json(op)::text"""
-    """ || ',"data":' || data::text || '}'"""
-)
-# Only an assignment's entry is read inside (`active`): the others' JSON goes out
+# Each entry's pulled JSON written by the database (storage.log_reads.CHANGE_JSON:
+# tests/integration/test_scoped_reads.py holds it to the whole log's text). Only
+# an assignment's entry is read inside (`active`): the others' JSON goes out
 # whole, and is carried once.
 _SCOPED_LOG = (
     "SELECT version, task_id, assignee_id,"  # noqa: S608  (constant text)
     " CASE WHEN assignee_id IS NOT NULL THEN (data->>'active')::boolean END AS active,"
-    f" {_CHANGE_JSON} AS change_json"
+    f" {log_reads.CHANGE_JSON} AS change_json"
     " FROM change_log WHERE tenant_id = $1 AND version > $2 AND version <= $3"
     " AND (task_id = ANY($4::uuid[]) OR assignee_id = $5)"
     " ORDER BY version LIMIT $6"
@@ -77,12 +71,12 @@ async def read_log(
     the given tasks or assigning `assignee` (a technician's share of the log,
     read by the indexes that lead with the task and with the assignee)."""
     if session.get_bind().dialect.name != "postgresql":
-        found = await store.read_scoped_log(session, after, upto, task_ids, assignee, limit)
+        found = await log_reads.read_scoped_log(session, after, upto, task_ids, assignee, limit)
         entries = []
         for entry in found:
             data = orjson.loads(entry["data_json"]) if entry["entity"] == "task_assignment" else {}
             named = uuid.UUID(data["user_id"]) if data.get("user_id") else None
-            change = store.pulled_from_log(entry)
+            change = log_reads.pulled_from_log(entry)
             entries.append(
                 Entry(entry["version"], entry["task_id"], named, bool(data.get("active")), change)
             )
@@ -134,9 +128,9 @@ async def snapshot_page(
     task_ids: set[uuid.UUID],
 ) -> list[dict[str, Any]]:
     """Live rows of one entity at or below version `upto`, by id after `after_id`,
-    hanging off one of `task_ids` (storage.sync_store.snapshot_page in a scope)."""
+    hanging off one of `task_ids` (storage.log_reads.snapshot_page in a scope)."""
     if session.get_bind().dialect.name != "postgresql":
-        return await store.snapshot_page(session, entity, upto, after_id, limit, task_ids)
+        return await log_reads.snapshot_page(session, entity, upto, after_id, limit, task_ids)
     table = store.MODELS[entity].__tablename__
     live = " AND t.deleted_at IS NULL" if _has_deleted_at(entity) else ""
     sql = (
@@ -161,9 +155,9 @@ async def rows_of_tasks(
 ) -> Rows:
     """Each task's row and every row that hangs off it, as (entity, row) in the
     snapshot's entity order, by id within an entity: the live ones, or with
-    `live_only=False` the deleted ones too (sync_store.rows_of_tasks)."""
+    `live_only=False` the deleted ones too (log_reads.rows_of_tasks)."""
     if session.get_bind().dialect.name != "postgresql":
-        return await store.rows_of_tasks(session, task_ids, live_only=live_only)
+        return await log_reads.rows_of_tasks(session, task_ids, live_only=live_only)
     found: Rows = {task: [] for task in task_ids}
     if not task_ids:
         return found
@@ -180,7 +174,7 @@ async def rows_of_tasks(
         )
         for record in await connection.fetch(sql, tenant_id, wanted):
             row = dict(record)
-            task = store.task_of_row(entity, row, owners)
+            task = log_reads.task_of_row(entity, row, owners)
             if task in found:
                 found[task].append((entity, row))
     return found
@@ -207,7 +201,7 @@ async def moved_rows_of_tasks(session: AsyncSession, upto: dict[uuid.UUID, int])
     them, and written by orjson (see `_data_sql`)."""
     task_ids = set(upto)
     if session.get_bind().dialect.name != "postgresql":
-        rows = await store.rows_of_tasks(session, task_ids, live_only=True)
+        rows = await log_reads.rows_of_tasks(session, task_ids, live_only=True)
         return {
             task: [_moved(entity, row) for entity, row in found if row["version"] <= upto[task]]
             for task, found in rows.items()

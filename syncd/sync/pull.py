@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import scoped_reads
+from storage import log_reads, scoped_reads
 from storage import sync_ledger as ledger
 from storage import sync_store as store
 from syncd.sync.cursor import Cursor
@@ -52,7 +52,9 @@ async def _snapshot(
         entity = order[index]
         wanted = limit - len(changes)
         if scope.tasks is None:
-            rows = await store.snapshot_page(session, entity, cursor.version, last_id, wanted, None)
+            rows = await log_reads.snapshot_page(
+                session, entity, cursor.version, last_id, wanted, None
+            )
         else:  # by the indexes that lead with the task
             rows = await scoped_reads.snapshot_page(
                 session, entity, cursor.version, last_id, wanted, scope.tasks
@@ -72,7 +74,7 @@ async def _log_page(
     session: AsyncSession, scope: Scope, cursor: Cursor, limit: int
 ) -> tuple[list[Any], Cursor, bool]:
     if scope.tasks is None:
-        every, scanned_to, full = await store.read_log_changes(session, cursor.version, limit)
+        every, scanned_to, full = await log_reads.read_log_changes(session, cursor.version, limit)
         if not every:
             await _check_reached(session, cursor)
         return every, Cursor.at(scanned_to), full
