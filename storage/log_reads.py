@@ -289,6 +289,21 @@ def task_of_row(
 
 
 async def assigned_task_ids(session: AsyncSession, user_id: uuid.UUID) -> set[uuid.UUID]:
+    """The tasks assigned to a user (the scope of a technician: every pull, push
+    and live session loads it).
+
+    On PostgreSQL one statement on the session's own connection, and asyncpg's
+    UUIDs left as they are (a subclass of Python's that compares and hashes as
+    it does): converting a thousand cost more than the read, and so did the
+    ORM's statement handling."""
+    if session.get_bind().dialect.name == "postgresql":
+        found = await (await driver_connection(session)).fetch(
+            "SELECT task_id FROM task_assignments WHERE tenant_id = $1 AND user_id = $2"
+            " AND active AND deleted_at IS NULL",
+            tenant_of(session),
+            user_id,
+        )
+        return {record[0] for record in found}
     result = await session.execute(
         select(TaskAssignment.task_id).where(
             TaskAssignment.user_id == user_id,

@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from storage import log_reads, scoped_reads
+from storage import log_reads, moved_rows, scoped_reads
 from storage import sync_store as store
 from storage.models import MediaAsset, Purchase, Receipt, Task, TaskAssignment, TaskEvent
 from storage.models.tasks import ChecklistItem
@@ -320,12 +320,10 @@ async def test_moved_rows_carry_the_json_python_writes_to_the_byte(sessions: Ses
         (await _tenant_in_full(sessions))[:2],
     ):
         async with TenantUnitOfWork(sessions, tenant_id) as uow:
-            moved = await scoped_reads.moved_rows_of_tasks(
-                uow.session, dict.fromkeys(tasks, 10**12)
-            )
+            moved = await moved_rows.moved_rows_of_tasks(uow.session, dict.fromkeys(tasks, 10**12))
             reference = await log_reads.rows_of_tasks(uow.session, tasks, live_only=True)
             half = {task: sorted(r["version"] for _, r in reference[task])[3] for task in tasks}
-            early = await scoped_reads.moved_rows_of_tasks(uow.session, half)
+            early = await moved_rows.moved_rows_of_tasks(uow.session, half)
         assert moved.keys() == reference.keys() == tasks
         for task in tasks:
             key = lambda pair: (store.SNAPSHOT_ORDER.index(pair[0]), str(pair[1]["id"]))  # noqa: E731
