@@ -113,10 +113,13 @@ async def read_scoped_log(
 # A pulled change as the database writes it: the same keys, order and text as
 # `orjson.dumps` of {"version", "entity", "id", "op", "data"}, with the stored
 # row JSON spliced in verbatim (PostgreSQL's uuid text is Python's `str(uuid)`).
+# The entity and the op go in unquoted by the database: only the server writes
+# them, an entity registry name and an op (lower-case words, nothing JSON would
+# escape); quoting them (`to_json`) was a quarter of the database's work per page.
 CHANGE_JSON = (
-    """'{"version":' || version || ',"entity":' || to_json(entity)::text"""
-    """ || ',"id":"' || entity_id || '","op":' || to_json(op)::text"""
-    """ || ',"data":' || data::text || '}'"""
+    """'{"version":' || version || ',"entity":"' || entity"""
+    """ || '","id":"' || entity_id || '","op":"' || op"""
+    """ || '","data":' || data::text || '}'"""
 )
 
 

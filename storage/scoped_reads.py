@@ -64,6 +64,7 @@ _SCOPED_LOG = (
     " AND (task_id = ANY($4::uuid[]) OR assignee_id = $5)"
     " ORDER BY version LIMIT $6"
 )
+_BOUND = f"SELECT {_UPTO.replace('$3', '$2')}"
 
 
 async def read_log(
@@ -108,8 +109,9 @@ async def read_share(
     records = await connection.fetch(
         _SCOPED_LOG, store.tenant_of(session), after, upto, list(task_ids), assignee, limit
     )
-    if not records:  # (then the bound alone)
-        return min(upto, await ledger.current_version(session)), []
+    if not records:  # (then the bound alone, as raw as the rest)
+        reached = await connection.fetchval(_BOUND, store.tenant_of(session), upto)
+        return int(reached), []
     fragment, make = orjson.Fragment, tuple.__new__  # (Entry's own __new__ is Python's)
     entries = [make(Entry, (r[0], r[1], r[2], r[3] is True, fragment(r[4]))) for r in records]
     return records[0][5], entries
