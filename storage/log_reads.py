@@ -71,24 +71,8 @@ async def read_scoped_log(
     """Up to `limit` entries after `after` and up to `upto`, in version order, of
     the given tasks or assigning `assignee` (a technician's share of the log,
     read by the indexes that lead with the task and with the assignee), each
-    with its row's JSON text as `data_json`."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Each entry's pulled JSON as the database writes it (`change_json`), beside
-        # its row's JSON (read only for the entries that assign the technician).
-        found: list[Any] = await (await driver_connection(session)).fetch(
-            "SELECT version, entity, entity_id, op, task_id, data::text AS data_json,"  # noqa: S608
-            f" {CHANGE_JSON} AS change_json"
-            " FROM change_log WHERE tenant_id = $1 AND version > $2 AND version <= $3"
-            " AND (task_id = ANY($4::uuid[]) OR assignee_id = $5)"
-            " ORDER BY version LIMIT $6",
-            tenant_of(session),
-            after,
-            upto,
-            list(task_ids),
-            assignee,
-            limit,
-        )
-        return found
+    with its row's JSON text as `data_json`. The general statement (SQLite):
+    storage.scoped_reads writes PostgreSQL's own."""
     log = ChangeLogEntry
     statement = (
         select(
