@@ -50,21 +50,24 @@ class Entry(NamedTuple):
 # tests/integration/test_scoped_reads.py holds it to the whole log's text). Only
 # an assignment's entry is read inside (`active`): the others' JSON goes out
 # whole, and is carried once. The bound is the lesser of $3 and the tenant's
-# version, read in the same statement (one snapshot) and handed back beside each
-# entry: a page reads up to the version it stands at, in one round trip.
+# version, read in the same statement (one snapshot): it comes first, as a row
+# of its own at version -1 (entries are above any cursor, >= 0), so that an
+# empty page has it too; the two sorted parts are merged, not sorted again.
 _UPTO = (
     "(SELECT LEAST($3::bigint, COALESCE("
     "(SELECT v.version FROM tenant_versions AS v WHERE v.tenant_id = $1), 0)))"
 )
 _SCOPED_LOG = (
-    f"SELECT version, task_id, assignee_id,"  # noqa: S608  (constant text)
-    " CASE WHEN assignee_id IS NOT NULL THEN (data->>'active')::boolean END AS active,"
-    f" {log_reads.CHANGE_JSON} AS change_json, {_UPTO} AS upto"
+    "SELECT * FROM ((SELECT -1::bigint AS version, NULL::uuid AS task_id,"  # noqa: S608
+    " NULL::uuid AS assignee_id, NULL::boolean AS active, NULL::text AS change_json,"
+    f" {_UPTO} AS upto)"
+    " UNION ALL (SELECT version, task_id, assignee_id,"
+    " CASE WHEN assignee_id IS NOT NULL THEN (data->>'active')::boolean END,"
+    f" {log_reads.CHANGE_JSON}, NULL::bigint"
     f" FROM change_log WHERE tenant_id = $1 AND version > $2 AND version <= {_UPTO}"
     " AND (task_id = ANY($4::uuid[]) OR assignee_id = $5)"
-    " ORDER BY version LIMIT $6"
+    " ORDER BY version LIMIT $6)) AS page ORDER BY version"
 )
-_BOUND = f"SELECT {_UPTO.replace('$3', '$2')}"
 
 
 async def read_log(
@@ -109,12 +112,10 @@ async def read_share(
     records = await connection.fetch(
         _SCOPED_LOG, store.tenant_of(session), after, upto, list(task_ids), assignee, limit
     )
-    if not records:  # (then the bound alone, as raw as the rest)
-        reached = await connection.fetchval(_BOUND, store.tenant_of(session), upto)
-        return int(reached), []
     fragment, make = orjson.Fragment, tuple.__new__  # (Entry's own __new__ is Python's)
-    entries = [make(Entry, (r[0], r[1], r[2], r[3] is True, fragment(r[4]))) for r in records]
-    return records[0][5], entries
+    bound, *found = records
+    entries = [make(Entry, (r[0], r[1], r[2], r[3] is True, fragment(r[4]))) for r in found]
+    return bound[5], entries
 
 
 @functools.cache
