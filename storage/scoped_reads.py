@@ -1,8 +1,9 @@
 """A technician's share of the synced rows, read by the indexes that lead with the task.
 
-A technician's pull reads the snapshot of their tasks, and, when an
-assignment moves a task into or out of their scope, every row of that task.
-On PostgreSQL each read is one statement per entity on the session's own
+A technician's pull reads their share of the log (`read_share`), the snapshot
+of their tasks, and, when an assignment takes a task out of their scope,
+every row of that task (the rows an assignment brings: storage.moved_rows).
+On PostgreSQL each read is one statement (per entity) on the session's own
 connection (its transaction, role and row-level security), with the task ids
 as one array parameter (`task_id = ANY($2)`): the text is the same whatever
 the number of tasks, so the statement is prepared once per connection, and
