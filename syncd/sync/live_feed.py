@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import orjson
 import structlog
 
-from storage.sync_store import FeedItem
+from storage.log_reads import FeedItem
 from syncd.auth.principal import Principal
 from syncd.sync.client_schema import shape_changes
 from syncd.sync.cursor import Cursor

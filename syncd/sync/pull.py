@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import scoped_reads
+from storage import log_reads, moved_rows, scoped_reads
 from storage import sync_ledger as ledger
 from storage import sync_store as store
 from syncd.sync.cursor import Cursor
@@ -52,7 +52,9 @@ async def _snapshot(
         entity = order[index]
         wanted = limit - len(changes)
         if scope.tasks is None:
-            rows = await store.snapshot_page(session, entity, cursor.version, last_id, wanted, None)
+            rows = await log_reads.snapshot_page(
+                session, entity, cursor.version, last_id, wanted, None
+            )
         else:  # by the indexes that lead with the task
             rows = await scoped_reads.snapshot_page(
                 session, entity, cursor.version, last_id, wanted, scope.tasks
@@ -72,26 +74,27 @@ async def _log_page(
     session: AsyncSession, scope: Scope, cursor: Cursor, limit: int
 ) -> tuple[list[Any], Cursor, bool]:
     if scope.tasks is None:
-        every, scanned_to, full = await store.read_log_changes(session, cursor.version, limit)
+        every, scanned_to, full = await log_reads.read_log_changes(session, cursor.version, limit)
         if not every:
             await _check_reached(session, cursor)
         return every, Cursor.at(scanned_to), full
-    # The tenant's version first: an entry committed after it has a greater version
-    # (versions follow commit order), so reading up to it skips nothing.
-    upto = await ledger.current_version(session)
+    # Up to the tenant's version, read with the entries: an entry committed after
+    # it has a greater version (versions follow commit order), so it skips nothing.
+    upto, entries = await scoped_reads.read_share(
+        session, cursor.version, scope.tasks, scope.user_id, limit
+    )
     if cursor.ahead_of(upto):
         raise InvalidSyncCursor("the cursor was not made by this server")
-    entries = await scoped_reads.read_log(
-        session, cursor.version, upto, scope.tasks, scope.user_id, limit
-    )
     full = len(entries) == limit
     changes: list[Any] = []
     rows = await _rows_moving(session, scope, entries)
-    for entry in entries:
-        if entry.assignee_id == scope.user_id:
+    me, tasks, add = scope.user_id, scope.tasks, changes.append
+    for entry in entries:  # (`scope.sees_task` inlined: a page runs this thousands of times)
+        assignee = entry.assignee_id
+        if assignee is not None and assignee == me:
             changes.extend(_scoped(scope, entry, rows))
-        elif scope.sees_task(entry.task_id):
-            changes.append(entry.change)
+        elif entry.task_id in tasks:  # (None never is: a row of no task)
+            add(entry.change)
     scanned_to = entries[-1].version if full else upto
     return changes, Cursor.at(scanned_to), full and scanned_to < upto
 
@@ -108,14 +111,15 @@ class Moving:
     and of those it takes away (deleted ones too)."""
 
     def __init__(self) -> None:
-        self.given: scoped_reads.MovedRows = {}
+        self.given: moved_rows.MovedRows = {}
         self.taken: dict[uuid.UUID, list[tuple[str, dict[str, Any]]]] = {}
 
 
 def _assignment(scope: Scope, entry: scoped_reads.Entry) -> bool | None:
     """For an entry that assigns (True) or unassigns (False) the scope's user, which;
     None for any other entry."""
-    return entry.active if entry.assignee_id == scope.user_id else None
+    assignee = entry.assignee_id
+    return entry.active if assignee is not None and assignee == scope.user_id else None
 
 
 async def _rows_moving(
@@ -127,16 +131,16 @@ async def _rows_moving(
     given: dict[uuid.UUID, int] = {}  # a task -> its last assignment's version
     taken: set[uuid.UUID] = set()
     for entry in entries:
+        if entry.assignee_id is None or entry.task_id is None:
+            continue  # (not an assignment: only those move rows)
         active = _assignment(scope, entry)
-        if entry.task_id is None:
-            continue
         if active is True and entry.task_id in scope.tasks:
             given[entry.task_id] = entry.version
         elif active is False and entry.task_id not in scope.tasks:
             taken.add(entry.task_id)
     moving = Moving()
     if given:
-        moving.given = await scoped_reads.moved_rows_of_tasks(session, given)
+        moving.given = await moved_rows.moved_rows_of_tasks(session, given)
     if taken:
         moving.taken = await scoped_reads.rows_of_tasks(session, taken, live_only=False)
     return moving
@@ -174,7 +178,7 @@ def pulled(entity: str, row: dict[str, Any], op: str, version: int | None = None
     }
 
 
-def upsert_at(row: scoped_reads.Moved, version: int) -> Any:
+def upsert_at(row: moved_rows.Moved, version: int) -> Any:
     """A moved row as the pulled change `pulled(entity, row, "upsert", version)`,
     in the same JSON bytes orjson writes of it (its `data` text as it comes)."""
     return orjson.Fragment(

@@ -19,7 +19,7 @@ from sqlalchemy import true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from protocol.roles import Role
-from storage import sync_store as store
+from storage import log_reads
 from syncd.auth.principal import Principal
 
 
@@ -37,7 +37,7 @@ class Scope:
         """The scope of `who`, read in `session` (a tenant unit of work)."""
         if who.role is not Role.TECHNICIAN:
             return cls.whole_tenant(who.user_id)
-        return cls(who.user_id, await store.assigned_task_ids(session, who.user_id))
+        return cls(who.user_id, await log_reads.assigned_task_ids(session, who.user_id))
 
     @property
     def is_whole_tenant(self) -> bool:

@@ -27,8 +27,8 @@ from protocol import versions
 from protocol.changes import Change, PushRequest
 from protocol.hlc import HybridClock
 from protocol.merge import Outcome
+from storage import log_reads
 from storage import sync_ledger as ledger
-from storage import sync_store as store
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.i18n import Msg
@@ -180,8 +180,8 @@ class SyncService:
 
     async def feed_page(
         self, tenant_id: uuid.UUID, after: int, limit: int
-    ) -> tuple[list[store.FeedItem], int, bool]:
+    ) -> tuple[list[log_reads.FeedItem], int, bool]:
         """The whole tenant's changes after a version, for its live feed: (items, the
         version read up to, whether more may follow)."""
         async with TenantUnitOfWork(self.sessions, tenant_id) as uow:
-            return await store.read_feed(uow.session, after, limit)
+            return await log_reads.read_feed(uow.session, after, limit)

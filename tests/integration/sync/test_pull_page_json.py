@@ -1,5 +1,5 @@
 """A page of the change log as every-row readers get it: on PostgreSQL the
-database writes each change's JSON (storage.sync_store.read_log_changes); it
+database writes each change's JSON (storage.log_reads.read_log_changes); it
 must be byte for byte what the Python shaping of the same entries encodes to,
 whatever the row holds, and hold only the reader's tenant's changes."""
 
@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from storage import sync_store as store
+from storage import log_reads
 from storage.models import ChangeLogEntry
 from storage.unit_of_work import TenantUnitOfWork
 from tests.support.factories import signed_in
@@ -39,10 +39,10 @@ async def test_database_built_changes_match_the_python_shaping(
     await push(client, other, "dev-b", [upsert("task", uuid.uuid4(), "dev-b", title="theirs")])
 
     async with TenantUnitOfWork(sessions, admin.tenant.id) as uow:
-        built, built_to, built_full = await store.read_log_changes(uow.session, 0, 100)
-        entries, shaped_to, shaped_full = await store.read_log(uow.session, 0, 100)
-        shaped = [store.pulled_from_log(entry) for entry in entries]
-        partial, _, more = await store.read_log_changes(uow.session, 0, 3)
+        built, built_to, built_full = await log_reads.read_log_changes(uow.session, 0, 100)
+        entries, shaped_to, shaped_full = await log_reads.read_log(uow.session, 0, 100)
+        shaped = [log_reads.pulled_from_log(entry) for entry in entries]
+        partial, _, more = await log_reads.read_log_changes(uow.session, 0, 3)
 
     assert orjson.dumps(built) == orjson.dumps(shaped)
     # And it is what the log holds, read and decoded by the ORM, not only the same text.

@@ -1,5 +1,5 @@
 """A technician's reads by task (storage/scoped_reads.py) give exactly the rows
-of storage.sync_store's general statements, on SQLite and PostgreSQL.
+of storage.log_reads's general statements, on SQLite and PostgreSQL.
 
 The tenant holds every entity that hangs off a task, live and deleted, media
 owned by a task, a purchase and a receipt (and by the tenant: no task's), and
@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
-from storage import scoped_reads
+from storage import log_reads, moved_rows, scoped_reads
 from storage import sync_store as store
 from storage.models import MediaAsset, Purchase, Receipt, Task, TaskAssignment, TaskEvent
 from storage.models.tasks import ChecklistItem
@@ -109,7 +109,7 @@ async def test_a_snapshot_by_task_pages_through_the_same_rows(sessions: Sessions
     tenant_id, mine, _ = await _tenant_in_full(sessions)
     async with TenantUnitOfWork(sessions, tenant_id) as uow:
         for entity in store.SNAPSHOT_ORDER:
-            expected = await store.snapshot_page(uow.session, entity, 10**6, None, 1000, mine)
+            expected = await log_reads.snapshot_page(uow.session, entity, 10**6, None, 1000, mine)
             for upto in (10**6, 20):  # every version, and a snapshot taken half-way
                 pages: list[dict[str, Any]] = []
                 last = None
@@ -121,7 +121,9 @@ async def test_a_snapshot_by_task_pages_through_the_same_rows(sessions: Sessions
                     if len(page) < 2:
                         break
                     last = page[-1]["id"]
-                reference = await store.snapshot_page(uow.session, entity, upto, None, 1000, mine)
+                reference = await log_reads.snapshot_page(
+                    uow.session, entity, upto, None, 1000, mine
+                )
                 assert _visible([(entity, r) for r in pages]) == _visible(
                     [(entity, r) for r in reference]
                 )
@@ -133,7 +135,7 @@ async def test_the_rows_of_tasks_are_the_same_live_and_deleted(sessions: Session
     async with TenantUnitOfWork(sessions, tenant_id) as uow:
         for live_only in (True, False):
             found = await scoped_reads.rows_of_tasks(uow.session, mine, live_only=live_only)
-            reference = await store.rows_of_tasks(uow.session, mine, live_only=live_only)
+            reference = await log_reads.rows_of_tasks(uow.session, mine, live_only=live_only)
             assert found.keys() == mine
             for task in mine:
                 key = lambda pair: (store.SNAPSHOT_ORDER.index(pair[0]), str(pair[1]["id"]))  # noqa: E731
@@ -216,7 +218,7 @@ async def test_the_technicians_log_is_the_whole_logs_entries_of_their_share(
         await push(client, admin, "dash", [action(tasks[n], name, "dash", fields=to_tech)])
     await push(client, admin, "dash", [upsert("task", tasks[2], "dash", title="Not theirs")])
     async with TenantUnitOfWork(sessions, admin.tenant.id) as uow:
-        every, upto, _ = await store.read_log_changes(uow.session, 0, 1000)
+        every, upto, _ = await log_reads.read_log_changes(uow.session, 0, 1000)
         whole = {orjson.loads(orjson.dumps(c))["version"]: orjson.dumps(c) for c in every}
         mine = await scoped_reads.read_log(uow.session, 0, upto, {tasks[0]}, tech.user_id, 1000)
     assert [e.version for e in mine] == sorted(e.version for e in mine)
@@ -317,12 +319,10 @@ async def test_moved_rows_carry_the_json_python_writes_to_the_byte(sessions: Ses
         (await _tenant_in_full(sessions))[:2],
     ):
         async with TenantUnitOfWork(sessions, tenant_id) as uow:
-            moved = await scoped_reads.moved_rows_of_tasks(
-                uow.session, dict.fromkeys(tasks, 10**12)
-            )
-            reference = await store.rows_of_tasks(uow.session, tasks, live_only=True)
+            moved = await moved_rows.moved_rows_of_tasks(uow.session, dict.fromkeys(tasks, 10**12))
+            reference = await log_reads.rows_of_tasks(uow.session, tasks, live_only=True)
             half = {task: sorted(r["version"] for _, r in reference[task])[3] for task in tasks}
-            early = await scoped_reads.moved_rows_of_tasks(uow.session, half)
+            early = await moved_rows.moved_rows_of_tasks(uow.session, half)
         assert moved.keys() == reference.keys() == tasks
         for task in tasks:
             key = lambda pair: (store.SNAPSHOT_ORDER.index(pair[0]), str(pair[1]["id"]))  # noqa: E731
