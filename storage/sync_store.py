@@ -143,6 +143,7 @@ _uuid_texts: dict[int, tuple[uuid.UUID, str]] = {}
 
 
 def _uuid_text(value: uuid.UUID) -> str:
+    """`str(value)`, remembered by identity."""
     known = _uuid_texts.get(id(value))
     if known is not None and known[0] is value:
         return known[1]
@@ -151,6 +152,9 @@ def _uuid_text(value: uuid.UUID) -> str:
     text = str(value)
     _uuid_texts[id(value)] = (value, text)
     return text
+
+
+uuid_text = _uuid_text
 
 
 def values_to_json(entity: str, row: Any, names: Iterable[str]) -> dict[str, Any]:

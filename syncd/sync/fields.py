@@ -262,7 +262,11 @@ def answer(
         current = store.row_to_json(spec.name, row)
     version = row["version"] if (row is not None and applied) else None
     return ChangeOutcome(
-        id=str(row_id), status=outcome, version=version, conflict_id=conflict_id, current=current
+        id=store.uuid_text(row_id),
+        status=outcome,
+        version=version,
+        conflict_id=conflict_id,
+        current=current,
     )
 
 

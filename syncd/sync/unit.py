@@ -66,6 +66,7 @@ class UnitOfChange:
         self._work: TenantUnitOfWork | None = None
         self._batch: Batch | None = None
         self._committed = False
+        self._now_ms: int | None = None  # the server's clock, read once per unit
 
     @property
     def session(self) -> AsyncSession:
@@ -151,7 +152,9 @@ class UnitOfChange:
         clock plus the allowed skew, so a clock far ahead cannot win every race."""
         text = (change.field_hlc or {}).get(name, change.hlc) if name else change.hlc
         stamp = parse_stamp(text)
-        clamped, was_clamped = clamp(stamp, self.sync.now_ms(), self.sync.max_skew_ms)
+        if self._now_ms is None:
+            self._now_ms = self.sync.now_ms()
+        clamped, was_clamped = clamp(stamp, self._now_ms, self.sync.max_skew_ms)
         if was_clamped:
             log.warning(
                 "hlc stamp clamped",
