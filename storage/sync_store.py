@@ -277,6 +277,9 @@ async def upsert_rows(session: AsyncSession, entity: str, rows: Sequence[dict[st
     await session.execute(statement, filled)
 
 
+_LOG_MOSTLY_SAME = ("client_id", "user_id")
+
+
 async def append_log(session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:
     if not entries:
         return
@@ -284,9 +287,17 @@ async def append_log(session: AsyncSession, entries: Sequence[dict[str, Any]]) -
         table = ChangeLogEntry.__table__
         keys = sorted(set().union(*entries) & set(table.columns.keys()))
         same = {} if "created_at" in keys else {"created_at": utcnow()}
+        first = entries[0]
+        for key in _LOG_MOSTLY_SAME:  # one device and user per batch: sent once
+            if key in keys and all(entry[key] == first[key] for entry in entries):
+                same[key] = first[key]
+        varying = [key for key in keys if key not in same and key != "data"]
         # `data` comes as JSON text (`row_json`), kept verbatim in the `json` column.
         fragment = orjson.Fragment
-        rows = [{**entry, "data": fragment(entry["data"])} for entry in entries]
+        rows = [
+            {"data": fragment(entry["data"]), **{key: entry[key] for key in varying}}
+            for entry in entries
+        ]
         await _pg_json_insert(session, table, keys, rows, upsert=False, same=same)
         return
     rows = [{**entry, "data": orjson.loads(entry["data"])} for entry in entries]
@@ -345,7 +356,9 @@ def _pg_json_sql(
     # Names and types come from the table's own definition, never from input.
     sql = (
         f'INSERT INTO "{table_name}" ({names}) SELECT {", ".join(picked)}'  # noqa: S608
-        f" FROM json_to_recordset(${len(shared) + 1}::json) AS x({record})"
+        # (the rows come as UTF-8 bytes: no text decoded and encoded again on the way)
+        f" FROM json_to_recordset(convert_from(${len(shared) + 1}::bytea, 'UTF8')::json)"
+        f" AS x({record})"
     )
     if upsert:
         updates = ", ".join(f'"{key}" = EXCLUDED."{key}"' for key in keys if key != "id")
@@ -368,7 +381,7 @@ async def _pg_json_insert(
     sql = _pg_json_sql(
         table.name, tuple(shared), tuple(key for key in keys if key not in shared), upsert
     )
-    payload = orjson.dumps(rows, default=_json_default, option=_UTC_Z).decode()
+    payload = orjson.dumps(rows, default=_json_default, option=_UTC_Z)
     await (await driver_connection(session)).execute(sql, *shared.values(), payload)
 
 

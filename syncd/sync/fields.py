@@ -150,6 +150,8 @@ def _keep_fixed(spec: EntitySpec, clean: dict[str, Any], current: dict[str, Any]
 
 def _one_stamp(spec: EntitySpec, change: Change) -> None:
     """Fields that are one value take one stamp, so the merge keeps them together."""
+    if not change.field_hlc:  # one stamp for every field
+        return
     for group in spec.together:
         stamps = {str(change.stamp_of(name)) for name in group & change.fields.keys()}
         if len(stamps) > 1:
