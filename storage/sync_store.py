@@ -310,11 +310,12 @@ async def append_log(session: AsyncSession, entries: Sequence[dict[str, Any]]) -
 # the rows travel as one JSON document written by orjson in C (datetimes, UUIDs and
 # nested values natively), on the session's own connection (same transaction, same
 # role and row-level security), and PostgreSQL reads them back by the table's column
-# types. A `json` column keeps the exact text of its value (a log entry's `data` is
-# the bytes `row_json` wrote). This skips the driver's per-value array encoding, which
-# dominated the cost of a flush. Columns every row shares (the tenant, the batch's
-# time) travel once, as plain parameters. The statement's text depends only on the
-# table and its columns, so the connection's prepared statement is reused.
+# types (JSON null is SQL NULL). A `json` column keeps the exact text of its value
+# (a log entry's `data` is the text `row_json` wrote). This skips the driver's
+# per-value array encoding, which dominated the cost of a flush. Columns every row
+# shares (the tenant; for log entries the batch's time, device and user) travel
+# once, as plain parameters. The statement's text depends only on the table and its
+# columns, so the connection's prepared statement is reused.
 
 
 def row_json(entity: str, row: Mapping[str, Any]) -> str:
