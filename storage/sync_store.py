@@ -142,6 +142,7 @@ _uuid_texts: dict[int, tuple[uuid.UUID, str]] = {}
 
 
 def _uuid_text(value: uuid.UUID) -> str:
+    """`str(value)`, remembered by identity."""
     known = _uuid_texts.get(id(value))
     if known is not None and known[0] is value:
         return known[1]
@@ -150,6 +151,9 @@ def _uuid_text(value: uuid.UUID) -> str:
     text = str(value)
     _uuid_texts[id(value)] = (value, text)
     return text
+
+
+uuid_text = _uuid_text
 
 
 def values_to_json(entity: str, row: Any, names: Iterable[str]) -> dict[str, Any]:
@@ -263,7 +267,7 @@ async def upsert_rows(session: AsyncSession, entity: str, rows: Sequence[dict[st
     columns = set(model.__table__.columns.keys()) - {"tenant_id"}
     keys = sorted(set().union(*rows) & columns)
     if session.get_bind().dialect.name == "postgresql":
-        await _pg_unnest_insert(session, model.__table__, keys, rows, upsert=True)
+        await _pg_array_insert(session, model.__table__, keys, rows, upsert=True)
         return
     statement = sqlite.insert(model)
     updates = {key: statement.excluded[key] for key in keys if key not in ("tenant_id", "id")}
@@ -279,18 +283,45 @@ async def append_log(session: AsyncSession, entries: Sequence[dict[str, Any]]) -
         table = ChangeLogEntry.__table__
         keys = sorted(set().union(*entries) & set(table.columns.keys()))
         same = {} if "created_at" in keys else {"created_at": utcnow()}
-        await _pg_unnest_insert(session, table, keys, entries, upsert=False, same=same)
+        # `data` comes as JSON text (`row_json`), kept verbatim in the `json` column.
+        await _pg_array_insert(
+            session, table, keys, entries, upsert=False, same=same, written=("data",)
+        )
         return
-    await session.execute(insert(ChangeLogEntry), list(entries))
+    rows = [{**entry, "data": orjson.loads(entry["data"])} for entry in entries]
+    await session.execute(insert(ChangeLogEntry), rows)
 
 
 # --- PostgreSQL: one round trip per batch -------------------------------------------------
 #
-# A batch's rows go in as one `INSERT ... SELECT ... FROM unnest($1::type[], ...)`, one
-# array per column, on the session's own connection (same transaction, same role and
-# row-level security). This skips the per-row parameter processing of executemany,
-# which dominated the cost of a push. A column that holds one value in every row (the
-# tenant, the batch's time, its user) travels once, as a plain parameter.
+# A batch's rows go in as one `INSERT ... SELECT ... FROM ROWS FROM
+# (json_array_elements_text($2::json), ...)`, one JSON array per column written by orjson
+# in C, on the session's own connection (same transaction, same role and row-level
+# security); PostgreSQL casts each element to the column's type. The driver's own
+# array encoding checked every element in Python, and cost twice the time; one JSON
+# document of row objects (`json_to_recordset`) cost PostgreSQL more than it saved.
+# A column that holds one value in every row (the tenant, the batch's time, its user)
+# travels once, as a plain parameter. A `json` column keeps each element's exact text
+# (a log entry's `data` is the text `row_json` wrote).
+
+
+def row_json(entity: str, row: Mapping[str, Any]) -> str:
+    """`orjson.dumps(row_to_json(entity, row)).decode()`, written in one step (as
+    text: keeping many of orjson's bytes alive costs far more than decoding them)."""
+    written = orjson.dumps(
+        {key: row[key] for key in _visible_keys(entity)}, default=_json_default, option=_UTC_Z
+    )
+    return written.decode()
+
+
+_UTC_Z = orjson.OPT_UTC_Z
+
+
+def _json_default(value: Any) -> Any:
+    """What orjson does not write itself: asyncpg's UUIDs (a subclass of UUID)."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 @functools.cache
@@ -303,7 +334,13 @@ def _pg_types(table_name: str, keys: tuple[str, ...]) -> tuple[str, ...]:
 _JSON_TYPES = frozenset({"JSON", "JSONB"})
 
 
-async def _pg_unnest_insert(
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(
+        value, default=_json_default, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+    )
+
+
+async def _pg_array_insert(
     session: AsyncSession,
     table: Any,
     keys: list[str],
@@ -311,37 +348,46 @@ async def _pg_unnest_insert(
     *,
     upsert: bool,
     same: dict[str, Any] | None = None,
+    written: tuple[str, ...] = (),
 ) -> None:
     """Insert (or upsert) `rows` in one statement; `same` gives columns every row
-    shares that the rows themselves leave out."""
+    shares that the rows themselves leave out; `written` names JSON columns whose
+    values come as JSON text already (kept as they are)."""
     shared = {"tenant_id": tenant_of(session), **(same or {})}
     keys = [*shared, *[key for key in keys if key not in shared]]
     types = _pg_types(table.name, tuple(keys))
-    dumps = orjson.dumps
     params: list[Any] = []
     selected: list[str] = []
-    unnested: list[str] = []  # (the arrays and their names in the unnest)
+    arrays: list[str] = []  # (the columns' arrays and their names in ROWS FROM)
     aliases: list[str] = []
     for key, kind in zip(keys, types, strict=True):
         column = [shared[key]] if key in shared else [row.get(key) for row in rows]
-        if kind in _JSON_TYPES:  # JSON columns travel as text
-            column = [None if value is None else dumps(value).decode() for value in column]
-        params.append(column)
-        n = len(params)
+        is_json = kind in _JSON_TYPES
         first = column[0]
         # One value for all: pass it once (the second row's value rules most columns out).
         if len(column) == 1 or (column[1] == first and column.count(first) == len(column)):
-            params[-1] = first
-            selected.append(f"${n}::{kind}")
+            if is_json and first is not None and key not in written:
+                first = _dumps(first).decode()
+            params.append(first)
+            selected.append(f"${len(params)}::{kind}")
+            continue
+        if key in written:  # JSON texts already: one array of them, as they are
+            params.append("[" + ",".join("null" if t is None else t for t in column) + "]")
         else:
-            selected.append(f'u."{key}"')
-            unnested.append(f"${n}::{kind}[]")
-            aliases.append(f'"{key}"')
+            params.append(_dumps(column).decode())
+        n = len(params)
+        aliases.append(f'"{key}"')
+        if is_json:  # each value's exact text; JSON null is SQL NULL, as None was
+            arrays.append(f"json_array_elements(${n}::json)")
+            selected.append(f"nullif(u.\"{key}\"::text, 'null')::{kind}")
+        else:
+            arrays.append(f"json_array_elements_text(${n}::json)")
+            selected.append(f'u."{key}"::{kind}')
     names = ", ".join(f'"{key}"' for key in keys)
     # Names and types come from the table's own definition, never from input.
     sql = f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)}'
-    if unnested:
-        sql += f" FROM unnest({', '.join(unnested)}) AS u({', '.join(aliases)})"
+    if arrays:
+        sql += f" FROM ROWS FROM ({', '.join(arrays)}) AS u({', '.join(aliases)})"
     if upsert:
         updates = ", ".join(
             f'"{key}" = EXCLUDED."{key}"' for key in keys if key not in ("tenant_id", "id")
