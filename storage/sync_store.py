@@ -1,5 +1,7 @@
-"""Persistence for sync: synced rows in bulk, the change log, snapshot pages
-(the counter, push batches and devices are storage.sync_ledger's). Every
+"""Persistence for sync's writes: the entities' tables, their rows as JSON values,
+rows loaded and written in bulk, log entries appended (reads of the log and of
+rows are storage.log_reads'; PostgreSQL's one-statement batches
+storage.pg_bulk's; the counter, push batches and devices storage.sync_ledger's). Every
 function takes a tenant-bound session (storage.unit_of_work.TenantUnitOfWork)
 and never a tenant id.
 
@@ -17,12 +19,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Uuid, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from storage.models import (
-    Base,
     ChangeLogEntry,
     MediaAsset,
     Purchase,
@@ -32,6 +33,7 @@ from storage.models import (
     TaskEvent,
 )
 from storage.models.tasks import ChecklistItem
+from storage.pg_bulk import insert_columns, json_default
 from storage.types import UTCDateTime, utcnow
 
 MODELS: dict[str, type[DeclarativeBase]] = {
@@ -267,7 +269,14 @@ async def upsert_rows(session: AsyncSession, entity: str, rows: Sequence[dict[st
     columns = set(model.__table__.columns.keys()) - {"tenant_id"}
     keys = sorted(set().union(*rows) & columns)
     if session.get_bind().dialect.name == "postgresql":
-        await _pg_array_insert(session, model.__table__, keys, rows, upsert=True)
+        await insert_columns(
+            await driver_connection(session),
+            tenant_of(session),
+            model.__table__,
+            keys,
+            rows,
+            upsert=True,
+        )
         return
     statement = sqlite.insert(model)
     updates = {key: statement.excluded[key] for key in keys if key not in ("tenant_id", "id")}
@@ -284,116 +293,30 @@ async def append_log(session: AsyncSession, entries: Sequence[dict[str, Any]]) -
         keys = sorted(set().union(*entries) & set(table.columns.keys()))
         same = {} if "created_at" in keys else {"created_at": utcnow()}
         # `data` comes as JSON text (`row_json`), kept verbatim in the `json` column.
-        await _pg_array_insert(
-            session, table, keys, entries, upsert=False, same=same, written=("data",)
+        await insert_columns(
+            await driver_connection(session),
+            tenant_of(session),
+            table,
+            keys,
+            entries,
+            upsert=False,
+            same=same,
+            written=("data",),
         )
         return
     rows = [{**entry, "data": orjson.loads(entry["data"])} for entry in entries]
     await session.execute(insert(ChangeLogEntry), rows)
 
 
-# --- PostgreSQL: one round trip per batch -------------------------------------------------
-#
-# A batch's rows go in as one `INSERT ... SELECT ... FROM ROWS FROM
-# (json_array_elements_text($2::json), ...)`, one JSON array per column written by orjson
-# in C, on the session's own connection (same transaction, same role and row-level
-# security); PostgreSQL casts each element to the column's type. The driver's own
-# array encoding checked every element in Python, and cost twice the time; one JSON
-# document of row objects (`json_to_recordset`) cost PostgreSQL more than it saved.
-# A column that holds one value in every row (the tenant, the batch's time, its user)
-# travels once, as a plain parameter. A `json` column keeps each element's exact text
-# (a log entry's `data` is the text `row_json` wrote).
-
-
 def row_json(entity: str, row: Mapping[str, Any]) -> str:
     """`orjson.dumps(row_to_json(entity, row)).decode()`, written in one step (as
     text: keeping many of orjson's bytes alive costs far more than decoding them)."""
     written = orjson.dumps(
-        {key: row[key] for key in _visible_keys(entity)}, default=_json_default, option=_UTC_Z
+        {key: row[key] for key in _visible_keys(entity)},
+        default=json_default,
+        option=orjson.OPT_UTC_Z,
     )
     return written.decode()
-
-
-_UTC_Z = orjson.OPT_UTC_Z
-
-
-def _json_default(value: Any) -> Any:
-    """What orjson does not write itself: asyncpg's UUIDs (a subclass of UUID)."""
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-@functools.cache
-def _pg_types(table_name: str, keys: tuple[str, ...]) -> tuple[str, ...]:
-    table = Base.metadata.tables[table_name]
-    dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
-    return tuple(table.columns[key].type.compile(dialect=dialect).split("(")[0] for key in keys)
-
-
-_JSON_TYPES = frozenset({"JSON", "JSONB"})
-
-
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(
-        value, default=_json_default, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
-    )
-
-
-async def _pg_array_insert(
-    session: AsyncSession,
-    table: Any,
-    keys: list[str],
-    rows: Sequence[dict[str, Any]],
-    *,
-    upsert: bool,
-    same: dict[str, Any] | None = None,
-    written: tuple[str, ...] = (),
-) -> None:
-    """Insert (or upsert) `rows` in one statement; `same` gives columns every row
-    shares that the rows themselves leave out; `written` names JSON columns whose
-    values come as JSON text already (kept as they are)."""
-    shared = {"tenant_id": tenant_of(session), **(same or {})}
-    keys = [*shared, *[key for key in keys if key not in shared]]
-    types = _pg_types(table.name, tuple(keys))
-    params: list[Any] = []
-    selected: list[str] = []
-    arrays: list[str] = []  # (the columns' arrays and their names in ROWS FROM)
-    aliases: list[str] = []
-    for key, kind in zip(keys, types, strict=True):
-        column = [shared[key]] if key in shared else [row.get(key) for row in rows]
-        is_json = kind in _JSON_TYPES
-        first = column[0]
-        # One value for all: pass it once (the second row's value rules most columns out).
-        if len(column) == 1 or (column[1] == first and column.count(first) == len(column)):
-            if is_json and first is not None and key not in written:
-                first = _dumps(first).decode()
-            params.append(first)
-            selected.append(f"${len(params)}::{kind}")
-            continue
-        if key in written:  # JSON texts already: one array of them, as they are
-            params.append("[" + ",".join("null" if t is None else t for t in column) + "]")
-        else:
-            params.append(_dumps(column).decode())
-        n = len(params)
-        aliases.append(f'"{key}"')
-        if is_json:  # each value's exact text; JSON null is SQL NULL, as None was
-            arrays.append(f"json_array_elements(${n}::json)")
-            selected.append(f"nullif(u.\"{key}\"::text, 'null')::{kind}")
-        else:
-            arrays.append(f"json_array_elements_text(${n}::json)")
-            selected.append(f'u."{key}"::{kind}')
-    names = ", ".join(f'"{key}"' for key in keys)
-    # Names and types come from the table's own definition, never from input.
-    sql = f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)}'
-    if arrays:
-        sql += f" FROM ROWS FROM ({', '.join(arrays)}) AS u({', '.join(aliases)})"
-    if upsert:
-        updates = ", ".join(
-            f'"{key}" = EXCLUDED."{key}"' for key in keys if key not in ("tenant_id", "id")
-        )
-        sql += f" ON CONFLICT (tenant_id, id) DO UPDATE SET {updates}"
-    await (await driver_connection(session)).execute(sql, *params)
 
 
 async def driver_connection(session: AsyncSession) -> Any:
