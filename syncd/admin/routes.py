@@ -7,7 +7,7 @@
 
 The audit log's filters are `syncd.admin.audit`'s (a bad one is a 422
 problem); the jobs, whose jobs a caller sees and what a retry is, are
-`syncd.admin.jobs`'s.
+`syncd.admin.service`'s.
 """
 
 from __future__ import annotations
@@ -16,9 +16,16 @@ from aiohttp import web
 
 from jobs.job_stats import STATES, JobNotFound, JobNotRetryable
 from syncd import appkeys
-from syncd.admin.audit import AuditQuery, read_audit
-from syncd.admin.jobs import JOB_ID, JobNotFailed, JobNotFoundProblem, job_read, job_scope
 from syncd.admin.schemas import AuditEntryPage, AuditListQuery, JobPath, JobRead, JobsRead
+from syncd.admin.service import (
+    JOB_ID,
+    AuditQuery,
+    JobNotFailed,
+    JobNotFoundProblem,
+    job_read,
+    job_scope,
+    read_audit,
+)
 from syncd.auth.permissions import Permission, requires
 from syncd.i18n import Msg
 from syncd.openapi import describe

@@ -8,8 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from syncd.admin.audit import AuditQuery
-from syncd.admin.jobs import JOB_ID, State
+from syncd.admin.service import JOB_ID, AuditQuery, State
 from syncd.web.pagination import PageQuery
 
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncd import appkeys
-from syncd.admin.audit import AuditQuery, read_audit
+from syncd.admin.service import AuditQuery, read_audit
 from syncd.auth.permissions import Permission
 from syncd.console.directory import people
 from syncd.console.forms import page

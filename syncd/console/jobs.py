@@ -14,7 +14,7 @@ from aiohttp import web
 
 from jobs.job_stats import STATES, JobNotFound, JobNotRetryable
 from syncd import appkeys
-from syncd.admin.jobs import JOB_ID, JobNotFailed, JobNotFoundProblem, job_scope
+from syncd.admin.service import JOB_ID, JobNotFailed, JobNotFoundProblem, job_scope
 from syncd.auth.permissions import Permission
 from syncd.console.forms import page, read_form, with_notice
 from syncd.console.render import render, see_other

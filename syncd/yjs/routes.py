@@ -19,15 +19,11 @@ authenticating or authorising closes it with its code.
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from aiohttp import web
-from sqlalchemy import select
 
-from protocol.entities import ENTITIES, ydoc_name
-from storage.models import Task
-from storage.unit_of_work import TenantUnitOfWork
+from protocol.entities import ydoc_name
 from syncd import appkeys
 from syncd.auth import tokens
 from syncd.auth.errors import PermissionDenied
@@ -37,24 +33,12 @@ from syncd.i18n import Msg
 from syncd.openapi import describe
 from syncd.sockets.auth import offered_token, refuse_foreign_origin, upgrade
 from syncd.sockets.close import Close, Refused
-from syncd.sync.scope import Scope
 from syncd.web.problems import NotFound, Problem, TenantMismatch, TenantNotFound
+from syncd.yjs.schemas import parse_document
+from syncd.yjs.service import authorise
 from syncd.yjs.session import YjsSession
 
 SUBPROTOCOL = "syncd.yjs"
-DOCUMENT = re.compile(r"(?P<entity>[a-z_]+):(?P<id>[0-9a-fA-F-]{36}):(?P<field>[a-z_]+)")
-
-
-def parse_document(name: str) -> tuple[str, uuid.UUID, str] | None:
-    """(entity, id, field) of a well-formed collaborative document name, else None."""
-    match = DOCUMENT.fullmatch(name)
-    spec = ENTITIES.get(match["entity"]) if match is not None else None
-    if match is None or spec is None or match["field"] not in spec.ydoc_fields:
-        return None
-    try:
-        return match["entity"], uuid.UUID(match["id"]), match["field"]
-    except ValueError:
-        return None
 
 
 async def authenticate(request: web.Request, token: str | None) -> Principal:
@@ -77,18 +61,6 @@ async def authenticate(request: web.Request, token: str | None) -> Principal:
     if not role_allows(who.role, Permission.SYNC):
         raise Refused(Close.FORBIDDEN, "this role may not sync")
     return who
-
-
-async def authorise(request: web.Request, who: Principal, task_id: uuid.UUID) -> None:
-    """The task exists in the principal's tenant and they may edit it."""
-    async with TenantUnitOfWork(request.app[appkeys.SESSIONS], who.tenant_id) as uow:
-        exists = await uow.session.scalar(
-            select(Task.id).where(Task.id == task_id, Task.deleted_at.is_(None))
-        )
-        if exists is None:
-            raise Refused(Close.NOT_FOUND, "no such document")
-        if not (await Scope.load(uow.session, who)).sees_task(task_id):
-            raise Refused(Close.FORBIDDEN, "the task is not assigned to you")
 
 
 routes = web.RouteTableDef()
@@ -122,6 +94,6 @@ async def edit(
 ) -> None:
     """Authenticate, authorise, count the socket in, then edit the document."""
     who = await authenticate(request, offered_token(request))
-    await authorise(request, who, document[1])
+    await authorise(request.app[appkeys.SESSIONS], who, document[1])
     async with session.counted(who):  # under the same socket caps as /sync/ws
         await session.run(who, ydoc_name(*document))
