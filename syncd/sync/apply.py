@@ -12,7 +12,7 @@ from protocol.entities import ENTITIES
 from syncd.i18n import Msg
 from syncd.sync import actions, fields, ydocs
 from syncd.sync.outcomes import ChangeOutcome
-from syncd.sync.refusals import Refused, invalid
+from syncd.sync.refusals import NotWritable, Refused, UnknownEntity, invalid
 from syncd.sync.unit import UnitOfChange
 
 
@@ -30,8 +30,7 @@ async def apply_change(unit: UnitOfChange, change: Change) -> ChangeOutcome:
             )
         spec = ENTITIES.get(change.entity)
         if spec is None:
-            raise Refused(
-                "unknown_entity",
+            raise UnknownEntity(
                 Msg(
                     "no entity {entity}; known: {known}",
                     entity=repr(change.entity),
@@ -43,11 +42,7 @@ async def apply_change(unit: UnitOfChange, change: Change) -> ChangeOutcome:
         if change.op is Op.ACTION:
             return await actions.act(unit, spec, change)
         if not spec.device_writable:
-            raise Refused(
-                "not_writable",
-                Msg("{entity} rows are not written by devices", entity=spec.name),
-                status=403,
-            )
+            raise NotWritable(Msg("{entity} rows are not written by devices", entity=spec.name))
         if change.op is Op.DELETE:
             return fields.delete(unit, spec, change)
         return fields.upsert(unit, spec, change)

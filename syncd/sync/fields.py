@@ -31,7 +31,15 @@ from syncd.sync import timeline
 from syncd.sync.batch import Batch
 from syncd.sync.conflicts import open_edit_conflict
 from syncd.sync.outcomes import ChangeOutcome
-from syncd.sync.refusals import Refused, forbidden, invalid, not_found
+from syncd.sync.refusals import (
+    AppendOnly,
+    InvalidChange,
+    UnknownMedia,
+    UnknownReference,
+    forbidden,
+    invalid,
+    not_found,
+)
 from syncd.sync.unit import UnitOfChange, parse_stamp
 
 
@@ -42,7 +50,7 @@ def upsert(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcom
     try:
         clean = spec.validate(change.fields, creating=creating)
     except FieldErrors as exc:
-        raise Refused("validation_failed", str(exc), exc.errors) from None
+        raise InvalidChange(str(exc), errors=exc.errors) from None
     if current is not None:
         _keep_fixed(spec, clean, current)
     _one_stamp(spec, change)
@@ -81,9 +89,7 @@ def delete(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcom
     if current is None:
         raise not_found(spec.name, change.id)
     if spec.append_only:
-        raise Refused(
-            "append_only", Msg("{entity} entries are never deleted", entity=spec.name), status=409
-        )
+        raise AppendOnly(Msg("{entity} entries are never deleted", entity=spec.name))
     if spec.name == "task" and not batch.scope.is_whole_tenant:
         raise forbidden("technicians do not delete tasks")
     task_id = spec.task_of(change.id, current)
@@ -113,9 +119,8 @@ def check_references(batch: Batch, spec: EntitySpec, values: dict[str, Any]) -> 
     for reference, row_id in spec.referenced(values):
         row = batch.row(reference.entity, row_id)
         if row is None or row.get("deleted_at") is not None:
-            code = "unknown_media" if reference.entity == "media_asset" else "unknown_reference"
-            raise Refused(
-                code,
+            refusal = UnknownMedia if reference.entity == "media_asset" else UnknownReference
+            raise refusal(
                 Msg(
                     "{field} {id} names no live {entity}",
                     field=reference.field,
@@ -125,7 +130,7 @@ def check_references(batch: Batch, spec: EntitySpec, values: dict[str, Any]) -> 
                 errors=[
                     {
                         "field": reference.field,
-                        "code": code,
+                        "code": refusal.code,
                         "message": Msg("no such {entity}", entity=reference.entity),
                     }
                 ],
@@ -191,7 +196,7 @@ def _tie_to_purchase(
             }
         )
     if errors:
-        raise Refused("validation_failed", "the receipt does not match its purchase", errors)
+        raise InvalidChange("the receipt does not match its purchase", errors=errors)
     return clean
 
 

@@ -32,7 +32,7 @@ from syncd.sync.cursor import Cursor
 from syncd.sync.errors import ClientIdTaken
 from syncd.sync.outcomes import ChangeOutcome
 from syncd.sync.preload import preload
-from syncd.sync.refusals import Refused
+from syncd.sync.refusals import InvalidChange, Refused, WrongEntity
 from syncd.sync.unit import UnitOfChange, parse_stamp
 from syncd.web.field_messages import bounds_message, field_message
 
@@ -103,25 +103,24 @@ def parse_change(
 ) -> tuple[Any, Change | ChangeOutcome]:
     """One change of a push, upcast from `schema` to the current schema: (the raw
     change as the current schema writes it, its `Change` or `rejected` result)."""
+    refused: Refused
     if not isinstance(raw, dict):
-        refused = Refused(
-            "validation_failed",
+        refused = InvalidChange(
             "a change is a JSON object",
-            [{"field": "change", "code": "dict_type", "message": "not a JSON object"}],
+            errors=[{"field": "change", "code": "dict_type", "message": "not a JSON object"}],
         )
         return raw, _rejected("", refused)
     if only_entity is not None and raw.get("entity") != only_entity:
-        refused = Refused(
-            "wrong_entity", Msg("this endpoint takes {entity} changes only", entity=only_entity)
-        )
+        refused = WrongEntity(Msg("this endpoint takes {entity} changes only", entity=only_entity))
         return raw, _rejected(_id_of(raw), refused)
     try:
         bounds.check(raw)
     except bounds.BoundsError as exc:
-        refused = Refused(
-            "validation_failed",
+        refused = InvalidChange(
             Msg("the change is outside the server's limits: {reason}", reason=bounds_message(exc)),
-            [{"field": exc.path or "change", "code": exc.code, "message": bounds_message(exc)}],
+            errors=[
+                {"field": exc.path or "change", "code": exc.code, "message": bounds_message(exc)}
+            ],
         )
         return raw, _rejected(_id_of(raw), refused)
     try:
@@ -133,10 +132,9 @@ def parse_change(
             entity=exc.entity,
             names=", ".join(exc.names),
         )
-        refused = Refused(
-            "validation_failed",
+        refused = InvalidChange(
             unknown,
-            [
+            errors=[
                 {"field": f"fields.{name}", "code": "unknown_field", "message": unknown}
                 for name in exc.names
             ],
@@ -156,7 +154,7 @@ def parse_change(
             }
             for e in exc.errors(include_url=False, include_input=False)
         ]
-        refused = Refused("validation_failed", "the change did not validate", errors)
+        refused = InvalidChange("the change did not validate", errors=errors)
         return raw, _rejected(_id_of(raw), refused)
 
 

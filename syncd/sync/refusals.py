@@ -20,16 +20,13 @@ and title, in the request's language. A detail or message given as a `Msg` is
 kept translatable (syncd/web/problem_json.py): the result is stored, and read
 later in its reader's language.
 
-`Refused(code, detail, errors, status=...)`, the form the push path writes,
-names a refusal by its code: it makes the refusal class of that code (and of
-that status, where one code has two), so every refusal still gets its status
-and title from its class alone. `invalid`, `forbidden`, `not_found` and
-`refused_action` build the common ones.
+A refusal is raised by its class's name, so its status and title come from
+the class alone; `invalid`, `forbidden`, `not_found` and `refused_action`
+build the common ones.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any
 
 from protocol.lifecycle import InvalidTransition
@@ -44,40 +41,8 @@ from syncd.web.problems import (
 )
 
 
-class _ByCode(type):
-    """`Refused(code, ...)` makes the refusal of that code; a refusal class makes itself."""
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if cls is Refused:
-            return _named(*args, **kwargs)
-        return super().__call__(*args, **kwargs)
-
-
-@functools.cache
-def _class_of(code: str, status: int | None) -> type[Refusal]:
-    """The refusal class of `code` (of `status`, where a code has two), found in the tree."""
-    for cls in refusal_classes():
-        if cls.code == code and status in (None, cls.status):
-            return cls
-    raise LookupError(f"no refusal has the code {code!r} and the status {status}")
-
-
-class Refused(Problem, metaclass=_ByCode):
+class Refused(Problem):
     """One change refused; the batch goes on. Its status, code and title are its class's."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _class_of.cache_clear()  # a new refusal class is found from now on
-
-    if TYPE_CHECKING:  # the push path's form; see `_named`
-
-        def __init__(
-            self,
-            code: str,
-            detail: str,
-            errors: list[dict[str, Any]] | None = None,
-            status: int | None = None,
-        ) -> None: ...
 
     def problem(self) -> dict[str, Any]:
         """The change's `rejected` problem (`Problem.as_json`)."""
@@ -178,13 +143,6 @@ def refusal_classes() -> list[type[Refusal]]:
     for cls in found:
         found.extend(sub for sub in cls.__subclasses__() if sub not in found)
     return found[1:]
-
-
-def _named(
-    code: str, detail: str, errors: list[dict[str, Any]] | None = None, status: int | None = None
-) -> Refused:
-    """`Refused(code, detail, errors, status)`: the refusal of that code, made."""
-    return _class_of(code, status)(detail, errors=errors)
 
 
 def invalid(detail: str, field: str, code: str, message: str) -> Refusal:

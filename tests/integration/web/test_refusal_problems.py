@@ -81,8 +81,8 @@ async def test_a_refused_assignment_is_one_problem_over_rest_and_push(
 async def test_a_missing_reference_is_one_problem_over_rest_and_push(
     client: Any, sessions: Sessions
 ) -> None:
-    """The push path names this refusal by its code (`Refused("unknown_reference", ...)`);
-    the REST write raises the same class, found by that code in the tree."""
+    """The push path and the REST write raise the same class (`UnknownReference`):
+    one code, status and title, in the request's language."""
     admin = await signed_in(client, sessions, Role.ADMIN)
     missing = str(uuid.uuid4())
     for headers, locale in (({}, "en"), (AR, "ar")):

@@ -11,10 +11,7 @@ import pytest
 from syncd.i18n import Msg, has_translation
 from syncd.sync.localize import problem_in
 from syncd.sync.refusals import (
-    CollaborationOff,
-    InvalidChange,
     Refused,
-    UnsupportedOp,
     refusal_classes,
 )
 from syncd.web.problems import PROBLEM_CODES, Problem
@@ -31,25 +28,6 @@ def test_each_code_and_status_is_one_class_with_the_codes_title() -> None:
         assert issubclass(cls, Refused)
         assert PROBLEM_CODES[cls.code] == cls.title, cls
         assert has_translation(cls.title, "ar"), cls
-
-
-@pytest.mark.parametrize("cls", refusal_classes(), ids=lambda cls: cls.__name__)
-def test_the_push_paths_named_form_makes_the_class_of_that_code(cls: type[Problem]) -> None:
-    named = Refused(cls.code, Msg("no task {task_id}", task_id=7), None, status=cls.status)
-    assert type(named) is cls
-    assert (named.code, named.status, named.title) == (cls.code, cls.status, cls.title)
-    with pytest.raises(Refused):
-        raise named
-
-
-def test_the_named_form_without_a_status_takes_the_codes_own() -> None:
-    assert type(Refused("validation_failed", "x")) is InvalidChange
-    assert type(Refused("unsupported_op", "x")) is UnsupportedOp
-    assert type(Refused("unsupported_op", "x", status=501)) is CollaborationOff
-    with pytest.raises(LookupError):
-        Refused("no_such_code", "x")
-    with pytest.raises(LookupError):
-        Refused("validation_failed", "x", status=409)
 
 
 @pytest.mark.parametrize("cls", refusal_classes(), ids=lambda cls: cls.__name__)
