@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from storage.blobs import BlobError, check_key
+from storage.blob_keys import BlobError, check_key
 
 MAX_CONTENT_TYPE_LENGTH = 100
 _ORDER = ("key", "exp", "ct", "fn", "size")

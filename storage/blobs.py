@@ -13,7 +13,7 @@ request handler of ours: `presign_upload` answers how to send one object (a
 method, a URL and the headers or form fields the signature covers) and
 `presign_download` a URL to read one, both expiring.
 
-    BlobError
+    BlobError (storage.blob_keys, with `check_key`; importable from here)
     ├── InvalidBlobKey (also ValueError): the key could escape the store
     ├── BlobNotFound (also KeyError)
     ├── BlobTooLarge: a stream passed `max_bytes` (nothing was stored)
@@ -28,13 +28,12 @@ method, a URL and the headers or form fields the signature covers) and
 from __future__ import annotations
 
 import asyncio
-import re
 import stat
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from storage.blob_files import (
@@ -45,42 +44,16 @@ from storage.blob_files import (
     open_temp,
 )
 from storage.blob_files import opened_in_thread as opened_in_thread  # the S3 adapter's import
-
-if TYPE_CHECKING:
-    from storage.blob_urls import SignedDownload, UrlSigner
+from storage.blob_keys import MAX_KEY_LENGTH as MAX_KEY_LENGTH
+from storage.blob_keys import BlobError as BlobError
+from storage.blob_keys import BlobNotFound as BlobNotFound
+from storage.blob_keys import BlobSizeMismatch as BlobSizeMismatch
+from storage.blob_keys import BlobTooLarge as BlobTooLarge
+from storage.blob_keys import InvalidBlobKey as InvalidBlobKey
+from storage.blob_keys import check_key as check_key
+from storage.blob_urls import SignatureInvalid, SignedDownload, UrlSigner
 
 CHUNK_BYTES = 64 * 1024
-MAX_KEY_LENGTH = 300
-_SEGMENT = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9._\-]*$")
-
-
-class BlobError(Exception):
-    """Base of the blob store's errors."""
-
-
-class InvalidBlobKey(BlobError, ValueError):
-    """The key is not a safe relative path inside the store."""
-
-
-class BlobNotFound(BlobError, KeyError):
-    """No blob under that key."""
-
-
-class BlobTooLarge(BlobError):
-    """A streamed blob passed its limit; nothing was stored."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the blob is larger than {limit} bytes")
-        self.limit = limit
-
-
-class BlobSizeMismatch(BlobError):
-    """A signed upload ended before its signed size; nothing was stored."""
-
-    def __init__(self, expected: int, received: int) -> None:
-        super().__init__(f"the upload ended after {received} of its {expected} bytes")
-        self.expected = expected
-        self.received = received
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,18 +142,6 @@ async def read_all(store: BlobStore, key: str) -> bytes:
         async for chunk in chunks:
             parts.append(chunk)
     return b"".join(parts)
-
-
-def check_key(key: str) -> str:
-    """`key` if it is a safe relative key, else InvalidBlobKey."""
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidBlobKey(f"a blob key has 1 to {MAX_KEY_LENGTH} characters")
-    if not all(_SEGMENT.match(segment) for segment in key.split("/")):
-        raise InvalidBlobKey(
-            f"{key!r} is not a relative key of letters, digits, '.', '_', '-' "
-            "segments (none empty or starting with '.')"
-        )
-    return key
 
 
 class LocalBlobStore:
@@ -320,7 +281,6 @@ class LocalBlobStore:
         term); BlobTooLarge for a body longer than signed, BlobSizeMismatch for
         a shorter one. Nothing is stored unless all of it holds.
         """
-        from storage.blob_urls import SignatureInvalid
 
         signed = self._signer().verify_upload(query)
         if content_type != signed.content_type:
