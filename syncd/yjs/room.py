@@ -28,23 +28,39 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 import structlog
 from pycrdt import merge_updates
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol import yprotocol, yupdate
 from protocol.yprotocol import AwarenessEntry
 from storage import ydoc_store
 from storage.unit_of_work import TenantUnitOfWork
+from storage.ydoc_live import LiveWrites
 from storage.ydoc_replica import Replica
 from storage.ydoc_store import DocumentTooLarge
 from syncd.sockets.close import Close
 from syncd.yjs import awareness
 from syncd.yjs.relay import AWARENESS, UPDATE
 
-if TYPE_CHECKING:
-    from syncd.yjs.rooms import Rooms
+
+class Host(Protocol):
+    """What a room needs of the registry that owns it (syncd.yjs.rooms.Rooms)."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    writes: LiveWrites
+    max_document_bytes: int
+
+    @property
+    def closed(self) -> bool: ...
+
+    def own(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]: ...
+
+    async def publish(self, tenant_id: uuid.UUID, name: str, body: bytes) -> None: ...
+
 
 log = structlog.get_logger("syncd.yjs")
 
@@ -83,7 +99,7 @@ def _merge(group: list[Checked]) -> Checked:
 
 
 class Room:
-    def __init__(self, rooms: Rooms, tenant_id: uuid.UUID, name: str) -> None:
+    def __init__(self, rooms: Host, tenant_id: uuid.UUID, name: str) -> None:
         self.rooms = rooms
         self.tenant_id = tenant_id
         self.name = name

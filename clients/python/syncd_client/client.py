@@ -141,6 +141,11 @@ class SyncClient(FieldWork):
         await self.close()
 
     @property
+    def http(self) -> aiohttp.ClientSession | None:
+        """The HTTP client once started (None before)."""
+        return self._http
+
+    @property
     def session(self) -> Session:
         if self._session is None:
             raise RuntimeError("start the client first (async with SyncClient(...))")
@@ -160,14 +165,14 @@ class SyncClient(FieldWork):
     ) -> uuid.UUID:
         """Queue a new row (the id is the device's, a UUID); answers its id."""
         row_id = row_id or uuid.uuid4()
-        self._queue(entity, row_id, Op.UPSERT, fields=fields)
+        self.queue(entity, row_id, Op.UPSERT, fields=fields)
         return row_id
 
     def update(self, entity: str, row_id: RowId, fields: dict[str, Any]) -> Change:
-        return self._queue(entity, row_id, Op.UPSERT, fields=fields)
+        return self.queue(entity, row_id, Op.UPSERT, fields=fields)
 
     def delete(self, entity: str, row_id: RowId) -> Change:
-        return self._queue(entity, row_id, Op.DELETE)
+        return self.queue(entity, row_id, Op.DELETE)
 
     def act(
         self,
@@ -182,7 +187,7 @@ class SyncClient(FieldWork):
         """Queue a task action (`start`, `pause`, ...; `assign` needs `user_id`, `reject`
         a `reason`); `geo` is a plain mapping `{"lat", "lng", "accuracy_m"}`."""
         fields = {"user_id": str(user_id)} if user_id is not None else {}
-        return self._queue(
+        return self.queue(
             "task",
             task_id,
             Op.ACTION,
@@ -193,7 +198,7 @@ class SyncClient(FieldWork):
             client_time=client_time,
         )
 
-    def _queue(self, entity: str, row_id: RowId, op: Op, **extra: Any) -> Change:
+    def queue(self, entity: str, row_id: RowId, op: Op, **extra: Any) -> Change:
         row_id = uuid.UUID(str(row_id))
 
         def build(hlc: str, base_version: int) -> Change:

@@ -3,7 +3,7 @@ purchases and receipts, with where (`geo`, a plain mapping) and when by the
 device's clock (`client_time`), as docs/protocol.md lets each carry them.
 
 `SyncClient` (syncd_client/client.py) inherits these; each queues a change
-through the client's `create` / `_queue` and answers the new row's id.
+through the client's `create` / `queue` and answers the new row's id.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class FieldWork:
     ) -> uuid.UUID:
         raise NotImplementedError
 
-    def _queue(self, entity: str, row_id: RowId, op: Op, **extra: Any) -> Change:
+    def queue(self, entity: str, row_id: RowId, op: Op, **extra: Any) -> Change:
         raise NotImplementedError
 
     def add_event(
@@ -88,7 +88,7 @@ class FieldWork:
         if notes is not None:
             fields["notes"] = notes
         row_id = purchase_id or uuid.uuid4()
-        self._queue(
+        self.queue(
             "purchase",
             row_id,
             Op.UPSERT,
@@ -121,7 +121,7 @@ class FieldWork:
         if media_ids is not None:
             fields["media_ids"] = [str(media_id) for media_id in media_ids]
         row_id = receipt_id or uuid.uuid4()
-        self._queue(
+        self.queue(
             "receipt", row_id, Op.UPSERT, fields=fields, geo=plain_geo(geo), client_time=client_time
         )
         return row_id

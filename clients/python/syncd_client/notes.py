@@ -19,7 +19,7 @@ import base64
 import random
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiohttp
 from pycrdt import Doc, Text
@@ -27,9 +27,24 @@ from pycrdt import Doc, Text
 from protocol import yprotocol as y
 from protocol.changes import Op
 from syncd_client.errors import ProblemError, TransientError
+from syncd_client.session import Session
+from syncd_client.store import LocalStore
 
-if TYPE_CHECKING:
-    from syncd_client.client import SyncClient
+
+class Host(Protocol):
+    """What notes need of their client (syncd_client.client.SyncClient): its store's
+    outbox and a way to queue a change in it, its session and its HTTP client."""
+
+    store: LocalStore
+
+    @property
+    def session(self) -> Session: ...
+
+    @property
+    def http(self) -> aiohttp.ClientSession | None: ...
+
+    def queue(self, entity: str, row_id: Any, op: Op, **extra: Any) -> Any: ...
+
 
 FIELD = "notes"
 SUBPROTOCOL = "syncd.yjs"
@@ -39,7 +54,7 @@ REFUSED = {4403: "forbidden", 4404: "not_found", 4413: "document_too_large"}
 class TaskNotes:
     """One task's notes on this device."""
 
-    def __init__(self, client: SyncClient, task_id: uuid.UUID | str) -> None:
+    def __init__(self, client: Host, task_id: uuid.UUID | str) -> None:
         self.client = client
         self.task_id = uuid.UUID(str(task_id))
         self.document = f"task:{self.task_id}:{FIELD}"
@@ -60,7 +75,7 @@ class TaskNotes:
         with self.doc.transaction():
             change(self._text)
         update = self.doc.get_update(before)
-        self.client._queue(
+        self.client.queue(
             "task",
             self.task_id,
             Op.YDOC,
@@ -70,7 +85,7 @@ class TaskNotes:
 
     async def fetch(self, timeout_s: float = 10.0) -> str:
         """Sync with the server's document once; answers the merged text."""
-        http = self.client._http
+        http = self.client.http
         if http is None:
             raise RuntimeError("the client is not started; use it with 'async with'")
         token = await self.client.session.access_token()
