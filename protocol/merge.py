@@ -31,6 +31,27 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
 
 
+# The text each stamp was parsed from, by identity: a stamp's text is its canonical
+# form (`Stamp.parse` takes exactly what `str` writes), so a stamp read from a change
+# is written back without being formatted again.
+_texts: dict[int, tuple[Stamp, str]] = {}
+
+
+def remember_text(stamp: Stamp, text: str) -> None:
+    """Note that `stamp` was parsed from `text` (`str(stamp) == text`)."""
+    if len(_texts) >= 16_384:
+        _texts.clear()
+    _texts[id(stamp)] = (stamp, text)
+
+
+def stamp_text(stamp: Stamp) -> str:
+    """`str(stamp)`, remembered for stamps parsed through `remember_text`."""
+    known = _texts.get(id(stamp))
+    if known is not None and known[0] is stamp:
+        return known[1]
+    return str(stamp)
+
+
 @dataclass(frozen=True, slots=True)
 class FieldClock:
     stamp: Stamp
@@ -57,7 +78,7 @@ class RowState:
         for name, clock in self.clocks.items():
             text = texts.get(id(clock.stamp))
             if text is None:
-                text = texts[id(clock.stamp)] = str(clock.stamp)
+                text = texts[id(clock.stamp)] = stamp_text(clock.stamp)
             data[name] = {"hlc": text, "v": clock.version, "by": clock.client_id}
         if self.deleted is not None:
             data["_deleted"] = self.deleted.as_json()

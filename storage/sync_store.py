@@ -1,5 +1,7 @@
-"""Persistence for sync: synced rows in bulk, the change log, snapshot pages
-(the counter, push batches and devices are storage.sync_ledger's). Every
+"""Persistence for sync's writes: the entities' tables, their rows as JSON values,
+rows loaded and written in bulk, log entries appended (reads of the log and of
+rows are storage.log_reads'; PostgreSQL's one-statement batches
+storage.pg_bulk's; the counter, push batches and devices storage.sync_ledger's). Every
 function takes a tenant-bound session (storage.unit_of_work.TenantUnitOfWork)
 and never a tenant id.
 
@@ -17,12 +19,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Uuid, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from storage.models import (
-    Base,
     ChangeLogEntry,
     MediaAsset,
     Purchase,
@@ -32,6 +33,7 @@ from storage.models import (
     TaskEvent,
 )
 from storage.models.tasks import ChecklistItem
+from storage.pg_bulk import insert_columns, json_default
 from storage.types import UTCDateTime, utcnow
 
 MODELS: dict[str, type[DeclarativeBase]] = {
@@ -142,6 +144,7 @@ _uuid_texts: dict[int, tuple[uuid.UUID, str]] = {}
 
 
 def _uuid_text(value: uuid.UUID) -> str:
+    """`str(value)`, remembered by identity."""
     known = _uuid_texts.get(id(value))
     if known is not None and known[0] is value:
         return known[1]
@@ -150,6 +153,9 @@ def _uuid_text(value: uuid.UUID) -> str:
     text = str(value)
     _uuid_texts[id(value)] = (value, text)
     return text
+
+
+uuid_text = _uuid_text
 
 
 def values_to_json(entity: str, row: Any, names: Iterable[str]) -> dict[str, Any]:
@@ -263,7 +269,14 @@ async def upsert_rows(session: AsyncSession, entity: str, rows: Sequence[dict[st
     columns = set(model.__table__.columns.keys()) - {"tenant_id"}
     keys = sorted(set().union(*rows) & columns)
     if session.get_bind().dialect.name == "postgresql":
-        await _pg_unnest_insert(session, model.__table__, keys, rows, upsert=True)
+        await insert_columns(
+            await driver_connection(session),
+            tenant_of(session),
+            model.__table__,
+            keys,
+            rows,
+            upsert=True,
+        )
         return
     statement = sqlite.insert(model)
     updates = {key: statement.excluded[key] for key in keys if key not in ("tenant_id", "id")}
@@ -279,75 +292,31 @@ async def append_log(session: AsyncSession, entries: Sequence[dict[str, Any]]) -
         table = ChangeLogEntry.__table__
         keys = sorted(set().union(*entries) & set(table.columns.keys()))
         same = {} if "created_at" in keys else {"created_at": utcnow()}
-        await _pg_unnest_insert(session, table, keys, entries, upsert=False, same=same)
-        return
-    await session.execute(insert(ChangeLogEntry), list(entries))
-
-
-# --- PostgreSQL: one round trip per batch -------------------------------------------------
-#
-# A batch's rows go in as one `INSERT ... SELECT ... FROM unnest($1::type[], ...)`, one
-# array per column, on the session's own connection (same transaction, same role and
-# row-level security). This skips the per-row parameter processing of executemany,
-# which dominated the cost of a push. A column that holds one value in every row (the
-# tenant, the batch's time, its user) travels once, as a plain parameter.
-
-
-@functools.cache
-def _pg_types(table_name: str, keys: tuple[str, ...]) -> tuple[str, ...]:
-    table = Base.metadata.tables[table_name]
-    dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
-    return tuple(table.columns[key].type.compile(dialect=dialect).split("(")[0] for key in keys)
-
-
-_JSON_TYPES = frozenset({"JSON", "JSONB"})
-
-
-async def _pg_unnest_insert(
-    session: AsyncSession,
-    table: Any,
-    keys: list[str],
-    rows: Sequence[dict[str, Any]],
-    *,
-    upsert: bool,
-    same: dict[str, Any] | None = None,
-) -> None:
-    """Insert (or upsert) `rows` in one statement; `same` gives columns every row
-    shares that the rows themselves leave out."""
-    shared = {"tenant_id": tenant_of(session), **(same or {})}
-    keys = [*shared, *[key for key in keys if key not in shared]]
-    types = _pg_types(table.name, tuple(keys))
-    dumps = orjson.dumps
-    params: list[Any] = []
-    selected: list[str] = []
-    unnested: list[str] = []  # (the arrays and their names in the unnest)
-    aliases: list[str] = []
-    for key, kind in zip(keys, types, strict=True):
-        column = [shared[key]] if key in shared else [row.get(key) for row in rows]
-        if kind in _JSON_TYPES:  # JSON columns travel as text
-            column = [None if value is None else dumps(value).decode() for value in column]
-        params.append(column)
-        n = len(params)
-        first = column[0]
-        # One value for all: pass it once (the second row's value rules most columns out).
-        if len(column) == 1 or (column[1] == first and column.count(first) == len(column)):
-            params[-1] = first
-            selected.append(f"${n}::{kind}")
-        else:
-            selected.append(f'u."{key}"')
-            unnested.append(f"${n}::{kind}[]")
-            aliases.append(f'"{key}"')
-    names = ", ".join(f'"{key}"' for key in keys)
-    # Names and types come from the table's own definition, never from input.
-    sql = f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)}'
-    if unnested:
-        sql += f" FROM unnest({', '.join(unnested)}) AS u({', '.join(aliases)})"
-    if upsert:
-        updates = ", ".join(
-            f'"{key}" = EXCLUDED."{key}"' for key in keys if key not in ("tenant_id", "id")
+        # `data` comes as JSON text (`row_json`), kept verbatim in the `json` column.
+        await insert_columns(
+            await driver_connection(session),
+            tenant_of(session),
+            table,
+            keys,
+            entries,
+            upsert=False,
+            same=same,
+            written=("data",),
         )
-        sql += f" ON CONFLICT (tenant_id, id) DO UPDATE SET {updates}"
-    await (await driver_connection(session)).execute(sql, *params)
+        return
+    rows = [{**entry, "data": orjson.loads(entry["data"])} for entry in entries]
+    await session.execute(insert(ChangeLogEntry), rows)
+
+
+def row_json(entity: str, row: Mapping[str, Any]) -> str:
+    """`orjson.dumps(row_to_json(entity, row)).decode()`, written in one step (as
+    text: keeping many of orjson's bytes alive costs far more than decoding them)."""
+    written = orjson.dumps(
+        {key: row[key] for key in _visible_keys(entity)},
+        default=json_default,
+        option=orjson.OPT_UTC_Z,
+    )
+    return written.decode()
 
 
 async def driver_connection(session: AsyncSession) -> Any:

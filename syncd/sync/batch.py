@@ -80,7 +80,7 @@ class Batch:
                 "entity": entity,
                 "entity_id": row_id,
                 "op": op,
-                "data": store.row_to_json(entity, row),
+                "data": store.row_json(entity, row),  # the JSON text, written once
                 "task_id": task_id,
                 "assignee_id": row["user_id"] if entity == "task_assignment" else None,
                 "hlc": hlc,

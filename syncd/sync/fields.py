@@ -72,7 +72,7 @@ def upsert(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcom
     # Fields merged under a tombstone take no new version (nothing is logged).
     version = batch.version + (0 if state is not None and state.deleted else 1)
     result = merge_upsert(state, write, version, spec.guarded)
-    return _record(batch, spec, change, result, task_id)
+    return _record(batch, spec, change, result, task_id, current)
 
 
 def delete(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcome:
@@ -95,7 +95,7 @@ def delete(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcom
         change.base_version,
         batch.version + 1,
     )
-    return _record(batch, spec, change, result, task_id)
+    return _record(batch, spec, change, result, task_id, current)
 
 
 def authorise(batch: Batch, spec: EntitySpec, task_id: uuid.UUID | None, *, creating: bool) -> None:
@@ -150,6 +150,8 @@ def _keep_fixed(spec: EntitySpec, clean: dict[str, Any], current: dict[str, Any]
 
 def _one_stamp(spec: EntitySpec, change: Change) -> None:
     """Fields that are one value take one stamp, so the merge keeps them together."""
+    if not change.field_hlc:  # one stamp for every field
+        return
     for group in spec.together:
         stamps = {str(change.stamp_of(name)) for name in group & change.fields.keys()}
         if len(stamps) > 1:
@@ -194,15 +196,22 @@ def _tie_to_purchase(
 
 
 def _record(
-    batch: Batch, spec: EntitySpec, change: Change, result: MergeResult, task_id: uuid.UUID | None
+    batch: Batch,
+    spec: EntitySpec,
+    change: Change,
+    result: MergeResult,
+    task_id: uuid.UUID | None,
+    current: dict[str, Any] | None,
 ) -> ChangeOutcome:
-    current = batch.row(spec.name, change.id)
+    """Stage and log what the merge changed; `current` is the row as the batch held it."""
     conflict_id = None
+    standing = current
     if result.changed:
         visible = result.state.deleted is None or "_deleted" in result.applied
         version = batch.next_version() if visible else batch.version
         row = _row_from_state(batch, spec, change.id, current, result.state, version)
         batch.stage(spec.name, change.id, row)
+        standing = row
         if visible:
             op = "delete" if result.state.deleted is not None else "upsert"
             batch.record(spec.name, change.id, op, row, task_id, str(change.hlc))
@@ -217,7 +226,13 @@ def _record(
     if result.conflicts or result.delete_conflict:
         conflict_id = open_edit_conflict(batch, spec.name, change, current, result)
     return answer(
-        batch, spec, change.id, result.outcome, conflict_id=conflict_id, applied=result.changed
+        batch,
+        spec,
+        change.id,
+        result.outcome,
+        conflict_id=conflict_id,
+        applied=result.changed,
+        row=standing,
     )
 
 
@@ -254,15 +269,22 @@ def answer(
     outcome: Outcome,
     conflict_id: uuid.UUID | None = None,
     applied: bool = False,
+    row: dict[str, Any] | None = None,
 ) -> ChangeOutcome:
-    """A change's result: with the row as it stands when it did not simply apply."""
-    row = batch.row(spec.name, row_id)
+    """A change's result: with the row as it stands when it did not simply apply
+    (`row`, when the caller holds it; else the batch's)."""
+    if row is None:
+        row = batch.row(spec.name, row_id)
     current = None
     if outcome in (Outcome.SUPERSEDED, Outcome.CONFLICT) and row is not None:
         current = store.row_to_json(spec.name, row)
     version = row["version"] if (row is not None and applied) else None
     return ChangeOutcome(
-        id=str(row_id), status=outcome, version=version, conflict_id=conflict_id, current=current
+        id=store.uuid_text(row_id),
+        status=outcome,
+        version=version,
+        conflict_id=conflict_id,
+        current=current,
     )
 
 

@@ -80,12 +80,16 @@ async def _log_page(
         return every, Cursor.at(scanned_to), full
     # Up to the tenant's version, read with the entries: an entry committed after
     # it has a greater version (versions follow commit order), so it skips nothing.
+    # One entry past the page tells whether more of the share follows: a page that
+    # holds the rest of it ends at the tenant's version (no empty page after it).
     upto, entries = await scoped_reads.read_share(
-        session, cursor.version, scope.tasks, scope.user_id, limit
+        session, cursor.version, scope.tasks, scope.user_id, limit + 1
     )
     if cursor.ahead_of(upto):
         raise InvalidSyncCursor("the cursor was not made by this server")
-    full = len(entries) == limit
+    full = len(entries) > limit
+    if full:
+        del entries[limit:]
     changes: list[Any] = []
     rows = await _rows_moving(session, scope, entries)
     me, tasks, add = scope.user_id, scope.tasks, changes.append
@@ -95,8 +99,7 @@ async def _log_page(
             changes.extend(_scoped(scope, entry, rows))
         elif entry.task_id in tasks:  # (None never is: a row of no task)
             add(entry.change)
-    scanned_to = entries[-1].version if full else upto
-    return changes, Cursor.at(scanned_to), full and scanned_to < upto
+    return changes, Cursor.at(entries[-1].version if full else upto), full
 
 
 async def _check_reached(session: AsyncSession, cursor: Cursor) -> None:

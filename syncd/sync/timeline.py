@@ -8,12 +8,14 @@ second entry.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
 
 from protocol.changes import Change
 from protocol.entities import ENTITIES, Geo
+from storage.sync_store import uuid_text
 from syncd.sync.batch import Batch
 
 
@@ -31,7 +33,7 @@ def add_entry(
 ) -> None:
     """Stage and log one timeline entry of `task_id`, caused by `source_id`."""
     version = batch.next_version()
-    event_id = uuid.uuid5(source_id, f"{batch.client_id}:{hlc}:{kind}")
+    event_id = derived_id(source_id, f"{batch.client_id}:{hlc}:{kind}")
     row = {
         "id": event_id,
         "task_id": task_id,
@@ -49,6 +51,23 @@ def add_entry(
     }
     batch.stage("task_event", event_id, row)
     batch.record("task_event", event_id, "upsert", row, task_id, hlc)
+
+
+_VERSION_5 = ~((0xF000 << 64) | (0xC000 << 48))
+_MARK_5 = (5 << 76) | (0x8000 << 48)
+_new_uuid = object.__new__
+_set = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def derived_id(source: uuid.UUID, name: str) -> uuid.UUID:
+    """`uuid.uuid5(source, name)`, without the constructor's checks (the value is
+    a SHA-1 digest with the version and variant bits set, as uuid5 sets them)."""
+    digest = hashlib.sha1(source.bytes + name.encode(), usedforsecurity=False).digest()
+    made = _new_uuid(uuid.UUID)
+    _set(made, "int", (int.from_bytes(digest[:16]) & _VERSION_5) | _MARK_5)
+    _set(made, "is_safe", _UNKNOWN)
+    return made
 
 
 def entry_for(
@@ -76,7 +95,7 @@ def entry_for(
 
 def creation_payload(entity: str, row_id: uuid.UUID, row: dict[str, Any]) -> dict[str, Any]:
     """What a creation entry says of its row: which row, and its summary fields."""
-    payload: dict[str, Any] = {f"{entity}_id": str(row_id)}
+    payload: dict[str, Any] = {f"{entity}_id": uuid_text(row_id)}
     for name in ENTITIES[entity].summary:
         value = row.get(name)
         payload[name] = str(value) if isinstance(value, uuid.UUID) else value

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from protocol.changes import Change
 from protocol.hlc import Stamp, clamp
+from protocol.merge import remember_text
 from storage import sync_ledger as ledger
 from storage import sync_store as store
 from storage.unit_of_work import TenantUnitOfWork
@@ -51,8 +52,11 @@ log = structlog.get_logger("syncd.sync")
 @functools.lru_cache(maxsize=8192)
 def parse_stamp(text: str) -> Stamp:
     """`Stamp.parse`, remembered: a change's stamps are read when it is decoded and
-    again when it is merged (a Stamp is immutable; raises InvalidStamp as it does)."""
-    return Stamp.parse(text)
+    again when it is merged (a Stamp is immutable; raises InvalidStamp as it does).
+    Its text is remembered for writing it back (protocol.merge.stamp_text)."""
+    stamp = Stamp.parse(text)
+    remember_text(stamp, text)
+    return stamp
 
 
 class UnitOfChange:
@@ -66,6 +70,7 @@ class UnitOfChange:
         self._work: TenantUnitOfWork | None = None
         self._batch: Batch | None = None
         self._committed = False
+        self._now_ms: int | None = None  # the server's clock, read once per unit
 
     @property
     def session(self) -> AsyncSession:
@@ -151,7 +156,9 @@ class UnitOfChange:
         clock plus the allowed skew, so a clock far ahead cannot win every race."""
         text = (change.field_hlc or {}).get(name, change.hlc) if name else change.hlc
         stamp = parse_stamp(text)
-        clamped, was_clamped = clamp(stamp, self.sync.now_ms(), self.sync.max_skew_ms)
+        if self._now_ms is None:
+            self._now_ms = self.sync.now_ms()
+        clamped, was_clamped = clamp(stamp, self._now_ms, self.sync.max_skew_ms)
         if was_clamped:
             log.warning(
                 "hlc stamp clamped",
