@@ -12,7 +12,7 @@ used for another key or content type than signed, and a wrong secret are
 accepted by it: those tests are strict xfails, kept so that an endpoint that
 does check (or an s3rver that learns to) turns them into failures to flip.
 Until then, `complete` re-checking the stored object is what stops a file that
-differs from its declaration (tests/integration/media/test_media.py).
+differs from its declaration (tests/integration/media/test_media_refusals.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Regressions from a client written from docs/protocol.md alone, run through faults (#16).
-
-Each test reproduces one bug with plain HTTP on both databases: a mixed
-edit-and-create batch, unassign-then-delete, resolutions after a delete or a
-later edit, reopen, and the smaller items.
+"""Regressions from a client written from docs/protocol.md alone, run through faults
+(#16), about conflicts and actions: resolutions after a delete or a later edit,
+two conflicts on one row, reopen, equal concurrent values, an invalid action, and
+the smaller items (a bad token in the URL, a replayed ydoc change, a new device's
+first contact). Plain HTTP, both databases.
 """
 
 from __future__ import annotations
@@ -16,175 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.roles import Role
 from tests.support.factories import Account, make_tenant, signed_in
-from tests.support.media import declared, photo
+from tests.support.regressions import (
+    admin_and_tech,
+    assigned_task_with_purchase,
+    technician_snapshot,
+)
 from tests.support.sync import Replica, action, hlc, push, upsert
-from tests.support.ws import closed_with, connect, until
+from tests.support.ws import closed_with
 from tests.support.yjs import open_editor, ydoc_change
 
 Sessions = async_sessionmaker[AsyncSession]
-WHEN = "2026-11-24T09:20:00Z"
-
-
-def _purchase(task_id: uuid.UUID, amount: int) -> dict[str, Any]:
-    return {
-        "task_id": str(task_id),
-        "vendor": "Riyadh Pumps",
-        "amount_minor": amount,
-        "currency": "SAR",
-        "purchased_at": WHEN,
-    }
-
-
-async def test_a_batch_editing_one_row_and_creating_another_of_its_entity_applies(
-    client: Any, sessions: Sessions
-) -> None:
-    admin = await signed_in(client, sessions, Role.ADMIN)
-    task, other_task = uuid.uuid4(), uuid.uuid4()
-    p1, p2, r1, r2 = (uuid.uuid4() for _ in range(4))
-    first = await push(
-        client,
-        admin,
-        "dev-a",
-        [
-            upsert("task", task, "dev-a", title="Pump"),
-            upsert("purchase", p1, "dev-a", **_purchase(task, 100)),
-            upsert(
-                "receipt",
-                r1,
-                "dev-a",
-                purchase_id=str(p1),
-                total_minor=100,
-                currency="SAR",
-                issued_at=WHEN,
-            ),
-        ],
-    )
-    assert [r["status"] for r in first["results"]] == ["applied"] * 3
-    base = max(r["version"] for r in first["results"])
-    mixed = await push(
-        client,
-        admin,
-        "dev-a",
-        [
-            upsert("task", task, "dev-a", base=base, title="Pump seal"),
-            upsert("task", other_task, "dev-a", title="Valve"),
-            upsert("purchase", p1, "dev-a", base=base, amount_minor=150),
-            upsert("purchase", p2, "dev-a", **_purchase(task, 200)),
-            upsert("receipt", r1, "dev-a", base=base, total_minor=150),
-            upsert(
-                "receipt",
-                r2,
-                "dev-a",
-                purchase_id=str(p2),
-                total_minor=200,
-                currency="SAR",
-                issued_at=WHEN,
-            ),
-        ],
-    )
-    assert [r["status"] for r in mixed["results"]] == ["applied"] * 6, mixed
-
-
-async def _team(client: Any, sessions: Sessions) -> tuple[Account, Account]:
-    tenant = await make_tenant(sessions)
-    return (
-        await signed_in(client, sessions, Role.ADMIN, tenant),
-        await signed_in(client, sessions, Role.TECHNICIAN, tenant),
-    )
-
-
-async def _assigned_task_with_purchase(
-    client: Any, admin: Account, tech: Account
-) -> tuple[uuid.UUID, uuid.UUID]:
-    task, purchase = uuid.uuid4(), uuid.uuid4()
-    answer = await push(
-        client,
-        admin,
-        "dash",
-        [
-            upsert("task", task, "dash", title="Pump"),
-            upsert("purchase", purchase, "dash", **_purchase(task, 100)),
-            action(task, "assign", "dash", fields={"user_id": str(tech.user_id)}),
-        ],
-    )
-    assert [r["status"] for r in answer["results"]] == ["applied"] * 3, answer
-    return task, purchase
-
-
-async def _snapshot(client: Any, account: Account) -> dict[tuple[str, str], dict[str, Any]]:
-    fresh = Replica()
-    await fresh.sync(client, account)
-    return fresh.rows
-
-
-@pytest.mark.parametrize("deleted", ["task", "purchase"])
-@pytest.mark.parametrize("order", ["unassign_first", "delete_first"])
-async def test_unassigned_and_deleted_rows_leave_the_phone_on_pull(
-    client: Any, sessions: Sessions, deleted: str, order: str
-) -> None:
-    admin, tech = await _team(client, sessions)
-    task, purchase = await _assigned_task_with_purchase(client, admin, tech)
-    phone = Replica()
-    await phone.sync(client, tech)
-    assert ("task", str(task)) in phone.rows
-    assert ("purchase", str(purchase)) in phone.rows
-    unassign = action(task, "unassign", "dash", fields={"user_id": str(tech.user_id)})
-    delete = {
-        "entity": deleted,
-        "id": str(task if deleted == "task" else purchase),
-        "op": "delete",
-        "hlc": hlc("dash"),
-        "base_version": 0,
-    }
-    steps = [[unassign], [delete]] if order == "unassign_first" else [[delete], [unassign]]
-    statuses = []
-    for changes in steps:
-        statuses.append((await push(client, admin, "dash", changes))["results"][0]["status"])
-    await phone.sync(client, tech)
-    assert phone.rows == await _snapshot(client, tech)
-    if deleted == "task" and order == "delete_first":
-        # A deleted task cannot be unassigned: its other rows stay in scope.
-        assert statuses == ["applied", "rejected"]
-        assert ("task", str(task)) not in phone.rows
-        assert ("purchase", str(purchase)) in phone.rows
-    else:
-        assert statuses == ["applied", "applied"]
-        assert phone.rows == {}
-
-
-async def test_unassigned_then_deleted_rows_leave_the_phone_on_the_live_socket(
-    client: Any, sessions: Sessions
-) -> None:
-    admin, tech = await _team(client, sessions)
-    task, purchase = await _assigned_task_with_purchase(client, admin, tech)
-    phone = Replica()
-    await phone.sync(client, tech)
-    await push(
-        client,
-        admin,
-        "dash",
-        [action(task, "unassign", "dash", fields={"user_id": str(tech.user_id)})],
-    )
-    await push(
-        client,
-        admin,
-        "dash",
-        [
-            {
-                "entity": "purchase",
-                "id": str(purchase),
-                "op": "delete",
-                "hlc": hlc("dash"),
-                "base_version": 0,
-            }
-        ],
-    )
-    ws = await connect(client, tech, phone.cursor)
-    for frame in await until(ws, "caught_up"):
-        if frame["type"] == "changes":
-            phone.apply(frame["changes"])
-    await ws.close()
-    assert phone.rows == await _snapshot(client, tech) == {}
 
 
 async def _priority_conflict(
@@ -238,7 +79,7 @@ async def test_resolving_a_conflict_on_a_row_deleted_since_does_not_resurrect_it
     assert (await _resolve(client, admin, conflict_id, choice))["version"] is None
     await phone.sync(client, staff)
     assert ("task", str(task)) not in phone.rows
-    assert phone.rows == await _snapshot(client, staff)
+    assert phone.rows == await technician_snapshot(client, staff)
     assert (await client.get(f"/tasks/{task}", headers=admin.headers)).status == 404
 
 
@@ -304,8 +145,8 @@ async def test_two_conflicts_on_one_row_resolved_together_keep_both_choices(
 async def test_reopen_keeps_the_technician_and_they_can_work_or_leave(
     client: Any, sessions: Sessions
 ) -> None:
-    admin, tech = await _team(client, sessions)
-    task, _ = await _assigned_task_with_purchase(client, admin, tech)
+    admin, tech = await admin_and_tech(client, sessions)
+    task, _ = await assigned_task_with_purchase(client, admin, tech)
     for name in ("start", "complete"):
         answer = await push(client, tech, "phone", [action(task, name, "phone")])
         assert answer["results"][0]["status"] == "applied", answer
@@ -335,19 +176,6 @@ async def test_reopen_without_technicians_is_open(client: Any, sessions: Session
     assert row["status"] == "open"
 
 
-async def test_a_technician_naming_a_missing_task_gets_unknown_reference(
-    client: Any, sessions: Sessions
-) -> None:
-    _, tech = await _team(client, sessions)
-    answer = await push(
-        client,
-        tech,
-        "phone",
-        [upsert("purchase", uuid.uuid4(), "phone", **_purchase(uuid.uuid4(), 5))],
-    )
-    assert answer["results"][0]["problem"]["code"] == "unknown_reference"
-
-
 async def test_a_bad_token_in_the_url_closes_4401_at_once(client: Any, sessions: Sessions) -> None:
     ws = await client.ws_connect("/sync/ws?token=garbage")
     assert await closed_with(ws) == 4401  # before any hello: no 10 s wait for 4408
@@ -368,8 +196,8 @@ async def test_equal_concurrent_values_open_no_conflict(client: Any, sessions: S
 async def test_an_invalid_action_from_a_device_that_saw_the_status_is_rejected(
     client: Any, sessions: Sessions
 ) -> None:
-    admin, tech = await _team(client, sessions)
-    task, _ = await _assigned_task_with_purchase(client, admin, tech)
+    admin, tech = await admin_and_tech(client, sessions)
+    task, _ = await assigned_task_with_purchase(client, admin, tech)
     phone = Replica()
     await phone.sync(client, tech)
     seen = phone.rows[("task", str(task))]["version"]
@@ -383,71 +211,8 @@ async def test_an_invalid_action_from_a_device_that_saw_the_status_is_rejected(
     assert stale["results"][0]["status"] == "conflict"
 
 
-async def test_a_row_never_moves_to_another_task(client: Any, sessions: Sessions) -> None:
-    admin, tech = await _team(client, sessions)
-    task, purchase = await _assigned_task_with_purchase(client, admin, tech)
-    other = uuid.uuid4()
-    await push(client, admin, "dash", [upsert("task", other, "dash", title="Other")])
-    moved = await push(
-        client, admin, "dash", [upsert("purchase", purchase, "dash", task_id=str(other))]
-    )
-    (result,) = moved["results"]
-    assert result["status"] == "rejected"
-    assert result["problem"]["errors"][0] == {
-        "field": "task_id",
-        "code": "immutable",
-        "message": "delete the row and create it anew instead",
-    }
-    same = await push(
-        client, admin, "dash", [upsert("purchase", purchase, "dash", task_id=str(task))]
-    )
-    assert same["results"][0]["status"] in ("applied", "superseded")
-
-
-async def test_media_ids_must_name_media_of_the_tenant(client: Any, sessions: Sessions) -> None:
-    admin, tech = await _team(client, sessions)
-    task, _ = await _assigned_task_with_purchase(client, admin, tech)
-    media = await declared(client, admin, photo(), owner_type="task", owner_id=str(task))
-    stranger = await signed_in(client, sessions, Role.ADMIN)
-    theirs = await declared(client, stranger, photo(), owner_type="tenant")
-    answer = await push(
-        client,
-        tech,
-        "phone",
-        [
-            upsert(
-                "purchase",
-                uuid.uuid4(),
-                "phone",
-                **_purchase(task, 5),
-                media_ids=[media["media_id"]],
-            ),
-            upsert(
-                "purchase",
-                uuid.uuid4(),
-                "phone",
-                **_purchase(task, 5),
-                media_ids=[str(uuid.uuid4())],
-            ),
-            upsert(
-                "purchase",
-                uuid.uuid4(),
-                "phone",
-                **_purchase(task, 5),
-                media_ids=[theirs["media_id"]],
-            ),
-        ],
-    )
-    statuses = [(r["status"], (r.get("problem") or {}).get("code")) for r in answer["results"]]
-    assert statuses == [
-        ("applied", None),
-        ("rejected", "unknown_media"),
-        ("rejected", "unknown_media"),  # another tenant's media is no media of this one
-    ]
-
-
 async def test_a_replayed_ydoc_change_reaches_open_editors(client: Any, sessions: Sessions) -> None:
-    admin, tech = await _team(client, sessions)
+    admin, tech = await admin_and_tech(client, sessions)
     task = uuid.uuid4()
     await push(client, admin, "dash", [upsert("task", task, "dash", title="Pump")])
     offline = Doc(client_id=77)
