@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,10 +34,7 @@ from syncd.sync.apply import apply_change
 from syncd.sync.outcomes import ChangeOutcome
 from syncd.sync.preload import preload
 from syncd.sync.scope import Scope
-from syncd.sync.unit import UnitOfChange
-
-if TYPE_CHECKING:
-    from syncd.sync.service import SyncService
+from syncd.sync.unit import Core, UnitOfChange
 
 SERVER_NODE = "server"
 NOBODY = uuid.UUID(int=0)
@@ -53,7 +50,7 @@ class Applied:
 
 
 async def apply(
-    sync: SyncService, who: Principal, change: Change, *, client_id: str, check: Check | None
+    sync: Core, who: Principal, change: Change, *, client_id: str, check: Check | None
 ) -> Applied:
     """Apply one change made on the server by a person (a REST write).
 
@@ -80,7 +77,7 @@ async def apply(
 
 
 async def server_upsert(
-    sync: SyncService,
+    sync: Core,
     tenant_id: uuid.UUID,
     actor_id: uuid.UUID | None,
     entity: str,

@@ -39,8 +39,7 @@ from syncd.sync.errors import BatchTooLarge
 from syncd.sync.push import push_batch
 from syncd.sync.scope import Scope
 from syncd.sync.server_writes import SERVER_NODE, Applied, Check
-from syncd.sync.unit import UnitOfChange
-from syncd.sync.ydocs import YDocWriter
+from syncd.sync.unit import UnitOfChange, YDocWriter
 
 __all__ = ["SERVER_NODE", "Applied", "SyncService"]
 

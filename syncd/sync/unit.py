@@ -27,14 +27,16 @@ audit entry, a rejected change's replay) go through `unit.session`.
 from __future__ import annotations
 
 import functools
+import uuid
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Protocol, Self
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.changes import Change
-from protocol.hlc import Stamp, clamp
+from protocol.hlc import HybridClock, Stamp, clamp
 from protocol.merge import remember_text
 from storage import sync_ledger as ledger
 from storage import sync_store as store
@@ -42,9 +44,6 @@ from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
 from syncd.sync.batch import Batch
 from syncd.sync.scope import Scope
-
-if TYPE_CHECKING:
-    from syncd.sync.service import SyncService
 
 log = structlog.get_logger("syncd.sync")
 
@@ -59,9 +58,43 @@ def parse_stamp(text: str) -> Stamp:
     return stamp
 
 
+class YDocWriter(Protocol):
+    """Where `ydoc` changes go (the Yjs document store and its live rooms)."""
+
+    async def append(self, session: AsyncSession, name: str, update: bytes) -> None:
+        """Persist one update inside the push's transaction (raise ValueError if invalid)."""
+        ...
+
+    async def notify(self, tenant_id: uuid.UUID, name: str, update: bytes) -> None:
+        """After commit: hand the update to live editors of the document."""
+        ...
+
+
+class Core(Protocol):
+    """What a unit of change needs of the sync service (syncd.sync.service.SyncService):
+    its sessions, clocks and post-commit steps."""
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+
+    @property
+    def publish(self) -> Callable[[uuid.UUID, int], Any] | None: ...
+
+    @property
+    def ydocs(self) -> YDocWriter | None: ...
+
+    @property
+    def max_skew_ms(self) -> int: ...
+
+    @property
+    def server_clock(self) -> HybridClock: ...
+
+    def now_ms(self) -> int: ...
+
+
 class UnitOfChange:
     def __init__(
-        self, sync: SyncService, who: Principal, client_id: str, *, scope: Scope | None = None
+        self, sync: Core, who: Principal, client_id: str, *, scope: Scope | None = None
     ) -> None:
         self.sync = sync
         self.who = who

@@ -2,17 +2,13 @@
 
 Merged by the CRDT, never in conflict and never in the change log: the
 update is validated and stored in the push's transaction (through the
-`YDocWriter` the app hands the sync service), and reaches live editors
+`YDocWriter` of syncd.sync.unit the app hands the sync service), and reaches live editors
 after the commit (the unit of change's last step).
 """
 
 from __future__ import annotations
 
 import base64
-import uuid
-from typing import Protocol
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from protocol.changes import Change
 from protocol.entities import EntitySpec, ydoc_name
@@ -23,18 +19,6 @@ from syncd.sync.fields import authorise
 from syncd.sync.outcomes import ChangeOutcome
 from syncd.sync.refusals import CollaborationOff, TooLargeDocument, invalid, not_found
 from syncd.sync.unit import UnitOfChange
-
-
-class YDocWriter(Protocol):
-    """Where `ydoc` changes go (the Yjs document store and its live rooms)."""
-
-    async def append(self, session: AsyncSession, name: str, update: bytes) -> None:
-        """Persist one update inside the push's transaction (raise ValueError if invalid)."""
-        ...
-
-    async def notify(self, tenant_id: uuid.UUID, name: str, update: bytes) -> None:
-        """After commit: hand the update to live editors of the document."""
-        ...
 
 
 async def merge_update(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcome:
