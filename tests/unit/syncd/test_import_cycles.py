@@ -1,16 +1,11 @@
-"""No import cycle among the modules of syncd, storage, protocol and jobs.
+"""No import cycle among the modules of syncd, storage, protocol, jobs and the
+Python client (syncd_client), imports under `if TYPE_CHECKING:` included.
 
-The graph is grimp's (import-linter's library), built from the source.
-
-- At run time: imports under `if TYPE_CHECKING:` are left out (grimp's
-  `exclude_type_checking_imports`; they never run, so they cannot make an
-  import order fail). No cycle at all, but for the ones listed in
-  `KNOWN_RUNTIME`, each with the area that owns it; a fixed one may leave
-  the list, a new one fails.
-- Typing included: no cycle passes through `syncd.appkeys` (it names the
-  services it types, so none of them may import it back: such a service
-  declares its key beside itself) nor through the WebSocket kit
-  (`syncd.sockets`).
+The graph is grimp's (import-linter's library), built from the source. A
+module that needs something of its owner names it by a `Protocol` (the unit
+of change's `Core`, a Yjs room's `Host`, client notes' `Host`), and
+`syncd.appkeys` names the services it types without any of them importing it
+back (such a service declares its key beside itself).
 """
 
 from __future__ import annotations
@@ -18,12 +13,7 @@ from __future__ import annotations
 import grimp
 import pytest
 
-PACKAGES = ("syncd", "storage", "protocol", "jobs")
-
-# Cycles that exist today outside this rule's first change, to be broken by their owners.
-KNOWN_RUNTIME = {
-    frozenset({"storage.blob_urls", "storage.blobs"}),  # storage: blob URLs <-> blob stores
-}
+PACKAGES = ("syncd", "storage", "protocol", "jobs", "syncd_client")
 
 
 def cycles(graph: grimp.ImportGraph) -> set[frozenset[str]]:
@@ -53,30 +43,13 @@ def described(graph: grimp.ImportGraph, component: frozenset[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def runtime_graph() -> grimp.ImportGraph:
-    return grimp.build_graph(*PACKAGES, exclude_type_checking_imports=True, cache_dir=None)
-
-
-@pytest.fixture(scope="module")
-def typing_graph() -> grimp.ImportGraph:
+def graph() -> grimp.ImportGraph:
     return grimp.build_graph(*PACKAGES, cache_dir=None)
 
 
-def test_no_import_cycle_at_run_time(runtime_graph: grimp.ImportGraph) -> None:
-    new = cycles(runtime_graph) - KNOWN_RUNTIME
-    assert not new, "import cycles: " + "; ".join(described(runtime_graph, c) for c in new)
-
-
-@pytest.mark.parametrize("through", ["syncd.appkeys", "syncd.sockets"])
-def test_no_cycle_through_the_app_keys_or_the_socket_kit(
-    typing_graph: grimp.ImportGraph, through: str
-) -> None:
-    bad = [
-        c
-        for c in cycles(typing_graph)
-        if any(m == through or m.startswith(through + ".") for m in c)
-    ]
-    assert not bad, "import cycles: " + "; ".join(described(typing_graph, c) for c in bad)
+def test_no_import_cycle(graph: grimp.ImportGraph) -> None:
+    found = cycles(graph)
+    assert not found, "import cycles: " + "; ".join(described(graph, c) for c in found)
 
 
 def test_the_rule_sees_a_cycle() -> None:
