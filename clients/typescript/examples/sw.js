@@ -1,8 +1,8 @@
 // The example's service worker: the page and the SDK's modules load from the
 // cache when the device is offline (network first, cache as the fallback),
 // so the technician can reload and keep working; the data is in IndexedDB.
-const CACHE = "syncd-technician-v1";
-const MODULES = ["client", "engine", "errors", "events", "hlc", "index", "indexeddb", "live", "media", "notes", "session", "sqlite", "storage", "view"];
+const CACHE = "syncd-technician-v2";
+const MODULES = ["api", "client", "engine", "errors", "events", "hlc", "index", "indexeddb", "live", "media", "notes", "session", "sqlite", "storage", "view"];
 const FILES = ["./technician.html", "./technician.js", ...MODULES.map((name) => `../dist/${name}.js`)];
 
 self.addEventListener("install", (event) => {
