@@ -27,7 +27,7 @@ build the common ones.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from protocol.lifecycle import InvalidTransition
 from syncd.i18n import Msg
@@ -49,49 +49,34 @@ class Refused(Problem):
         return self.as_json()
 
 
-class Refusal(Refused):
-    """A refusal class raised by its own name (the problem's constructor)."""
-
-    if TYPE_CHECKING:
-
-        def __init__(
-            self,
-            detail: str | None = None,
-            *,
-            errors: list[dict[str, Any]] | None = None,
-            extra: dict[str, Any] | None = None,
-            headers: dict[str, str] | None = None,
-        ) -> None: ...
-
-
-class InvalidChange(Refusal, ValidationFailed):
+class InvalidChange(Refused, ValidationFailed):
     """A value of the change does not validate (`validation_failed`)."""
 
 
-class ForbiddenChange(Refusal, Forbidden):
+class ForbiddenChange(Refused, Forbidden):
     """The change reaches outside the user's scope (`forbidden`)."""
 
 
-class RowNotFound(Refusal, NotFound):
+class RowNotFound(Refused, NotFound):
     """The change names a row the tenant does not have (`not_found`)."""
 
 
-class UnknownEntity(Refusal, ValidationFailed):
+class UnknownEntity(Refused, ValidationFailed):
     code = "unknown_entity"
     title = "No such entity"
 
 
-class WrongEntity(Refusal, ValidationFailed):
+class WrongEntity(Refused, ValidationFailed):
     code = "wrong_entity"
     title = "This endpoint takes other changes"
 
 
-class UnknownAction(Refusal, ValidationFailed):
+class UnknownAction(Refused, ValidationFailed):
     code = "unknown_action"
     title = "No such task action"
 
 
-class UnsupportedOp(Refusal, ValidationFailed):
+class UnsupportedOp(Refused, ValidationFailed):
     code = "unsupported_op"
     title = "The operation is not supported here"
 
@@ -102,60 +87,60 @@ class CollaborationOff(UnsupportedOp):
     status = 501
 
 
-class UnknownReference(Refusal, ValidationFailed):
+class UnknownReference(Refused, ValidationFailed):
     code = "unknown_reference"
     title = "A field names a row that does not exist"
 
 
-class UnknownMedia(Refusal, ValidationFailed):
+class UnknownMedia(Refused, ValidationFailed):
     code = "unknown_media"
     title = "A media id names no media of this tenant"
 
 
-class InvalidAssignee(Refusal, ValidationFailed):
+class InvalidAssignee(Refused, ValidationFailed):
     code = "invalid_assignee"
     title = "Only active technicians of the tenant are assigned"
 
 
-class NotWritable(Refusal, Forbidden):
+class NotWritable(Refused, Forbidden):
     code = "not_writable"
     title = "Devices do not write these rows"
 
 
-class InvalidTransitionProblem(Refusal, Conflict):
+class InvalidTransitionProblem(Refused, Conflict):
     code = "invalid_transition"
     title = "The task's state does not allow this action"
 
 
-class AppendOnly(Refusal, Conflict):
+class AppendOnly(Refused, Conflict):
     code = "append_only"
     title = "Timeline entries are never changed or deleted"
 
 
-class TooLargeDocument(Refusal, PayloadTooLarge):
+class TooLargeDocument(Refused, PayloadTooLarge):
     code = "document_too_large"
     title = "The collaborative document is too large"
 
 
-def refusal_classes() -> list[type[Refusal]]:
+def refusal_classes() -> list[type[Refused]]:
     """Every refusal class, parents before their children."""
-    found: list[type[Refusal]] = [Refusal]
+    found: list[type[Refused]] = [Refused]
     for cls in found:
         found.extend(sub for sub in cls.__subclasses__() if sub not in found)
     return found[1:]
 
 
-def invalid(detail: str, field: str, code: str, message: str) -> Refusal:
+def invalid(detail: str, field: str, code: str, message: str) -> Refused:
     """A `validation_failed` refusal naming one field (`detail` and `message`
     may be `Msg`s)."""
     return InvalidChange(detail, errors=[{"field": field, "code": code, "message": message}])
 
 
-def forbidden(detail: str) -> Refusal:
+def forbidden(detail: str) -> Refused:
     return ForbiddenChange(detail)
 
 
-def not_found(entity: str, row_id: object) -> Refusal:
+def not_found(entity: str, row_id: object) -> Refused:
     return RowNotFound(Msg("no {entity} {row_id}", entity=entity, row_id=row_id))
 
 
