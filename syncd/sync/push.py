@@ -43,7 +43,7 @@ from syncd.sync.unit import UnitOfChange, parse_stamp
 from syncd.web.field_messages import bounds_message, field_message
 
 CHUNK = 100  # changes parsed, loaded, merged and written as one step of the pipeline
-_YIELD = 10  # changes decoded or merged between two turns of the event loop
+_YIELD = 25  # changes merged between two turns of the event loop
 
 
 async def push_batch(
@@ -74,14 +74,16 @@ async def push_batch(
         return dict(prior.response), True
     writes = versions.CURRENT if schema is None else schema
     parsed: list[tuple[Any, Change | ChangeOutcome]] = []
-    for n, raw in enumerate(request.changes, 1):
-        parsed.append(parse_change(raw, only_entity, writes))
-        if n % CHUNK == 0 or n == len(request.changes):
-            # The chunk's rows load while the next chunk is decoded.
-            chunk = [c for _, c in parsed[(n - 1) // CHUNK * CHUNK :] if isinstance(c, Change)]
-            unit.behind(functools.partial(preload, unit, chunk))
-        if n % _YIELD == 0:
-            await asyncio.sleep(0)  # the statements under way move on
+    for start in range(0, len(request.changes), CHUNK):
+        chunk = [
+            parse_change(raw, only_entity, writes) for raw in request.changes[start : start + CHUNK]
+        ]
+        parsed += chunk
+        # Its rows load while the next chunk is parsed.
+        unit.behind(
+            functools.partial(preload, unit, [c for _, c in chunk if isinstance(c, Change)])
+        )
+        await asyncio.sleep(0)
     await unit.settle()
     changes = [change for _, change in parsed]
     results: list[ChangeOutcome] = []
@@ -96,7 +98,6 @@ async def push_batch(
             unit.write_staged()  # written while the next chunk is merged
         if n % _YIELD == 0:
             await asyncio.sleep(0)  # the statements under way move on
-    unit.write_staged(last=True)  # written while the answer is made
     response = {
         "results": [
             shape_result(result.as_json(), _entity_of(change), writes)

@@ -187,21 +187,18 @@ class UnitOfChange:
             running, self._behind = self._behind, None
             await running
 
-    def write_staged(self, *, last: bool = False) -> None:
-        """Start writing the rows and log entries staged so far (PostgreSQL; rows
-        staged again later are written again). Rows that name other synced rows
-        wait for the `last` call (or the commit), when every parent is written: a
-        foreign-key check planned while a fresh table held a few rows scans it,
-        and the plan stays with the connection."""
+    def write_staged(self) -> None:
+        """Start writing the rows and log entries staged so far (PostgreSQL; the
+        rest, and the rows staged again later, are written by `commit`)."""
         batch = self.batch
         if not self.writes_behind:
             return
-        if last:
-            rows, batch.dirty = batch.dirty, {}
-        else:
-            rows = {k: row for k, row in batch.dirty.items() if not ENTITIES[k[0]].references}
-            for key in rows:
-                del batch.dirty[key]
+        # Rows that name other synced rows wait for the commit, when every parent is
+        # written: a foreign-key check planned while a fresh table held a few rows
+        # scans it, and the plan stays with the connection.
+        rows = {key: row for key, row in batch.dirty.items() if not ENTITIES[key[0]].references}
+        for key in rows:
+            del batch.dirty[key]
         entries, self._logged = batch.log[self._logged :], len(batch.log)
         if rows or entries:
             self.behind(functools.partial(self._write, rows, entries))
