@@ -4,21 +4,15 @@ Under the tenant's version lock (the unit's first step): a resent batch
 (same client id and batch id) is answered with its first answer and applies
 nothing; the client id is bound to its user on first use; each change is
 bounded (protocol/bounds.py) and validated on its own, so one bad change is
-answered `rejected` without failing the others; the rows the changes read
-are loaded in one query per entity and chunk; the changes are applied in
-order. The batch moves in chunks of `CHUNK` changes, as a pipeline (on
-PostgreSQL): a chunk's rows load while the next chunk is decoded, and its
-writes go to the database while the next chunk is merged, all in the unit's
-one transaction. The answer is stored for
+answered `rejected` without failing the others; every row the batch reads is
+loaded at once; the changes are applied in order; the answer is stored for
 resends, refused changes are kept for the admins, and the device's last push
 is noted (both written as the unit commits). The caller commits the unit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import uuid
 from typing import Annotated, Any
 
@@ -41,9 +35,6 @@ from syncd.sync.preload import preload
 from syncd.sync.refusals import InvalidChange, Refused, WrongEntity
 from syncd.sync.unit import UnitOfChange, parse_stamp
 from syncd.web.field_messages import bounds_message, field_message
-
-CHUNK = 100  # changes parsed, loaded, merged and written as one step of the pipeline
-_YIELD = 25  # changes merged between two turns of the event loop
 
 
 async def push_batch(
@@ -73,31 +64,13 @@ async def push_batch(
             raise ClientIdTaken(_taken(request.client_id))
         return dict(prior.response), True
     writes = versions.CURRENT if schema is None else schema
-    parsed: list[tuple[Any, Change | ChangeOutcome]] = []
-    for start in range(0, len(request.changes), CHUNK):
-        chunk = [
-            parse_change(raw, only_entity, writes) for raw in request.changes[start : start + CHUNK]
-        ]
-        parsed += chunk
-        # Its rows load while the next chunk is parsed.
-        unit.behind(
-            functools.partial(preload, unit, [c for _, c in chunk if isinstance(c, Change)])
-        )
-        await asyncio.sleep(0)
-    await unit.settle()
+    parsed = [parse_change(raw, only_entity, writes) for raw in request.changes]
     changes = [change for _, change in parsed]
-    results: list[ChangeOutcome] = []
-    for n, change in enumerate(changes, 1):
-        if not isinstance(change, Change):
-            results.append(change)
-            continue
-        if change.op is not Op.UPSERT and change.op is not Op.DELETE:
-            await unit.settle()  # an action or a Yjs update may read or write itself
-        results.append(await apply_change(unit, change))
-        if n % CHUNK == 0:
-            unit.write_staged()  # written while the next chunk is merged
-        if n % _YIELD == 0:
-            await asyncio.sleep(0)  # the statements under way move on
+    await preload(unit, [c for c in changes if isinstance(c, Change)])
+    results = [
+        await apply_change(unit, change) if isinstance(change, Change) else change
+        for change in changes
+    ]
     response = {
         "results": [
             shape_result(result.as_json(), _entity_of(change), writes)

@@ -5,7 +5,7 @@ WebSocket, REST writes, conflict resolutions, rejection replays, jobs):
 
     async with UnitOfChange(sync, who, client_id) as unit:
         ...                     # read unit.batch rows, stage rows, log, conflicts
-        await unit.commit()     # write what is left, set the version, commit
+        await unit.commit()     # flush once, set the version, commit
     # after the block: the hub hint and the Yjs notifications, once committed
 
 Entering opens a tenant unit of work and locks the tenant's version counter
@@ -16,12 +16,7 @@ the staged rows (parents before children), the change-log entries, the
 conflicts and the Yjs updates' effects, moves the tenant's version (and
 its last job number) and keeps the push's answer (one statement on
 PostgreSQL), and commits. Leaving without `commit` rolls back and tells
-no one. A long batch may write as it goes (`write_staged`, PostgreSQL): the
-rows and log entries staged so far go to the connection in the background,
-inside the same transaction, while the next changes are merged (`behind`
-runs database work in turn; `settle` waits for it), so the database and the
-merge each keep a core busy; nothing is visible to anyone before the commit.
-The unit also owns the clocks: `stamp` clamps a device's stamp to
+no one. The unit also owns the clocks: `stamp` clamps a device's stamp to
 the server's clock plus the allowed skew, `server_stamp` gives a server write
 a stamp later than every stamp on the row.
 
@@ -31,11 +26,9 @@ audit entry, a rejected change's replay) go through `unit.session`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -43,14 +36,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.changes import Change
-from protocol.entities import ENTITIES
 from protocol.hlc import HybridClock, Stamp, clamp
 from protocol.merge import remember_text
 from storage import sync_ledger as ledger
 from storage import sync_store as store
 from storage.unit_of_work import TenantUnitOfWork
 from syncd.auth.principal import Principal
-from syncd.sync.batch import Batch, Key
+from syncd.sync.batch import Batch
 from syncd.sync.scope import Scope
 
 log = structlog.get_logger("syncd.sync")
@@ -112,8 +104,6 @@ class UnitOfChange:
         self._batch: Batch | None = None
         self._committed = False
         self._now_ms: int | None = None  # the server's clock, read once per unit
-        self._behind: asyncio.Future[None] | None = None  # database work under way
-        self._logged = 0  # log entries of the batch written so far
 
     @property
     def session(self) -> AsyncSession:
@@ -152,73 +142,19 @@ class UnitOfChange:
         tb: TracebackType | None,
     ) -> None:
         assert self._work is not None
-        if self._behind is not None:  # its statement finishes before the rollback
-            with contextlib.suppress(Exception):
-                await self.settle()
         await self._work.__aexit__(exc_type, exc, tb)
         if self._committed and exc is None:
             await self._after_commit()
 
-    # --- the database, while the batch goes on ----------------------------------------
-
-    @property
-    def writes_behind(self) -> bool:
-        """Whether database work can run while the batch goes on (PostgreSQL: its
-        statements go to the connection in turn while the next changes are read
-        and merged, one core each; SQLite writes everything at commit)."""
-        return self.session.get_bind().dialect.name == "postgresql"
-
-    def behind(self, work: Callable[[], Awaitable[None]]) -> None:
-        """Run `work` on the unit's connection after the work already started, while
-        the caller goes on (it yields now and then for the statements to move on).
-        Nothing else may use the session until `settle` has returned."""
-        before = self._behind
-
-        async def run() -> None:
-            if before is not None:
-                await before
-            await work()
-
-        self._behind = asyncio.ensure_future(run())
-
-    async def settle(self) -> None:
-        """Wait for the work started by `behind` (raising what failed it)."""
-        if self._behind is not None:
-            running, self._behind = self._behind, None
-            await running
-
-    def write_staged(self) -> None:
-        """Start writing the rows and log entries staged so far (PostgreSQL; the
-        rest, and the rows staged again later, are written by `commit`)."""
-        batch = self.batch
-        if not self.writes_behind:
-            return
-        # Rows that name other synced rows wait for the commit, when every parent is
-        # written: a foreign-key check planned while a fresh table held a few rows
-        # scans it, and the plan stays with the connection.
-        rows = {key: row for key, row in batch.dirty.items() if not ENTITIES[key[0]].references}
-        for key in rows:
-            del batch.dirty[key]
-        entries, self._logged = batch.log[self._logged :], len(batch.log)
-        if rows or entries:
-            self.behind(functools.partial(self._write, rows, entries))
-
-    async def _write(self, rows: dict[Key, dict[str, Any]], entries: list[dict[str, Any]]) -> None:
-        session = self.session
-        by_entity: dict[str, list[dict[str, Any]]] = {}
-        for (entity, _), row in rows.items():
-            by_entity.setdefault(entity, []).append(row)
-        for entity in store.SNAPSHOT_ORDER:  # parents before children
-            await store.upsert_rows(session, entity, by_entity.get(entity, []))
-        await store.append_log(session, entries)
-
     async def commit(self) -> None:
         """Write everything staged, move the tenant's version, commit."""
         batch, session = self.batch, self.session
-        await self.settle()
-        rows, batch.dirty = batch.dirty, {}
-        await self._write(rows, batch.log[self._logged :])
-        self._logged = len(batch.log)
+        by_entity: dict[str, list[dict[str, Any]]] = {}
+        for (entity, _), row in batch.dirty.items():
+            by_entity.setdefault(entity, []).append(row)
+        for entity in store.SNAPSHOT_ORDER:  # parents before children
+            await store.upsert_rows(session, entity, by_entity.get(entity, []))
+        await store.append_log(session, batch.log)
         session.add_all(batch.conflicts)
         version = batch.version if batch.log else None
         await ledger.finish(session, version, batch.job_number_given, batch.push)
