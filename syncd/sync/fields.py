@@ -260,23 +260,18 @@ def _row_from_state(
     if current is not None:  # the state holds the clocks of the fields it merged
         row = current.copy()
         row.update(store.json_to_row(spec.name, state.values))
-        row.update(
-            id=row_id,
-            version=version,
-            field_clocks={**current["field_clocks"], **clocks},
-            updated_at=now,
-        )
+        row["id"] = row_id
+        row["version"] = version
+        row["field_clocks"] = {**current["field_clocks"], **clocks}
+        row["updated_at"] = now
     else:
         row = store.new_row(spec.name, now)
         row.update(store.json_to_row(spec.name, state.values))
-        row.update(
-            id=row_id,
-            version=version,
-            field_clocks=clocks,
-            updated_at=now,
-            created_at=now,
-            created_by=batch.who.user_id,
-        )
+        row["id"] = row_id
+        row["version"] = version
+        row["field_clocks"] = clocks
+        row["updated_at"] = row["created_at"] = now
+        row["created_by"] = batch.who.user_id
         if spec.name == "task_event":
             row.update(actor_id=batch.who.user_id, client_id=batch.client_id, server_time=now)
         if spec.name == "task":  # given once, here, whichever way the task came in

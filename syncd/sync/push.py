@@ -24,6 +24,7 @@ from protocol.changes import Change, Op, PushRequest
 from protocol.hlc import InvalidStamp
 from protocol.merge import Outcome
 from storage import sync_ledger as ledger
+from storage import sync_store as store
 from storage.models import SyncRejection
 from syncd.i18n import Msg
 from syncd.sync.apply import apply_change
@@ -166,7 +167,7 @@ def parse_change(
         return raw, _rejected(_id_of(raw), refused)
 
 
-class _Plain(msgspec.Struct, forbid_unknown_fields=True):
+class _Plain(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """The common shape of a change (an upsert or delete) with the types and bounds
     of `Change`: decoded in C, without pydantic's per-model work."""
 
@@ -215,6 +216,9 @@ def decode_change(raw: dict[str, Any], *, bounded: bool = True) -> Change | None
                 parse_stamp(text)
     except InvalidStamp:
         return None
+    text = raw["id"]
+    if type(text) is str and len(text) == 36:  # the decoder's one 36-character form
+        store.remember_uuid_text(plain.id, text.lower())
     # What `model_construct` does, without its per-field default handling (which
     # costs more than validating): the values are the validated ones, in order.
     change = _new_change(Change)
