@@ -40,7 +40,7 @@ class ChangeOutcome:
 
     def as_json(self) -> dict[str, Any]:
         """The result as it travels (fields without a value left out)."""
-        data: dict[str, Any] = {"id": self.id, "status": self.status.value}
+        data: dict[str, Any] = {"id": self.id, "status": self.status._value_}
         if self.version is not None:
             data["version"] = self.version
         if self.conflict_id is not None:

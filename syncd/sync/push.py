@@ -198,7 +198,9 @@ def decode_change(raw: dict[str, Any], *, bounded: bool = True) -> Change | None
         plain = msgspec.convert(raw, _Plain)
     except msgspec.ValidationError:
         return None
-    op, fields, stamps = plain.op, plain.fields, plain.field_hlc
+    op, stamps = plain.op, plain.field_hlc
+    # The device's own object, which the decoder found to be one (not its copy).
+    fields = raw.get("fields", plain.fields)
     if op is Op.UPSERT:
         if not fields or (stamps is not None and not stamps.keys() <= fields.keys()):
             return None
