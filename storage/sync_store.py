@@ -200,6 +200,15 @@ def json_to_row(entity: str, data: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+def put_values(entity: str, row: dict[str, Any], data: Mapping[str, Any]) -> None:
+    """`row.update(json_to_row(entity, data))`, without the dict between."""
+    parsers = _parsers(entity)
+    for key, value in data.items():
+        if key in parsers:
+            parse = parsers[key]
+            row[key] = parse(value) if parse is not None and type(value) is str else value
+
+
 def new_row(entity: str, now: datetime) -> dict[str, Any]:
     """A row of `entity` holding every column's Python-side default (time
     defaults: `now`, so a batch stamps its rows with one time), in the order of
@@ -211,6 +220,15 @@ def new_row(entity: str, now: datetime) -> dict[str, Any]:
     for key in timed:
         row[key] = now
     return row
+
+
+def in_column_order(entity: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a stored row with its columns in the order `new_row` gives them
+    (the database's order may differ: a column a migration added comes last);
+    a row without every column is copied as it is."""
+    ordered = _new_row_parts(entity)[0].copy()
+    ordered.update(row)
+    return ordered if len(ordered) == len(row) else dict(row)
 
 
 @functools.cache

@@ -258,15 +258,16 @@ def _row_from_state(
     now = batch.now
     clocks = state.clocks_json()
     if current is not None:  # the state holds the clocks of the fields it merged
-        row = current.copy()
-        row.update(store.json_to_row(spec.name, state.values))
+        # In the table's column order, so its log entry is written without a copy.
+        row = store.in_column_order(spec.name, current)
+        store.put_values(spec.name, row, state.values)
         row["id"] = row_id
         row["version"] = version
         row["field_clocks"] = {**current["field_clocks"], **clocks}
         row["updated_at"] = now
     else:
         row = store.new_row(spec.name, now)
-        row.update(store.json_to_row(spec.name, state.values))
+        store.put_values(spec.name, row, state.values)
         row["id"] = row_id
         row["version"] = version
         row["field_clocks"] = clocks
