@@ -207,8 +207,8 @@ def decode_change(raw: dict[str, Any], *, bounded: bool = True) -> Change | None
     elif op is not Op.DELETE or (stamps is not None and not stamps.keys() <= fields.keys()):
         return None
     # The rest is within the limits: the keys are the decoder's, the id a UUID, the
-    # version a 64-bit integer, the stamps (parsed below) short text of [0-9A-Za-z._:-],
-    # and the field stamps' keys some of the fields'.
+    # version a 64-bit integer, the stamps (parsed below) short text of digits, colons
+    # and [A-Za-z0-9._-], and the field stamps' keys some of the fields'.
     if not bounded and ("\x00" in plain.entity or not bounds.within(raw.get("fields"), 2)):
         return None
     try:
