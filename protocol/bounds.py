@@ -135,6 +135,16 @@ def check(
                     stack.append((child, f"{where}.{index}" if where else str(index), depth + 1))
 
 
+def within(item: Any, depth: int = 1, limits: Limits = DEFAULT) -> bool:
+    """Whether `item`, found `depth` deep (the top value is 1), is within `limits`:
+    `check`'s quick test, for a caller that knows the rest of a value is within them
+    (the fields of a change whose other keys a typed decoder has checked)."""
+    return _within(item, depth, limits, _NOTHING)
+
+
+_NOTHING: frozenset[str] = frozenset()
+
+
 def _within(item: Any, depth: int, limits: Limits, skipped: frozenset[str]) -> bool:
     """Whether `item` is within `limits`: `check`'s test without its paths, for the
     common value that passes (a recursion at most `max_depth` deep); `check` walks
@@ -147,13 +157,21 @@ def _within(item: Any, depth: int, limits: Limits, skipped: frozenset[str]) -> b
         for key, child in item.items():
             if len(key) > longest or "\x00" in key:
                 return False
+            kind = type(child)
+            # The scalars are tested here, not in a call: most values are one.
             if depth == 1 and key in skipped:
-                if type(child) is list and len(child) > limits.max_items:
+                if kind is list and len(child) > limits.max_items:
                     return False
-            elif type(child) is str:  # the most common value: tested here, not in a call
+            elif kind is str:
                 if "\x00" in child or len(child) > longest_text:
                     return False
-            elif not _within(child, depth + 1, limits, skipped):
+            elif kind is int:
+                if not INT64_MIN <= child <= INT64_MAX:
+                    return False
+            elif kind is float:
+                if not -_FLOAT_LIMIT < child < _FLOAT_LIMIT:
+                    return False
+            elif (kind is dict or kind is list) and not _within(child, depth + 1, limits, skipped):
                 return False
         return True
     if kind is str:

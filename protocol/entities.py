@@ -194,6 +194,7 @@ class ReceiptFields(_Fields):
 
 
 HangsOff = Literal["self", "task_id", "owner"]
+_TASK_FIELDS = {"self": "id", "task_id": "task_id"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +225,7 @@ class EntitySpec:
     @property
     def task_field(self) -> str | None:
         """The field holding the task's id (`id` for a task itself), if it has one."""
-        return {"self": "id", "task_id": "task_id"}.get(self.hangs_off)
+        return _TASK_FIELDS.get(self.hangs_off)
 
     def task_of(self, row_id: uuid.UUID, values: dict[str, Any]) -> uuid.UUID | None:
         """The task a row hangs off, from its values (None: not by a field of its own)."""
@@ -259,14 +260,12 @@ class EntitySpec:
         if clean is None:
             clean = self.validate_by_model(values)
         if creating:
-            missing = sorted(
-                self.required_on_create - {k for k, v in clean.items() if v is not None}
-            )
+            missing = [name for name in self.required_on_create if clean.get(name) is None]
             if missing:
                 raise FieldErrors(
                     [
                         {"field": m, "code": "missing", "message": "required to create"}
-                        for m in missing
+                        for m in sorted(missing)
                     ]
                 )
         return clean

@@ -22,7 +22,8 @@ import types
 import typing
 import uuid
 from collections.abc import Callable
-from typing import Any
+from math import isfinite
+from typing import Any, cast
 
 import annotated_types
 from pydantic import BaseModel, Strict
@@ -35,9 +36,11 @@ class _Declined(Exception):
 
 Checker = Callable[[Any], Any]
 _DECLINED = _Declined()
-# Per model: (checkers by field in declaration order, fields left to the model)
-# or None when the model is not checked here at all.
-_compiled: dict[type[BaseModel], tuple[dict[str, Checker], frozenset[str]] | None] = {}
+# Per model: ((field, checker of its non-null values, whether null is valid) in
+# declaration order, fields left to the model) or None when the model is not
+# checked here at all.
+Compiled = tuple[tuple[tuple[str, Checker, bool], ...], frozenset[str]]
+_compiled: dict[type[BaseModel], Compiled | None] = {}
 _together: dict[type[BaseModel], frozenset[str]] = {}
 # What pydantic-core trims under `str_strip_whitespace` (Rust's `str::trim`: the
 # Unicode White_Space characters; Python's `str.strip()` also takes U+001C-U+001F).
@@ -69,9 +72,10 @@ def check(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any] | No
         return None
     clean: dict[str, Any] = {}
     try:
-        for name, checker in checkers.items():
+        for name, checker, nullable in checkers:
             if name in values:
-                clean[name] = checker(values[name])
+                value = values[name]
+                clean[name] = None if value is None and nullable else checker(value)
     except _Declined:
         return None
     return clean if len(clean) == len(values) else None  # an unknown field: the model
@@ -93,18 +97,19 @@ def _known_decorators(model: type[BaseModel], *, model_validators: bool) -> bool
     )
 
 
-def _compile(model: type[BaseModel]) -> tuple[dict[str, Checker], frozenset[str]] | None:
+def _compile(model: type[BaseModel]) -> Compiled | None:
     if not _known_decorators(model, model_validators=model in _together):
         return None
-    checkers = {}
+    checkers = []
     for name, info in model.model_fields.items():
         if info.alias not in (None, name) or info.validation_alias is not None:
             return None
-        checker = _checker(info.annotation, list(info.metadata), _strips(model))
-        if checker is not None:
-            checkers[name] = checker
-    left = _together.get(model, frozenset()) | (model.model_fields.keys() - checkers.keys())
-    return checkers, frozenset(left)
+        found = _field_checker(info.annotation, list(info.metadata), _strips(model))
+        if found is not None:
+            checkers.append((name, *found))
+    checked = {name for name, _, _ in checkers}
+    left = _together.get(model, frozenset()) | (model.model_fields.keys() - checked)
+    return tuple(checkers), frozenset(left)
 
 
 def _strips(model: type[BaseModel]) -> bool:
@@ -113,6 +118,19 @@ def _strips(model: type[BaseModel]) -> bool:
 
 def _checker(annotation: Any, metadata: list[Any], strip: bool) -> Checker | None:
     """A checker of one field's values, or None: the field is always the model's."""
+    found = _field_checker(annotation, metadata, strip)
+    if found is None:
+        return None
+    base, nullable = found
+    if not nullable:
+        return base
+    return lambda value: None if value is None else base(value)
+
+
+def _field_checker(
+    annotation: Any, metadata: list[Any], strip: bool
+) -> tuple[Checker, bool] | None:
+    """(a checker of the field's non-null values, whether null is one), or None."""
     nullable = False
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -124,9 +142,7 @@ def _checker(annotation: Any, metadata: list[Any], strip: bool) -> Checker | Non
         annotation, *extra = typing.get_args(annotation)
         metadata = [*metadata, *extra]
     base = _base_checker(annotation, metadata, strip)
-    if base is None or not nullable:
-        return base
-    return lambda value: None if value is None else base(value)
+    return None if base is None else (base, nullable)
 
 
 def _base_checker(annotation: Any, metadata: list[Any], strip: bool) -> Checker | None:
@@ -210,8 +226,10 @@ def _choice(choices: frozenset[str]) -> Checker:
 
 
 def _number(kind: type, low: Any, high: Any) -> Checker:
+    floating = kind is float
+
     def number(value: Any) -> Any:
-        if type(value) is not kind or not _finite(value):
+        if type(value) is not kind or (floating and not isfinite(cast(float, value))):
             raise _DECLINED
         if low is not None and not (value >= low[0] if low[1] else value > low[0]):
             raise _DECLINED
@@ -220,10 +238,6 @@ def _number(kind: type, low: Any, high: Any) -> Checker:
         return value
 
     return number
-
-
-def _finite(value: Any) -> bool:
-    return type(value) is not float or math.isfinite(value)
 
 
 def _flag(value: Any) -> bool:
@@ -250,26 +264,31 @@ def _nested(model: type[BaseModel]) -> Checker | None:
         model, model_validators=False
     ):
         return None
-    fields: list[tuple[str, Checker, Any]] = []
+    fields: list[tuple[str, Checker, bool, Any]] = []
     for name, info in model.model_fields.items():
         if info.alias not in (None, name) or info.default_factory is not None:
             return None
-        checker = _checker(info.annotation, list(info.metadata), _strips(model))
-        if checker is None or info.default is PydanticUndefined:
+        found = _field_checker(info.annotation, list(info.metadata), _strips(model))
+        if found is None or info.default is PydanticUndefined:
             return None  # a required field: left to the model
+        checker, nullable = found
         try:
             default = None if info.default is None else checker(info.default)
         except _Declined:
             return None
-        fields.append((name, checker, default))
-    names = frozenset(name for name, _, _ in fields)
+        fields.append((name, checker, nullable, default))
+    names = frozenset(name for name, _, _, _ in fields)
 
     def nested(value: Any) -> dict[str, Any]:
         if type(value) is not dict or not value.keys() <= names:
             raise _DECLINED
-        return {
-            name: checker(value[name]) if name in value else default
-            for name, checker, default in fields
-        }
+        clean = {}
+        for name, checker, nullable, default in fields:
+            if name not in value:
+                clean[name] = default
+            else:
+                item = value[name]
+                clean[name] = None if item is None and nullable else checker(item)
+        return clean
 
     return nested

@@ -21,6 +21,10 @@ _STAMP = re.compile(rf"^(\d{{13}}):(\d{{4}}):({NODE_PATTERN})$")
 _NODE = re.compile(NODE_PATTERN)
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
 class InvalidStamp(ValueError):
     """Text that is not an HLC stamp."""
 
@@ -49,10 +53,11 @@ class Stamp:
             raise InvalidStamp(f"{text!r} is not '<13-digit ms>:<4-digit counter>:<node>'")
         # The pattern already holds every field in range: skip __post_init__'s checks
         # (a push parses each change's stamp twice).
-        stamp = object.__new__(cls)
-        object.__setattr__(stamp, "wall_ms", int(match[1]))
-        object.__setattr__(stamp, "counter", int(match[2]))
-        object.__setattr__(stamp, "node", match[3])
+        wall_ms, counter, node = match.groups()
+        stamp = _new(cls)
+        _set(stamp, "wall_ms", int(wall_ms))
+        _set(stamp, "counter", int(counter))
+        _set(stamp, "node", node)
         return stamp
 
     def with_node(self, node: str) -> Stamp:

@@ -52,7 +52,11 @@ def stamp_text(stamp: Stamp) -> str:
     return str(stamp)
 
 
-@dataclass(frozen=True, slots=True)
+# The types below are plain slotted dataclasses, built once and never changed after
+# (a frozen dataclass's construction cost more than the merge of a task creation).
+
+
+@dataclass(slots=True)
 class FieldClock:
     stamp: Stamp
     version: int
@@ -66,20 +70,28 @@ class FieldClock:
         return cls(Stamp.parse(data["hlc"]), int(data["v"]), str(data["by"]))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RowState:
     values: Mapping[str, Any] = field(default_factory=dict)
     clocks: Mapping[str, FieldClock] = field(default_factory=dict)
     deleted: FieldClock | None = None
 
     def clocks_json(self) -> dict[str, Any]:
+        """The clocks as stored: fields set by one write share one clock, and so one
+        JSON object (never changed in place: a row's clocks are replaced whole)."""
         data: dict[str, Any] = {}
-        texts: dict[int, str] = {}  # the fields of one write share one stamp: format it once
+        written: dict[int, dict[str, Any]] = {}
+        last, last_json = None, None
         for name, clock in self.clocks.items():
-            text = texts.get(id(clock.stamp))
-            if text is None:
-                text = texts[id(clock.stamp)] = stamp_text(clock.stamp)
-            data[name] = {"hlc": text, "v": clock.version, "by": clock.client_id}
+            if clock is not last:
+                last, last_json = clock, written.get(id(clock))
+                if last_json is None:
+                    last_json = written[id(clock)] = {
+                        "hlc": stamp_text(clock.stamp),
+                        "v": clock.version,
+                        "by": clock.client_id,
+                    }
+            data[name] = last_json
         if self.deleted is not None:
             data["_deleted"] = self.deleted.as_json()
         return data
@@ -91,7 +103,7 @@ class RowState:
         return cls(dict(values), clocks, FieldClock.from_json(deleted) if deleted else None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Write:
     """An incoming upsert: each field with its own stamp."""
 
@@ -100,7 +112,7 @@ class Write:
     fields: Mapping[str, tuple[Any, Stamp]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FieldConflict:
     field: str
     server_value: Any
@@ -109,7 +121,7 @@ class FieldConflict:
     client_won: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MergeResult:
     state: RowState
     applied: tuple[str, ...] = ()
@@ -148,47 +160,48 @@ def merge_upsert(
     `version` is the tenant version the change gets if anything applies;
     `guarded` names the fields whose concurrent edits open a conflict.
     """
-    state = current or RowState()
-    values = dict(state.values)
-    clocks = dict(state.clocks)
+    deleted = None if current is None else current.deleted
+    values = {} if current is None else dict(current.values)
+    clocks = {} if current is None else dict(current.clocks)
     applied: list[str] = []
     superseded: list[str] = []
     conflicts: list[FieldConflict] = []
+    client_id, base_version, fields = write.client_id, write.base_version, write.fields
     # The fields of one write mostly share one stamp: one clock for them all.
     made: dict[int, FieldClock] = {}
-    for name in sorted(write.fields):
-        value, stamp = write.fields[name]
+    for name in sorted(fields):
+        value, stamp = fields[name]
         clock = clocks.get(name)
-        wins = clock is None or stamp > clock.stamp
-        if (
-            clock is not None
-            and stamp != clock.stamp
-            and name in guarded
-            and _concurrent(clock, write.client_id, write.base_version)
-            and values.get(name) != value
-        ):
-            conflicts.append(FieldConflict(name, values.get(name), value, clock, wins))
+        if clock is None:
+            wins = True
+        else:
+            wins = stamp > clock.stamp
+            if (
+                name in guarded
+                and stamp != clock.stamp
+                and _concurrent(clock, client_id, base_version)
+                and values.get(name) != value
+            ):
+                conflicts.append(FieldConflict(name, values.get(name), value, clock, wins))
         if wins:
             values[name] = value
             made_clock = made.get(id(stamp))
             if made_clock is None or made_clock.stamp is not stamp:
-                made_clock = made[id(stamp)] = FieldClock(stamp, version, write.client_id)
+                made_clock = made[id(stamp)] = FieldClock(stamp, version, client_id)
             clocks[name] = made_clock
             applied.append(name)
         else:
             superseded.append(name)
     delete_conflict = (
-        state.deleted is not None
-        and bool(applied)
-        and _concurrent(state.deleted, write.client_id, write.base_version)
+        deleted is not None and bool(applied) and _concurrent(deleted, client_id, base_version)
     )
     return MergeResult(
-        RowState(values, clocks, state.deleted),
+        RowState(values, clocks, deleted),
         tuple(applied),
         tuple(superseded),
         tuple(conflicts),
         delete_conflict,
-        created=current is None,
+        current is None,
     )
 
 

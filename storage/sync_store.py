@@ -98,7 +98,8 @@ def _factory(wrapped: Any) -> Any:
     wrapper where it is one of ours (fresh containers, the time: `_NOW`)."""
     sample = wrapped(None)
     if type(sample) in (dict, list):
-        return lambda _context: type(sample)()
+        fresh = type(sample)
+        return lambda _context: fresh()
     if isinstance(sample, datetime):
         return _NOW
     return wrapped
@@ -158,6 +159,13 @@ def _uuid_text(value: uuid.UUID) -> str:
 uuid_text = _uuid_text
 
 
+def remember_uuid_text(value: uuid.UUID, text: str) -> None:
+    """Note that `str(value) == text` (an id read from its canonical text)."""
+    if len(_uuid_texts) >= 4096:
+        _uuid_texts.clear()
+    _uuid_texts[id(value)] = (value, text)
+
+
 def values_to_json(entity: str, row: Any, names: Iterable[str]) -> dict[str, Any]:
     """The values of the visible columns `names` of a row, as `row_to_json` gives them."""
     visible = _visible_set(entity)
@@ -192,11 +200,21 @@ def json_to_row(entity: str, data: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+def put_values(entity: str, row: dict[str, Any], data: Mapping[str, Any]) -> None:
+    """`row.update(json_to_row(entity, data))`, without the dict between."""
+    parsers = _parsers(entity)
+    for key, value in data.items():
+        if key in parsers:
+            parse = parsers[key]
+            row[key] = parse(value) if parse is not None and type(value) is str else value
+
+
 def new_row(entity: str, now: datetime) -> dict[str, Any]:
     """A row of `entity` holding every column's Python-side default (time
-    defaults: `now`, so a batch stamps its rows with one time)."""
-    fixed, fresh, timed = _new_row_parts(entity)
-    row = dict(fixed)
+    defaults: `now`, so a batch stamps its rows with one time), in the order of
+    the table's columns."""
+    template, fresh, timed = _new_row_parts(entity)
+    row = template.copy()
     for key, make in fresh:
         row[key] = make(None)
     for key in timed:
@@ -204,22 +222,33 @@ def new_row(entity: str, now: datetime) -> dict[str, Any]:
     return row
 
 
+def in_column_order(entity: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a stored row with its columns in the order `new_row` gives them
+    (the database's order may differ: a column a migration added comes last);
+    a row without every column is copied as it is."""
+    ordered = _new_row_parts(entity)[0].copy()
+    ordered.update(row)
+    return ordered if len(ordered) == len(row) else dict(row)
+
+
 @functools.cache
 def _new_row_parts(
     entity: str,
 ) -> tuple[dict[str, Any], tuple[tuple[str, Any], ...], tuple[str, ...]]:
-    """(constant defaults, (key, factory) of the rest, keys that default to the time)."""
-    fixed: dict[str, Any] = {}
+    """(every column with its constant default, or None for the rest, in order;
+    (key, factory) of the rest; keys that default to the time)."""
+    template: dict[str, Any] = {}
     fresh: list[tuple[str, Any]] = []
     timed: list[str] = []
     for key, default, is_callable in _defaults(entity):
+        template[key] = None
         if default is _NOW:
             timed.append(key)
         elif is_callable:
             fresh.append((key, default))
         else:
-            fixed[key] = default
-    return fixed, tuple(fresh), tuple(timed)
+            template[key] = default
+    return template, tuple(fresh), tuple(timed)
 
 
 async def load_rows(
@@ -311,11 +340,15 @@ async def append_log(session: AsyncSession, entries: Sequence[dict[str, Any]]) -
 def row_json(entity: str, row: Mapping[str, Any]) -> str:
     """`orjson.dumps(row_to_json(entity, row)).decode()`, written in one step (as
     text: keeping many of orjson's bytes alive costs far more than decoding them)."""
-    written = orjson.dumps(
-        {key: row[key] for key in _visible_keys(entity)},
-        default=json_default,
-        option=orjson.OPT_UTC_Z,
-    )
+    keys = _visible_keys(entity)
+    data = row
+    if "field_clocks" in row or "tenant_id" in row:
+        data = dict(row)
+        data.pop("field_clocks", None)
+        data.pop("tenant_id", None)
+    if tuple(data) != keys:  # other keys, or another order (a row as the database held it)
+        data = {key: row[key] for key in keys}
+    written = orjson.dumps(data, default=json_default, option=orjson.OPT_UTC_Z)
     return written.decode()
 
 

@@ -61,8 +61,9 @@ class Batch:
 
     def stage(self, entity: str, row_id: uuid.UUID, row: dict[str, Any]) -> None:
         """The row as it now stands, to be written with the batch."""
-        self.rows[(entity, row_id)] = row
-        self.dirty[(entity, row_id)] = row
+        key = (entity, row_id)
+        self.rows[key] = row
+        self.dirty[key] = row
 
     def record(
         self,

@@ -45,41 +45,45 @@ from syncd.sync.unit import UnitOfChange, parse_stamp
 
 def upsert(unit: UnitOfChange, spec: EntitySpec, change: Change) -> ChangeOutcome:
     batch = unit.batch
-    current = batch.row(spec.name, change.id)
+    row_id = change.id
+    current = batch.rows.get((spec.name, row_id))
     creating = current is None
     try:
         clean = spec.validate(change.fields, creating=creating)
     except FieldErrors as exc:
         raise InvalidChange(str(exc), errors=exc.errors) from None
-    if current is not None:
+    if current is not None and spec.fixed:
         _keep_fixed(spec, clean, current)
-    _one_stamp(spec, change)
+    if change.field_hlc:
+        _one_stamp(spec, change)
     if spec.name == "receipt":
         clean = _tie_to_purchase(batch, clean, current)
     # The task the row hangs off as it will stand (a field of `clean` over the row's).
     task_id = spec.task_of(
-        change.id, clean if current is None or spec.task_field in clean else current
+        row_id, clean if current is None or spec.task_field in clean else current
     )
     # A reference to no live row is named as such for every role (a technician
     # learns nothing new: the tenant's ids are theirs to name).
-    check_references(batch, spec, clean)
+    if spec.references:
+        check_references(batch, spec, clean)
     authorise(batch, spec, task_id, creating=creating)
     if spec.append_only and current is not None:
-        return answer(batch, spec, change.id, Outcome.SUPERSEDED)
+        return answer(batch, spec, row_id, Outcome.SUPERSEDED)
     state = None if current is None else _state_of_fields(spec.name, current, clean.keys())
     whole = unit.stamp(change)
-    own = change.field_hlc or {}
-    write = Write(
-        batch.client_id,
-        change.base_version,
-        {
+    own = change.field_hlc
+    if own:
+        stamped = {
             name: (value, unit.stamp(change, name) if name in own else whole)
             for name, value in clean.items()
-        },
-    )
+        }
+    else:
+        stamped = {name: (value, whole) for name, value in clean.items()}
     # Fields merged under a tombstone take no new version (nothing is logged).
     version = batch.version + (0 if state is not None and state.deleted else 1)
-    result = merge_upsert(state, write, version, spec.guarded)
+    result = merge_upsert(
+        state, Write(batch.client_id, change.base_version, stamped), version, spec.guarded
+    )
     return _record(batch, spec, change, result, task_id, current)
 
 
@@ -211,15 +215,17 @@ def _record(
     """Stage and log what the merge changed; `current` is the row as the batch held it."""
     conflict_id = None
     standing = current
-    if result.changed:
-        visible = result.state.deleted is None or "_deleted" in result.applied
+    changed = result.changed
+    if changed:
+        state = result.state
+        visible = state.deleted is None or "_deleted" in result.applied
         version = batch.next_version() if visible else batch.version
-        row = _row_from_state(batch, spec, change.id, current, result.state, version)
+        row = _row_from_state(batch, spec, change.id, current, state, version)
         batch.stage(spec.name, change.id, row)
         standing = row
         if visible:
-            op = "delete" if result.state.deleted is not None else "upsert"
-            batch.record(spec.name, change.id, op, row, task_id, str(change.hlc))
+            op = "delete" if state.deleted is not None else "upsert"
+            batch.record(spec.name, change.id, op, row, task_id, change.hlc)
         if current is None and task_id is not None and spec.creation_event is not None:
             timeline.entry_for(
                 batch,
@@ -236,7 +242,7 @@ def _record(
         change.id,
         result.outcome,
         conflict_id=conflict_id,
-        applied=result.changed,
+        applied=changed,
         row=standing,
     )
 
@@ -250,14 +256,23 @@ def _row_from_state(
     version: int,
 ) -> dict[str, Any]:
     now = batch.now
-    row = dict(current) if current is not None else store.new_row(spec.name, now)
-    row.update(store.json_to_row(spec.name, state.values))
     clocks = state.clocks_json()
     if current is not None:  # the state holds the clocks of the fields it merged
-        clocks = {**current["field_clocks"], **clocks}
-    row.update(id=row_id, version=version, field_clocks=clocks, updated_at=now)
-    if current is None:
-        row.update(created_at=now, created_by=batch.who.user_id)
+        # In the table's column order, so its log entry is written without a copy.
+        row = store.in_column_order(spec.name, current)
+        store.put_values(spec.name, row, state.values)
+        row["id"] = row_id
+        row["version"] = version
+        row["field_clocks"] = {**current["field_clocks"], **clocks}
+        row["updated_at"] = now
+    else:
+        row = store.new_row(spec.name, now)
+        store.put_values(spec.name, row, state.values)
+        row["id"] = row_id
+        row["version"] = version
+        row["field_clocks"] = clocks
+        row["updated_at"] = row["created_at"] = now
+        row["created_by"] = batch.who.user_id
         if spec.name == "task_event":
             row.update(actor_id=batch.who.user_id, client_id=batch.client_id, server_time=now)
         if spec.name == "task":  # given once, here, whichever way the task came in
@@ -280,17 +295,14 @@ def answer(
     (`row`, when the caller holds it; else the batch's)."""
     if row is None:
         row = batch.row(spec.name, row_id)
+    if outcome is Outcome.APPLIED:
+        version = row["version"] if (row is not None and applied) else None
+        return ChangeOutcome(store.uuid_text(row_id), outcome, version, conflict_id)
     current = None
     if outcome in (Outcome.SUPERSEDED, Outcome.CONFLICT) and row is not None:
         current = store.row_to_json(spec.name, row)
     version = row["version"] if (row is not None and applied) else None
-    return ChangeOutcome(
-        id=store.uuid_text(row_id),
-        status=outcome,
-        version=version,
-        conflict_id=conflict_id,
-        current=current,
-    )
+    return ChangeOutcome(store.uuid_text(row_id), outcome, version, conflict_id, current)
 
 
 def _state_of_fields(entity: str, row: dict[str, Any], names: Iterable[str]) -> RowState:

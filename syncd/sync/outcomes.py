@@ -1,9 +1,10 @@
 """The outcome of one change as the sync service builds it.
 
 `ChangeOutcome` carries what the wire's `ChangeResult` (protocol/changes.py)
-carries, as a plain frozen dataclass: a push builds one per change, and a
-pydantic model's construction and dump cost more than the rest of answering a
-task creation. `as_json()` is the wire form: the same keys as
+carries, as a plain slotted dataclass (never changed once built): a push builds
+one per change, and a pydantic model's construction and dump (or a frozen
+dataclass's construction) cost more than the rest of answering a task
+creation. `as_json()` is the wire form: the same keys as
 `ChangeResult.model_dump(mode="json", exclude_none=True)`, checked by the
 tests against the model. A `rejected` outcome made by `rejected()` keeps the
 problem that refused the change (`refusal`, never on the wire): a REST write
@@ -20,7 +21,7 @@ from protocol.merge import Outcome
 from syncd.web.problems import Problem
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChangeOutcome:
     id: str
     status: Outcome
@@ -39,7 +40,7 @@ class ChangeOutcome:
 
     def as_json(self) -> dict[str, Any]:
         """The result as it travels (fields without a value left out)."""
-        data: dict[str, Any] = {"id": self.id, "status": self.status.value}
+        data: dict[str, Any] = {"id": self.id, "status": self.status._value_}
         if self.version is not None:
             data["version"] = self.version
         if self.conflict_id is not None:

@@ -24,6 +24,7 @@ from protocol.changes import Change, Op, PushRequest
 from protocol.hlc import InvalidStamp
 from protocol.merge import Outcome
 from storage import sync_ledger as ledger
+from storage import sync_store as store
 from storage.models import SyncRejection
 from syncd.i18n import Msg
 from syncd.sync.apply import apply_change
@@ -103,6 +104,14 @@ def parse_change(
 ) -> tuple[Any, Change | ChangeOutcome]:
     """One change of a push, upcast from `schema` to the current schema: (the raw
     change as the current schema writes it, its `Change` or `rejected` result)."""
+    if (
+        type(raw) is dict
+        and schema >= versions.CURRENT
+        and (only_entity is None or raw.get("entity") == only_entity)
+    ):
+        common = decode_change(raw, bounded=False)
+        if common is not None:  # what the steps below make of it, in one
+            return raw, common
     refused: Refused
     if not isinstance(raw, dict):
         refused = InvalidChange(
@@ -158,7 +167,7 @@ def parse_change(
         return raw, _rejected(_id_of(raw), refused)
 
 
-class _Plain(msgspec.Struct, forbid_unknown_fields=True):
+class _Plain(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """The common shape of a change (an upsert or delete) with the types and bounds
     of `Change`: decoded in C, without pydantic's per-model work."""
 
@@ -174,52 +183,73 @@ class _Plain(msgspec.Struct, forbid_unknown_fields=True):
 _PLAIN_KEYS = frozenset(_Plain.__struct_fields__)
 
 
-def decode_change(raw: dict[str, Any]) -> Change | None:
+def decode_change(raw: dict[str, Any], *, bounded: bool = True) -> Change | None:
     """`raw` as the `Change` that `Change.model_validate` would make of it, decoded
     by msgspec, for the upserts and deletes every push is made of; None for
     anything else (an action, a Yjs update, a change that does not validate),
-    which takes pydantic's path and so its exact problems."""
+    which takes pydantic's path and so its exact problems.
+
+    `bounded=False`: `raw` has not been through `bounds.check`; it is decoded only
+    if it is within the limits (what the decoder has not typed, its entity's text
+    and its fields, is walked), else None."""
     if not raw.keys() <= _PLAIN_KEYS:
         return None
     try:
         plain = msgspec.convert(raw, _Plain)
     except msgspec.ValidationError:
         return None
-    op, fields, stamps = plain.op, plain.fields, plain.field_hlc
+    op, stamps = plain.op, plain.field_hlc
+    # The device's own object, which the decoder found to be one (not its copy).
+    fields = raw.get("fields", plain.fields)
     if op is Op.UPSERT:
         if not fields or (stamps is not None and not stamps.keys() <= fields.keys()):
             return None
     elif op is not Op.DELETE or (stamps is not None and not stamps.keys() <= fields.keys()):
         return None
+    # The rest is within the limits: the keys are the decoder's, the id a UUID, the
+    # version a 64-bit integer, the stamps (parsed below) short text of digits, colons
+    # and [A-Za-z0-9._-], and the field stamps' keys some of the fields'.
+    if not bounded and ("\x00" in plain.entity or not bounds.within(raw.get("fields"), 2)):
+        return None
     try:
         parse_stamp(plain.hlc)
-        for text in (stamps or {}).values():
-            parse_stamp(text)
+        if stamps:
+            for text in stamps.values():
+                parse_stamp(text)
     except InvalidStamp:
         return None
-    values = {
-        "entity": plain.entity,
-        "id": plain.id,
-        "op": op,
-        "hlc": plain.hlc,
-        "base_version": plain.base_version,
-        "fields": fields,
-        "field_hlc": stamps,
-        "action": None,
-        "client_time": None,
-        "geo": None,
-        "reason": None,
-        "update": None,
-    }
+    text = raw["id"]
+    if type(text) is str and len(text) == 36:  # the decoder's one 36-character form
+        store.remember_uuid_text(plain.id, text.lower())
     # What `model_construct` does, without its per-field default handling (which
     # costs more than validating): the values are the validated ones, in order.
-    change = Change.__new__(Change)
-    _set = object.__setattr__
-    _set(change, "__dict__", values)
+    change = _new_change(Change)
+    _set(
+        change,
+        "__dict__",
+        {
+            "entity": plain.entity,
+            "id": plain.id,
+            "op": op,
+            "hlc": plain.hlc,
+            "base_version": plain.base_version,
+            "fields": fields,
+            "field_hlc": stamps,
+            "action": None,
+            "client_time": None,
+            "geo": None,
+            "reason": None,
+            "update": None,
+        },
+    )
     _set(change, "__pydantic_fields_set__", set(raw))
     _set(change, "__pydantic_extra__", None)
     _set(change, "__pydantic_private__", None)
     return change
+
+
+_new_change = Change.__new__
+_set = object.__setattr__
 
 
 def counts(results: list[ChangeOutcome]) -> dict[str, int]:

@@ -93,9 +93,12 @@ def entry_for(
     )
 
 
+_ID_KEYS = {entity: f"{entity}_id" for entity in ENTITIES}
+
+
 def creation_payload(entity: str, row_id: uuid.UUID, row: dict[str, Any]) -> dict[str, Any]:
     """What a creation entry says of its row: which row, and its summary fields."""
-    payload: dict[str, Any] = {f"{entity}_id": uuid_text(row_id)}
+    payload: dict[str, Any] = {_ID_KEYS[entity]: uuid_text(row_id)}
     for name in ENTITIES[entity].summary:
         value = row.get(name)
         payload[name] = str(value) if isinstance(value, uuid.UUID) else value
