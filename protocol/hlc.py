@@ -17,7 +17,9 @@ from dataclasses import dataclass
 MAX_COUNTER = 9999
 MAX_WALL_MS = 9_999_999_999_999
 NODE_PATTERN = r"[A-Za-z0-9._\-]{1,64}"
-_STAMP = re.compile(rf"^(\d{{13}}):(\d{{4}}):({NODE_PATTERN})$")
+# ASCII digits only, and nothing after the node (not even a newline): a parsed
+# stamp is written back as the very text it came as.
+_STAMP = re.compile(rf"([0-9]{{13}}):([0-9]{{4}}):({NODE_PATTERN})")
 _NODE = re.compile(NODE_PATTERN)
 
 
@@ -48,7 +50,7 @@ class Stamp:
 
     @classmethod
     def parse(cls, text: str) -> Stamp:
-        match = _STAMP.match(text)
+        match = _STAMP.fullmatch(text)
         if match is None:
             raise InvalidStamp(f"{text!r} is not '<13-digit ms>:<4-digit counter>:<node>'")
         # The pattern already holds every field in range: skip __post_init__'s checks
@@ -66,6 +68,8 @@ class Stamp:
 
 def _successor(wall_ms: int, counter: int, node: str) -> Stamp:
     if counter > MAX_COUNTER:  # the counter overflows into the next millisecond
+        if wall_ms == MAX_WALL_MS:
+            raise InvalidStamp("no stamp is later than the largest one (year 2286)")
         return Stamp(wall_ms + 1, 0, node)
     return Stamp(wall_ms, counter, node)
 

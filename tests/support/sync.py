@@ -6,18 +6,23 @@ import itertools
 import uuid
 from typing import Any
 
+from protocol.hlc import HybridClock
 from tests.support.factories import Account
 
 _counter = itertools.count()
 BASE_MS = 1_764_000_000_000
 
 
-def hlc(node: str, ms: int | None = None) -> str:
-    """A stamp near 'now' for tests (monotonic per process)."""
-    import time
+_clock = HybridClock("tests")
 
-    wall = ms if ms is not None else time.time_ns() // 1_000_000
-    return f"{wall:013d}:{next(_counter) % 10_000:04d}:{node}"
+
+def hlc(node: str, ms: int | None = None) -> str:
+    """A stamp for tests: at `ms` if given, else near 'now' and later than every
+    stamp made so in this process (a hybrid clock's, so that many stamps within
+    one millisecond still go up)."""
+    if ms is not None:
+        return f"{ms:013d}:{next(_counter) % 10_000:04d}:{node}"
+    return str(_clock.now().with_node(node))
 
 
 def upsert(

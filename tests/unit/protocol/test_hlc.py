@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from protocol.hlc import MAX_COUNTER, HybridClock, InvalidStamp, Stamp, clamp
+from protocol.hlc import MAX_COUNTER, MAX_WALL_MS, HybridClock, InvalidStamp, Stamp, clamp
 
 nodes = st.from_regex(r"[A-Za-z0-9._\-]{1,12}", fullmatch=True)
 stamps = st.builds(
@@ -65,6 +65,7 @@ def test_now_is_strictly_increasing_even_when_wall_time_stalls(walls: list[int])
 
 @given(st.integers(0, 10_000), stamps)
 def test_observe_is_later_than_both(wall: int, remote: Stamp) -> None:
+    assume((remote.wall_ms, remote.counter) != (MAX_WALL_MS, MAX_COUNTER))  # nothing is later
     clock = HybridClock("local", now_ms=lambda: wall)
     before = clock.now()
     after = clock.observe(remote)
@@ -88,3 +89,33 @@ def test_clamp() -> None:
     same, flagged = clamp(Stamp(1_000, 0, "dev"), server_now_ms=1_000, max_skew_ms=0)
     assert not flagged
     assert same == Stamp(1_000, 0, "dev")
+
+
+def test_no_stamp_follows_the_largest_one() -> None:
+    clock = HybridClock("local", now_ms=lambda: 0)
+    with pytest.raises(InvalidStamp, match="later than the largest"):
+        clock.observe(Stamp(MAX_WALL_MS, MAX_COUNTER, "far"))
+
+
+@given(st.text(alphabet="0123456789:abn\n\u0661\u0660\uff11", max_size=24))
+def test_a_parsed_stamp_is_written_back_as_its_text(text: str) -> None:
+    """Only ASCII digits, and nothing after the node: `Stamp.parse` accepts a text
+    exactly when it is the stamp's own text."""
+    try:
+        stamp = Stamp.parse(text)
+    except InvalidStamp:
+        return
+    assert str(stamp) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1764000000000:0000:dev\n",
+        "\u0661764000000000:0000:dev",
+        "1764000000000:000\uff11:dev",
+    ],
+)
+def test_digits_other_than_ascii_and_a_trailing_newline_are_refused(text: str) -> None:
+    with pytest.raises(InvalidStamp):
+        Stamp.parse(text)
