@@ -48,7 +48,12 @@ async def test_notes_written_offline_reach_a_live_editor_and_merge(
         await device.login(tech.email, PASSWORD)
         assert await device.push() == 1
         await office.until(lambda: str(office.text) == "Seal worn. ")
+        watcher = await open_editor(client, staff, f"task:{task_id}:notes")
         await office.insert(len(str(office.text)), "Ordered a new one.")
+        # The room stores an update, then applies and relays it (group commit): once
+        # another editor has it, a new reader gets it too.
+        await watcher.until(lambda: str(watcher.text) == "Seal worn. Ordered a new one.")
+        await watcher.ws.close()
 
         merged = await notes.fetch()
         assert merged == "Seal worn. Ordered a new one."
