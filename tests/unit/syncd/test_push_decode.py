@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from protocol import bounds
 from protocol.changes import Change
 from syncd.sync.push import decode_change, parse_change
 
@@ -133,3 +134,41 @@ def test_the_decoder_never_disagrees_with_the_model(
     base = {"entity": "task", "id": str(uuid.uuid4()), "op": "upsert", "hlc": STAMP}
     raw = {**(base if complete else {}), **required, **optional}
     _agrees(raw)
+
+
+def _deep(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+_hostile = st.sampled_from(
+    ["a\x00b", "x" * 2_000_001, 2**63, -(2**63) - 1, 1e19, _deep(40), [0] * 10_001]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=3) | st.sampled_from(["k\x00", "k" * 257]),
+        _json | _hostile | st.lists(_hostile, max_size=2) | st.dictionaries(st.just("n"), _hostile),
+        max_size=3,
+    ),
+    st.sampled_from(["task", "ta\x00sk"]),
+    st.sampled_from(["upsert", "delete"]),
+)
+def test_the_unchecked_fast_path_takes_only_changes_within_the_limits(
+    fields: dict[str, Any], entity: str, op: str
+) -> None:
+    """`parse_change` decodes a common change before `bounds.check` has seen it: it
+    must take only what the check would pass, and make of it what the checked
+    path makes."""
+    raw = {"entity": entity, "id": ID, "op": op, "hlc": STAMP, "fields": fields}
+    fast = decode_change(raw, bounded=False)
+    try:
+        bounds.check(raw)
+    except bounds.BoundsError:
+        assert fast is None, f"the fast path took a change outside the limits: {raw!r}"
+        return
+    assert fast == decode_change(raw)
